@@ -1,0 +1,87 @@
+"""``create_app(settings)``: the one composition root.
+
+Only here are engines, the reconciler and background tasks created; each lives
+in a ``cleanup_ctx`` so startup and shutdown run in order and nothing is left
+running (aiohttp's recommended pattern, no module-level state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from aiohttp import web
+
+from sitewatch.keys import ENGINE, RECONCILER, SETTINGS
+from sitewatch.reconcile.service import Reconciler
+from sitewatch.settings import Settings
+from sitewatch.store.engine import create_engine
+from sitewatch.store.migrate import upgrade
+from sitewatch.web import health
+
+log = logging.getLogger("sitewatch")
+
+
+def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> web.Application:
+    """Build the application; ``environ`` is what ``${VAR}`` references see."""
+    app = web.Application()
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_reconciler(os.environ if environ is None else environ))
+    health.add_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url)
+    try:
+        if settings.auto_migrate:
+            revision = await upgrade(engine)
+            log.info("database schema at revision %s (%s)", revision, engine.dialect.name)
+        app[ENGINE] = engine
+        yield
+    finally:
+        await engine.dispose()
+
+
+def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        reconciler = Reconciler(
+            app[ENGINE],
+            settings.config_dir,
+            environ,
+            debounce_ms=settings.reload_max_wait_ms,
+            step_ms=settings.reload_quiet_ms,
+            resync_seconds=settings.resync_interval,
+        )
+        await reconciler.restore_status()
+        app[RECONCILER] = reconciler
+        stop = asyncio.Event()
+        # The first reconcile happens before the server accepts requests.
+        await reconciler.reconcile("startup", force=True)
+        task = asyncio.create_task(
+            _watch(reconciler, stop, settings.watch), name="sitewatch-reconciler"
+        )
+        yield
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 5)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    return ctx
+
+
+async def _watch(reconciler: Reconciler, stop: asyncio.Event, watch_files: bool) -> None:
+    try:
+        await reconciler.run(stop, watch_files=watch_files, initial=False)
+    except Exception:  # a crash here must be loud, not a silent dead watcher
+        log.exception("the config watcher stopped unexpectedly")
+        raise

@@ -1,0 +1,324 @@
+"""The ``sitewatch`` command: serve, validate, plan, schema, migrate.
+
+argv -> Settings (flags win over ``SITEWATCH_*`` variables) -> one function per
+subcommand. Exit codes are part of the interface and documented per command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from sitewatch import __version__
+from sitewatch.settings import Settings
+
+log = logging.getLogger("sitewatch")
+
+EPILOG = """\
+environment:
+  SITEWATCH_CONFIG_DIR, SITEWATCH_DATABASE_URL, SITEWATCH_HOST, SITEWATCH_PORT,
+  SITEWATCH_LOG_LEVEL, SITEWATCH_WATCH, SITEWATCH_AUTO_MIGRATE,
+  SITEWATCH_RELOAD_QUIET_MS, SITEWATCH_RELOAD_MAX_WAIT_MS, SITEWATCH_RESYNC_INTERVAL
+  (flags win over the environment)
+
+docs: docs/configuration.md, docs/gitops.md
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sitewatch",
+        description="Declarative website monitoring: websites and alerts live in YAML in git.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sitewatch {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    def config_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--config",
+            dest="config_dir",
+            metavar="DIR",
+            type=Path,
+            help="config folder (default: ./config, or SITEWATCH_CONFIG_DIR)",
+        )
+
+    def database_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--database-url",
+            metavar="URL",
+            help="postgresql://user@host/db or sqlite:///file.db "
+            "(default: sqlite:///sitewatch.db, or SITEWATCH_DATABASE_URL)",
+        )
+
+    def log_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--log-level", choices=["debug", "info", "warning", "error"], help="default: info"
+        )
+
+    serve = add(
+        "serve",
+        "run the monitor and its web server",
+        "Load the config, apply it to the database, keep applying every saved change,\n"
+        "and serve GET /health. Stops cleanly on Ctrl-C or SIGTERM (exit 0).",
+    )
+    config_flag(serve)
+    database_flag(serve)
+    serve.add_argument("--host", help="listen address (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default: 8080)")
+    serve.add_argument(
+        "--no-watch",
+        dest="watch",
+        action="store_const",
+        const=False,
+        help="apply the config at start only; do not watch the folder",
+    )
+    log_flag(serve)
+
+    validate = add(
+        "validate",
+        "check the config files; touches no database and no network",
+        "Validate monitors.yaml, alerts.yaml and their *.d/ fragments.\n"
+        "Exit 0 when valid (warnings allowed), 1 with every error when not.\n"
+        "Made for the config repository's own CI.",
+    )
+    config_flag(validate)
+    validate.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output format"
+    )
+
+    plan = add(
+        "plan",
+        "show what applying the config would change; writes nothing",
+        "Compare the config with the database and print what a reconcile would create,\n"
+        "update (with a field diff), delete (archive) and restore.\n"
+        "Exit 0 when there is nothing to do, 1 when there are changes, 2 on error.",
+    )
+    config_flag(plan)
+    database_flag(plan)
+
+    schema = add(
+        "schema",
+        "print the JSON Schema of monitors.yaml or alerts.yaml",
+        "Print the JSON Schema of one config file, for editors:\n"
+        "  # yaml-language-server: $schema=monitors.schema.json\n"
+        "With --out DIR, write monitors.schema.json and alerts.schema.json there.",
+    )
+    schema.add_argument(
+        "file", nargs="?", choices=["monitors", "alerts"], help="which file's schema"
+    )
+    schema.add_argument("--out", metavar="DIR", type=Path, help="write both schemas into DIR")
+
+    migrate = add(
+        "migrate",
+        "upgrade the database schema",
+        "Run the database migrations (serve does this at start unless\n"
+        "SITEWATCH_AUTO_MIGRATE=false). Exit 0 on success, 2 on error.",
+    )
+    database_flag(migrate)
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides = {
+        k: v for k, v in vars(args).items() if v is not None and k in Settings.model_fields
+    }
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"])
+            print(f"sitewatch: invalid setting {field}: {err['msg']}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.log_level)
+    command: str = args.command
+    if command == "serve":
+        return serve(settings)
+    if command == "validate":
+        return validate(settings, args.format, sys.stdout)
+    if command == "plan":
+        return asyncio.run(plan(settings, sys.stdout))
+    if command == "schema":
+        return schema(args.file, args.out, sys.stdout)
+    return asyncio.run(migrate(settings, args.revision))
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic narrates every step at INFO; sitewatch logs the outcome itself.
+    for noisy in ("alembic", "watchfiles"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def serve(settings: Settings) -> int:
+    from aiohttp import web
+
+    from sitewatch.app import create_app
+
+    if not settings.config_dir.is_dir():
+        print(
+            f"sitewatch: config folder {settings.config_dir} not found (--config DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings)
+    log.info(
+        "sitewatch %s serving on http://%s:%d, config %s",
+        __version__,
+        settings.host,
+        settings.port,
+        settings.config_dir,
+    )
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=None, access_log=None, shutdown_timeout=5
+    )
+    log.info("sitewatch stopped")
+    return 0
+
+
+def validate(settings: Settings, fmt: str, out: TextIO) -> int:
+    from sitewatch.config.loader import load_config
+    from sitewatch.errors import ConfigError
+
+    try:
+        snapshot = load_config(settings.config_dir, os.environ)
+    except ConfigError as exc:
+        errors = [p for p in exc.problems if p.severity == "error"]
+        if fmt == "json":
+            json.dump(
+                {
+                    "valid": False,
+                    "revision": exc.revision,
+                    "problems": [p.to_dict() for p in exc.problems],
+                },
+                out,
+                indent=2,
+            )
+            out.write("\n")
+        else:
+            for p in exc.problems:
+                out.write(p.format() + "\n")
+            out.write(
+                f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {settings.config_dir}\n"
+            )
+        return 1
+    if fmt == "json":
+        json.dump(
+            {
+                "valid": True,
+                "revision": snapshot.revision,
+                "websites": len(snapshot.websites),
+                "alerts": len(snapshot.alerts),
+                "problems": [p.to_dict() for p in snapshot.warnings],
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        for p in snapshot.warnings:
+            out.write(p.format() + "\n")
+        out.write(
+            f"{settings.config_dir} is valid: {len(snapshot.websites)} websites, "
+            f"{len(snapshot.alerts)} alerts (revision {snapshot.revision[:12]})\n"
+        )
+    return 0
+
+
+async def plan(settings: Settings, out: TextIO) -> int:
+    from sitewatch.config.loader import load_config
+    from sitewatch.errors import ConfigError
+    from sitewatch.reconcile.apply import preview
+    from sitewatch.reconcile.render import render_preview
+    from sitewatch.store.engine import create_engine
+
+    try:
+        snapshot = load_config(settings.config_dir, os.environ)
+    except ConfigError as exc:
+        for p in exc.problems:
+            out.write(p.format() + "\n")
+        out.write("the config is invalid: nothing would be applied\n")
+        return 2
+    try:
+        engine = create_engine(settings.database_url, create_file=False)
+    except ValueError as exc:
+        print(f"sitewatch: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = await preview(engine, snapshot)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"sitewatch: cannot read the database: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    out.write(render_preview(snapshot, result))
+    if result.refused:
+        return 2
+    return 0 if result.plan.is_empty else 1
+
+
+def schema(which: str | None, out_dir: Path | None, out: TextIO) -> int:
+    from sitewatch.config.schema import json_schemas
+
+    schemas = json_schemas()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, document in schemas.items():
+            (out_dir / f"{name}.schema.json").write_text(_dump(document))
+        return 0
+    if which is None:
+        print(
+            "sitewatch schema: name a file (monitors or alerts) or give --out DIR", file=sys.stderr
+        )
+        return 2
+    out.write(_dump(schemas[which]))
+    return 0
+
+
+def _dump(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+async def migrate(settings: Settings, revision: str) -> int:
+    from sitewatch.store.engine import create_engine
+    from sitewatch.store.migrate import upgrade
+
+    try:
+        engine = create_engine(settings.database_url)
+    except ValueError as exc:
+        print(f"sitewatch: {exc}", file=sys.stderr)
+        return 2
+    try:
+        current = await upgrade(engine, revision)
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"sitewatch: migration failed: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    print(f"database at schema revision {current}")
+    return 0

@@ -1,0 +1,1 @@
+"""Configuration: YAML files -> validated models."""

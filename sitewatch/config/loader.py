@@ -1,0 +1,592 @@
+"""The config folder -> a validated ``Snapshot`` (or every problem at once).
+
+Layout of a config folder::
+
+    monitors.yaml        defaults:, websites:, allow_empty:
+    monitors.d/*.yaml    more websites (a team's own file), same shape
+    alerts.yaml          alerts:
+    alerts.d/*.yaml      more alerts
+
+Keys are unique across all files. Every entry remembers its file and line.
+Nothing here touches the database or the network, so ``sitewatch validate`` can
+run in the config repository's own CI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from sitewatch.config.envsubst import escape
+from sitewatch.config.models import (
+    ALERT_TYPES,
+    EmailAlert,
+    MonitorsFile,
+    WebhookAlert,
+    Website,
+    WebsiteDefaults,
+)
+from sitewatch.config.problems import Loc, Problem, sort_problems
+from sitewatch.config.yamlread import Document, gc_paused, parse
+from sitewatch.errors import ConfigError
+
+AnyAlert = EmailAlert | WebhookAlert
+KINDS = ("monitors", "alerts")
+_SUFFIXES = (".yaml", ".yml")
+# Custom error types raised by model validators, and the field they are about.
+_TOP_KEY = {"monitors": "websites", "alerts": "alerts"}
+_ERROR_FIELD = {"timeout": "timeout", "key_missing": "name", "credentials": "password"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an entry is defined: the file as shown to users and the 1-based line."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class WebsiteEntry:
+    website: Website
+    source: Source
+    stored: dict[str, Any]  # JSON spec with ${VAR} references kept (see ``stored_form``)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEntry:
+    alert: AnyAlert
+    source: Source
+    stored: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    kind: str  # "monitors" or "alerts"
+    relpath: str  # relative to the config folder, e.g. "monitors.d/team-a.yaml"
+    display: str  # as shown in messages, e.g. "config/monitors.d/team-a.yaml"
+    content: bytes
+
+    @property
+    def is_main(self) -> bool:
+        return "/" not in self.relpath
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One valid revision of the configuration: the desired state."""
+
+    revision: str
+    websites: Mapping[str, WebsiteEntry]
+    alerts: Mapping[str, AlertEntry]
+    bindings: frozenset[tuple[str, str]]  # (website key, alert name)
+    allow_empty: bool = False
+    warnings: tuple[Problem, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+def list_files(config_dir: Path) -> list[ConfigFile]:
+    """Read every config file of the folder, in a stable order."""
+    if not config_dir.is_dir():
+        raise ConfigError([Problem(str(config_dir), 0, 0, (), "config folder not found")])
+    found: list[ConfigFile] = []
+    for kind in KINDS:
+        mains = [config_dir / f"{kind}{suffix}" for suffix in _SUFFIXES]
+        present = [p for p in mains if p.is_file()]
+        if len(present) > 1:
+            raise ConfigError(
+                [
+                    Problem(
+                        _display(config_dir, present[1]),
+                        0,
+                        0,
+                        (),
+                        f"both {kind}.yaml and {kind}.yml exist: keep one",
+                    )
+                ]
+            )
+        fragments = config_dir / f"{kind}.d"
+        paths = present + (
+            sorted(
+                p
+                for p in fragments.iterdir()
+                if p.suffix in _SUFFIXES and not p.name.startswith(".")
+            )
+            if fragments.is_dir()
+            else []
+        )
+        for path in paths:
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                raise ConfigError(
+                    [Problem(_display(config_dir, path), 0, 0, (), f"cannot read: {exc.strerror}")]
+                ) from None
+            found.append(
+                ConfigFile(
+                    kind,
+                    path.relative_to(config_dir).as_posix(),
+                    _display(config_dir, path),
+                    content,
+                )
+            )
+    return found
+
+
+def _display(config_dir: Path, path: Path) -> str:
+    return (config_dir / path.relative_to(config_dir)).as_posix()
+
+
+def revision_of(files: Iterable[ConfigFile]) -> str:
+    """sha256 over the names and contents of the files: the config's identity."""
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relpath.encode() + b"\0" + str(len(f.content)).encode() + b"\0" + f.content)
+    return digest.hexdigest()
+
+
+class ConfigLoader:
+    """Loads a config folder; keeps parsed files so an edit re-parses only that file."""
+
+    def __init__(self, config_dir: Path, environ: Mapping[str, str]) -> None:
+        self.config_dir = config_dir
+        self.environ = environ
+        self._parsed: dict[tuple[str, bytes], Document] = {}
+
+    def read(self) -> tuple[list[ConfigFile], str]:
+        files = list_files(self.config_dir)
+        return files, revision_of(files)
+
+    def load(self, files: list[ConfigFile] | None = None) -> Snapshot:
+        """Validate the folder (or already-read ``files``); raise ``ConfigError`` on errors."""
+        if files is None:
+            files = list_files(self.config_dir)
+        revision = revision_of(files)
+        documents = [self._parse(f) for f in files]
+        with gc_paused():
+            return _Validator(files, documents, revision).run()
+
+    def _parse(self, f: ConfigFile) -> Document:
+        digest = hashlib.sha256(f.content).digest()
+        cache_key = (f.relpath, digest)
+        doc = self._parsed.get(cache_key)
+        if doc is None:
+            try:
+                text = f.content.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                doc = Document(
+                    f.display, None, None, [Problem(f.display, 0, 0, (), f"not UTF-8 text: {exc}")]
+                )
+            else:
+                doc = parse(text, f.display, self.environ)
+            # Keep only the current version of each file.
+            for stale in [k for k in self._parsed if k[0] == f.relpath]:
+                del self._parsed[stale]
+            self._parsed[cache_key] = doc
+        return doc
+
+
+def load_config(config_dir: Path, environ: Mapping[str, str]) -> Snapshot:
+    """One-shot load (the CLI's ``validate`` and ``plan``)."""
+    return ConfigLoader(config_dir, environ).load()
+
+
+@dataclass
+class _Validator:
+    files: list[ConfigFile]
+    documents: list[Document]
+    revision: str
+    problems: list[Problem] = field(default_factory=list)
+
+    def run(self) -> Snapshot:
+        websites: dict[str, tuple[WebsiteEntry, Document, Loc]] = {}
+        alerts: dict[str, tuple[AlertEntry, Document, Loc]] = {}
+        allow_empty = False
+        main_defaults = _Defaults({}, {})
+        for doc in self.documents:
+            self.problems.extend(doc.problems)
+        pairs = list(zip(self.files, self.documents, strict=True))
+        # The main monitors file first: its defaults apply to the fragments too.
+        pairs.sort(key=lambda p: (p[0].kind != "monitors", not p[0].is_main))
+        for f, doc in pairs:
+            if doc.problems and doc.root is None:
+                continue  # a syntax error: nothing more to say about this file
+            data = doc.data if doc.data is not None else {}
+            if not isinstance(data, dict):
+                self.report(
+                    doc,
+                    (),
+                    f"expected a mapping with {_TOP_KEY[f.kind]}: (got {_kind_of(data)})",
+                )
+                continue
+            if f.kind == "monitors":
+                allow, defaults = self.monitors_file(f, doc, data, main_defaults, websites)
+                if f.is_main:
+                    allow_empty, main_defaults = allow, defaults
+            else:
+                self.alerts_file(doc, data, alerts)
+        self.cross_check(websites, alerts)
+        bindings = self.bind(websites, alerts)
+        errors = [p for p in self.problems if p.severity == "error"]
+        if errors:
+            raise ConfigError(sort_problems(self.problems), self.revision)
+        return Snapshot(
+            revision=self.revision,
+            websites={k: v[0] for k, v in websites.items()},
+            alerts={k: v[0] for k, v in alerts.items()},
+            bindings=frozenset(bindings),
+            allow_empty=allow_empty,
+            warnings=tuple(sort_problems(self.problems)),
+            files=tuple(f.relpath for f in self.files),
+        )
+
+    # -- reporting -----------------------------------------------------------
+
+    def report(
+        self, doc: Document, path: Loc, message: str, *, key: bool = False, severity: str = "error"
+    ) -> None:
+        line, column = doc.position(path, key=key)
+        message = _redact(doc, path, message)
+        self.problems.append(
+            Problem(
+                doc.file,
+                line,
+                column,
+                path,
+                message,
+                "warning" if severity == "warning" else "error",
+            )
+        )
+
+    def report_validation(
+        self, doc: Document, prefix: Loc, exc: ValidationError, model: type[BaseModel]
+    ) -> None:
+        for err in exc.errors(include_url=False):
+            loc: Loc = (*prefix, *err["loc"])
+            kind = err["type"]
+            if kind in _ERROR_FIELD:
+                loc = (*loc, _ERROR_FIELD[kind])
+            self.report(doc, loc, _message(err, model), key=kind == "extra_forbidden")
+
+    # -- monitors ------------------------------------------------------------
+
+    def monitors_file(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        data: dict[Any, Any],
+        inherited: _Defaults,
+        websites: dict[str, tuple[WebsiteEntry, Document, Loc]],
+    ) -> tuple[bool, _Defaults]:
+        allowed = set(MonitorsFile.model_fields)
+        for key in data:
+            if key not in allowed:
+                self.report(doc, (key,), _unknown_key(key, allowed), key=True)
+        allow_empty = data.get("allow_empty", False)
+        if not isinstance(allow_empty, bool):
+            self.report(doc, ("allow_empty",), f"expected true or false (got {allow_empty!r})")
+            allow_empty = False
+        elif allow_empty and not f.is_main:
+            self.report(doc, ("allow_empty",), "allow_empty belongs in the main monitors.yaml")
+        templates = _templates_by_entry(doc)
+        defaults = inherited
+        raw_defaults = data.get("defaults")
+        if raw_defaults is not None:
+            if not isinstance(raw_defaults, dict):
+                self.report(
+                    doc, ("defaults",), f"expected a mapping (got {_kind_of(raw_defaults)})"
+                )
+            else:
+                try:
+                    WebsiteDefaults.model_validate(raw_defaults)
+                except ValidationError as exc:
+                    self.report_validation(doc, ("defaults",), exc, WebsiteDefaults)
+                else:
+                    defaults = _Defaults(
+                        _merge(inherited.values, raw_defaults),
+                        {**inherited.templates, **templates.get(("defaults",), {})},
+                    )
+        items = data.get("websites") or []
+        if not isinstance(items, list):
+            self.report(doc, ("websites",), f"expected a list of websites (got {_kind_of(items)})")
+            return allow_empty, defaults
+        for index, item in enumerate(items):
+            path: Loc = ("websites", index)
+            if not isinstance(item, dict):
+                self.report(
+                    doc,
+                    path,
+                    f"expected a website mapping with name: and url: (got {_kind_of(item)})",
+                )
+                continue
+            try:
+                website = Website.model_validate(
+                    _merge(defaults.values, item) if defaults.values else item
+                )
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, Website)
+                continue
+            key = website.ident
+            line, _ = doc.position(path)
+            source = Source(doc.file, line)
+            if key in websites:
+                first = websites[key][0].source
+                where = ("key",) if "key" in item else ("name",)
+                self.report(
+                    doc, (*path, *where), f"duplicate website key {key!r} (also defined at {first})"
+                )
+                continue
+            entry_templates = {**defaults.templates, **templates.get(path, {})}
+            stored = stored_form(website.model_dump(mode="json", by_alias=True), entry_templates)
+            websites[key] = (WebsiteEntry(website, source, stored), doc, path)
+        return allow_empty, defaults
+
+    # -- alerts --------------------------------------------------------------
+
+    def alerts_file(
+        self,
+        doc: Document,
+        data: dict[Any, Any],
+        alerts: dict[str, tuple[AlertEntry, Document, Loc]],
+    ) -> None:
+        for key in data:
+            if key != "alerts":
+                self.report(doc, (key,), _unknown_key(key, {"alerts"}), key=True)
+        items = data.get("alerts") or []
+        if not isinstance(items, list):
+            self.report(doc, ("alerts",), f"expected a list of alerts (got {_kind_of(items)})")
+            return
+        templates = _templates_by_entry(doc)
+        for index, item in enumerate(items):
+            path: Loc = ("alerts", index)
+            if not isinstance(item, dict):
+                self.report(
+                    doc,
+                    path,
+                    f"expected an alert mapping with name: and type: (got {_kind_of(item)})",
+                )
+                continue
+            kind = item.get("type")
+            model = ALERT_TYPES.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                expected = " or ".join(ALERT_TYPES)
+                if kind is None:
+                    self.report(doc, path, f"missing required key 'type' ({expected})")
+                else:
+                    self.report(
+                        doc, (*path, "type"), f"unknown alert type {kind!r}: expected {expected}"
+                    )
+                continue
+            try:
+                alert = model.model_validate(item)
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, model)
+                continue
+            line, _ = doc.position(path)
+            source = Source(doc.file, line)
+            if alert.name in alerts:
+                first = alerts[alert.name][0].source
+                self.report(
+                    doc,
+                    (*path, "name"),
+                    f"duplicate alert name {alert.name!r} (also defined at {first})",
+                )
+                continue
+            stored = stored_form(
+                alert.model_dump(mode="json", by_alias=True), templates.get(path, {})
+            )
+            alerts[alert.name] = (AlertEntry(alert, source, stored), doc, path)
+
+    # -- across files ----------------------------------------------------------
+
+    def cross_check(
+        self,
+        websites: dict[str, tuple[WebsiteEntry, Document, Loc]],
+        alerts: dict[str, tuple[AlertEntry, Document, Loc]],
+    ) -> None:
+        for entry, doc, path in websites.values():
+            for i, name in enumerate(entry.website.alerts):
+                if name not in alerts:
+                    self.report(doc, (*path, "alerts", i), _undefined("alert", name, alerts))
+        for alert_entry, doc, path in alerts.values():
+            if alert_entry.alert.all_websites:
+                continue
+            for i, key in enumerate(alert_entry.alert.websites):
+                if key not in websites:
+                    self.report(doc, (*path, "websites", i), _undefined("website", key, websites))
+
+    def bind(
+        self,
+        websites: dict[str, tuple[WebsiteEntry, Document, Loc]],
+        alerts: dict[str, tuple[AlertEntry, Document, Loc]],
+    ) -> set[tuple[str, str]]:
+        """Which alert applies to which website: listed on either side, by tag, or "*"."""
+        bindings = {
+            (key, name)
+            for key, (e, _, _) in websites.items()
+            for name in e.website.alerts
+            if name in alerts
+        }
+        by_tag: dict[str, list[str]] = {}
+        for key, (e, _, _) in websites.items():
+            for tag in e.website.tags:
+                by_tag.setdefault(tag, []).append(key)
+        for name, (entry, doc, path) in alerts.items():
+            rule = entry.alert
+            if rule.all_websites:
+                bindings.update((key, name) for key in websites)
+            else:
+                bindings.update((key, name) for key in rule.websites if key in websites)
+            for tag in rule.tags:
+                bindings.update((key, name) for key in by_tag.get(tag, ()))
+            if not any(b[1] == name for b in bindings):
+                self.report(
+                    doc,
+                    path,
+                    f"alert {name!r} applies to no website: list it in a website's alerts:, "
+                    'or give it websites: (keys or "*") or tags:',
+                    severity="warning",
+                )
+        return bindings
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    values: dict[str, Any]  # raw (resolved) values, merged main file -> fragment
+    templates: dict[Loc, tuple[str, str]]  # relative path -> (${VAR} text, resolved)
+
+
+def _templates_by_entry(doc: Document) -> dict[Loc, dict[Loc, tuple[str, str]]]:
+    """Group a document's ${VAR} strings by entry: ('websites', 3) -> {('headers', 'X'): ...}."""
+    grouped: dict[Loc, dict[Loc, tuple[str, str]]] = {}
+    for path, pair in doc.templates.items():
+        split = 1 if path and path[0] == "defaults" else 2
+        grouped.setdefault(path[:split], {})[path[split:]] = pair
+    return grouped
+
+
+def stored_form(dump: dict[str, Any], templates: Mapping[Loc, tuple[str, str]]) -> dict[str, Any]:
+    """The JSON spec as stored: ``${VAR}`` references instead of resolved secrets.
+
+    Every literal string is escaped (``$`` -> ``$$``) and every value that came
+    from a reference is put back as the reference text, so resolving the stored
+    form with the same environment gives the validated values, and the database
+    never holds a resolved secret.
+    """
+    stored: dict[str, Any] = _escape_all(dump)
+    for path, (template, resolved) in templates.items():
+        parent: Any = stored
+        for part in path[:-1]:
+            parent = _step(parent, part)
+        last = path[-1] if path else None
+        if last is not None and _step(parent, last) == escape(resolved):
+            parent[last] = template
+    return stored
+
+
+def _step(container: Any, part: str | int) -> Any:
+    if isinstance(container, dict):
+        return container.get(part)
+    if isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container):
+        return container[part]
+    return None
+
+
+def _escape_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape(value) if "$" in value else value
+    if isinstance(value, dict):
+        return {k: _escape_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_all(v) for v in value]
+    return value
+
+
+def _merge(defaults: dict[str, Any], entry: dict[Any, Any]) -> dict[Any, Any]:
+    merged = {**defaults, **entry}
+    if isinstance(defaults.get("headers"), dict) and isinstance(entry.get("headers"), dict):
+        merged["headers"] = {**defaults["headers"], **entry["headers"]}
+    return merged
+
+
+def _redact(doc: Document, path: Loc, message: str) -> str:
+    """Never echo a resolved ``${VAR}`` value: show the reference instead."""
+    exact = doc.templates.get(path)
+    if exact and exact[1] and exact[1] in message:
+        message = message.replace(exact[1], exact[0])
+    for template, resolved in doc.templates.values():
+        if len(resolved) >= 6 and resolved in message:
+            message = message.replace(resolved, template)
+    return message
+
+
+def _kind_of(value: object) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _unknown_key(key: object, allowed: Iterable[str]) -> str:
+    message = f"unknown key {key!r}"
+    close = difflib.get_close_matches(str(key), sorted(allowed), n=1, cutoff=0.6)
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    else:
+        message += f"; expected one of: {', '.join(sorted(allowed))}"
+    return message
+
+
+def _undefined(what: str, name: str, known: Mapping[str, object]) -> str:
+    message = f"unknown {what} {name!r}"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"{message}; did you mean {close[0]!r}?"
+    where = "alerts.yaml" if what == "alert" else "monitors.yaml"
+    field = "name" if what == "alert" else "key"
+    return f"{message}: no {what} with that {field} in {where} or its fragments"
+
+
+def _message(err: ErrorDetails, model: type[BaseModel]) -> str:
+    kind = err["type"]
+    loc = err["loc"]
+    if kind == "extra_forbidden":
+        fields = {f.alias or name for name, f in model.model_fields.items()}
+        base = _unknown_key(loc[-1], fields) if len(loc) == 1 else f"unknown key {loc[-1]!r}"
+        if (
+            len(loc) == 1
+            and str(loc[-1]) in {f for m in ALERT_TYPES.values() for f in m.model_fields} - fields
+        ):
+            kind_name = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
+            base = f"unknown key {loc[-1]!r} for an alert of type {kind_name!r}"
+        return base
+    if kind == "missing":
+        return f"missing required key {loc[-1]!r}"
+    message = err["msg"]
+    if message.startswith("Input should be"):
+        message = "should be" + message.removeprefix("Input should be")
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if kind == "string_type" and isinstance(err.get("input"), bool):
+        message += " (YAML reads yes/no/on/off/true/false as booleans: put the value in quotes)"
+    elif kind in (
+        "string_type",
+        "int_parsing",
+        "int_type",
+        "bool_type",
+        "bool_parsing",
+        "literal_error",
+    ):
+        message += f" (got {err.get('input')!r})"
+    return message

@@ -1,0 +1,310 @@
+"""The configuration schema: pydantic models for monitors.yaml and alerts.yaml.
+
+Each model forbids unknown keys (a typo must never be silently ignored) and
+carries the descriptions that ``sitewatch schema`` publishes to editors.
+Durations are seconds (floats) in Python and ``"30s"``-style strings in JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from sitewatch.config.types import (
+    KEY_PATTERN,
+    DurationRange,
+    HttpUrl,
+    Key,
+    StatusSet,
+    Tag,
+    check_key,
+    format_duration,
+    one_or_many,
+    slugify,
+)
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+Timeout = Annotated[float, DurationRange(0.1, 300)]
+Interval = Annotated[float, DurationRange(5, 7 * 86400)]
+ResponseTime = Annotated[float, DurationRange(0.001, 300)]
+Reminder = Annotated[float, DurationRange(60, 30 * 86400)]
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; values are validated on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+
+class WebsiteSettings(StrictModel):
+    """The settings a website shares with the ``defaults:`` block."""
+
+    method: Method = Field("GET", description="HTTP method of the check.")
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Request headers. In defaults they are merged key by key with the website's.",
+    )
+    body: str | None = Field(None, description="Request body, sent as is.")
+    expected_status: StatusSet = Field(
+        default_factory=lambda: ["2xx"],
+        description="Accepted status codes: a code (200), a class (2xx), a range (200-299) "
+        "or a list of them.",
+    )
+    timeout: Timeout = Field(10.0, description="Give up on a check after this long (100ms to 5m).")
+    interval: Interval = Field(60.0, description="How often to check (5s to 7d).")
+    retry_interval: Interval | None = Field(
+        None, description="While the website is failing, check at this shorter interval."
+    )
+    follow_redirects: bool = Field(True, description="Follow 3xx redirects (up to 10).")
+    verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
+    body_contains: Annotated[list[str], one_or_many()] = Field(
+        default_factory=list, description="Text (or list of texts) the response body must contain."
+    )
+    body_regex: str | None = Field(
+        None, description="Regular expression (Python syntax) the response body must match."
+    )
+    max_response_time: ResponseTime | None = Field(
+        None, description="Fail when the response takes longer than this."
+    )
+    tls_expiry_days: int | None = Field(
+        None, ge=0, le=3650, description="Fail when the certificate expires within this many days."
+    )
+    tags: Annotated[list[Tag], one_or_many()] = Field(
+        default_factory=list, description="Labels for grouping, filtering and alert selection."
+    )
+    active: bool = Field(
+        True, description="false pauses checks but keeps the website and its history."
+    )
+    alerts: Annotated[list[Key], one_or_many()] = Field(
+        default_factory=list,
+        description="Names of alerts (alerts.yaml) that apply to this website.",
+    )
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper_method(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("body_regex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise PydanticCustomError(
+                    "regex", "invalid regular expression: {error}", {"error": str(exc)}
+                ) from None
+        return value
+
+    @field_validator("tags", "alerts", "body_contains")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class WebsiteDefaults(WebsiteSettings):
+    """``defaults:`` in monitors.yaml: fills what a website leaves out."""
+
+
+class Website(WebsiteSettings):
+    """One website to watch (an entry of ``websites:``)."""
+
+    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    key: Key | None = Field(
+        None,
+        description="Stable identifier (slug). Defaults to the slug of name; keep it when "
+        "renaming to keep the history.",
+    )
+    url: HttpUrl = Field(description="The http:// or https:// URL to check.")
+
+    @model_validator(mode="after")
+    def _derive(self) -> Website:
+        if self.key is None:
+            derived = slugify(self.name)
+            if not derived:
+                raise PydanticCustomError(
+                    "key_missing",
+                    "cannot derive a key from name {name!r}: set key explicitly",
+                    {"name": self.name},
+                )
+            object.__setattr__(self, "key", derived)
+        if self.timeout > self.interval:
+            raise PydanticCustomError(
+                "timeout",
+                "timeout ({timeout}) must not be longer than interval ({interval})",
+                {
+                    "timeout": format_duration(self.timeout),
+                    "interval": format_duration(self.interval),
+                },
+            )
+        return self
+
+    @property
+    def ident(self) -> str:
+        """The key, always set after validation."""
+        assert self.key is not None
+        return self.key
+
+
+class MonitorsFile(StrictModel):
+    """monitors.yaml (and every monitors.d/*.yaml fragment)."""
+
+    defaults: WebsiteDefaults | None = Field(
+        None,
+        description="Values for every website of this file (and, in monitors.yaml, of all files).",
+    )
+    websites: list[Website] = Field(default_factory=list, description="The websites to watch.")
+    allow_empty: bool = Field(
+        False,
+        description="Allow a config with zero websites to delete every website (main file only).",
+    )
+
+
+def _check_selector(value: list[str]) -> list[str]:
+    if "*" in value:
+        if len(value) > 1:
+            raise PydanticCustomError(
+                "selector", '"*" selects every website: list no keys beside it'
+            )
+        return value
+    for item in value:
+        check_key(item)
+    return list(dict.fromkeys(value))
+
+
+WebsiteSelector = Annotated[
+    list[str],
+    one_or_many(),
+    AfterValidator(_check_selector),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                {"const": "*"},
+                {"type": "string", "pattern": KEY_PATTERN},
+                {"type": "array", "items": {"type": "string", "pattern": KEY_PATTERN}},
+            ]
+        }
+    ),
+]
+
+
+class AlertRule(StrictModel):
+    """What every alert has, whatever its channel."""
+
+    name: Key = Field(description="Unique name; websites refer to it in their alerts: list.")
+    description: str | None = Field(None, description="Free text for people.")
+    enabled: bool = Field(True, description="false keeps the alert defined but sends nothing.")
+    failure_threshold: int = Field(3, ge=1, le=100, description="Consecutive failures before DOWN.")
+    success_threshold: int = Field(2, ge=1, le=100, description="Consecutive successes before UP.")
+    send_on_resolved: bool = Field(True, description="Notify when the website is UP again.")
+    reminder_interval: Reminder | None = Field(
+        None, description="Repeat the DOWN notification this often while it lasts (at least 1m)."
+    )
+    websites: WebsiteSelector = Field(
+        default_factory=list,
+        description='Website keys this alert applies to, or "*" for every website.',
+    )
+    tags: Annotated[list[Tag], one_or_many()] = Field(
+        default_factory=list, description="Apply to every website with any of these tags."
+    )
+
+    @property
+    def all_websites(self) -> bool:
+        return self.websites == ["*"]
+
+
+_EMAIL = re.compile(r"^[^@\s<>,]+@[^@\s<>,]+\.[^@\s<>,]+$")
+_NAMED_EMAIL = re.compile(r"^[^<>]*<([^<>]+)>$")
+
+
+def _check_email(value: str) -> str:
+    named = _NAMED_EMAIL.match(value.strip())
+    address = named.group(1) if named else value.strip()
+    if not _EMAIL.match(address):
+        raise PydanticCustomError("email", "not an email address: {got}", {"got": repr(value)})
+    return value.strip()
+
+
+class EmailAlert(AlertRule):
+    """Notifications by email over SMTP."""
+
+    type: Literal["email"]
+    host: str = Field(min_length=1, description="SMTP server host name.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="SMTP port; default 25, 587 (starttls) or 465 (tls)."
+    )
+    tls: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls (upgrade after connecting) or tls (implicit TLS)."
+    )
+    username: str | None = Field(None, description="SMTP user name; set with password.")
+    password: str | None = Field(None, description="SMTP password; use ${VAR}.")
+    sender: str = Field(alias="from", description="From address, e.g. sitewatch@example.com.")
+    to: Annotated[list[str], one_or_many()] = Field(min_length=1, description="Recipients.")
+    subject_prefix: str = Field("[sitewatch]", description="Put before every subject.")
+    timeout: Timeout = Field(30.0, description="SMTP connection and command timeout.")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return _check_email(value)
+
+    @field_validator("to")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        return [_check_email(v) for v in value]
+
+    @model_validator(mode="after")
+    def _credentials(self) -> EmailAlert:
+        if (self.username is None) != (self.password is None):
+            raise PydanticCustomError(
+                "credentials", "username and password go together: set both or neither"
+            )
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.tls]
+
+
+class WebhookAlert(AlertRule):
+    """Notifications as an HTTP POST with a JSON body."""
+
+    type: Literal["webhook"]
+    url: HttpUrl = Field(description="Where to POST.")
+    secret: str | None = Field(
+        None, description="Signs each body: X-Sitewatch-Signature: sha256=<HMAC-SHA256 hex>."
+    )
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    format: Literal["json", "slack", "discord"] = Field(
+        "json", description="Payload: sitewatch's own json, or a Slack / Discord incoming webhook."
+    )
+    timeout: Timeout = Field(10.0, description="Request timeout.")
+
+
+Alert = Annotated[EmailAlert | WebhookAlert, Field(discriminator="type")]
+ALERT_TYPES: dict[str, type[EmailAlert] | type[WebhookAlert]] = {
+    "email": EmailAlert,
+    "webhook": WebhookAlert,
+}
+
+
+class AlertsFile(StrictModel):
+    """alerts.yaml (and every alerts.d/*.yaml fragment)."""
+
+    alerts: list[Alert] = Field(default_factory=list, description="Alert channels and their rules.")

@@ -1,0 +1,50 @@
+"""Watch the config *folder*: editors' save-by-rename, ``git checkout`` and deleted
+files are all seen. Bursts are coalesced into one batch of changed paths."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from watchfiles import Change, awatch
+
+_CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def is_config_change(change: Change, path: str) -> bool:
+    """Keep YAML files and folders (``monitors.d`` renamed or removed); drop editor
+    swap files, lock files and git internals. Kubernetes ConfigMap volumes swap a
+    ``..data`` symlink, which is kept too."""
+    p = Path(path)
+    if ".git" in p.parts:
+        return False
+    name = p.name
+    if name.startswith("..") and name != "..":
+        return True
+    if name.startswith((".#", "#")) or name.endswith("~"):
+        return False
+    if p.suffix in _CONFIG_SUFFIXES:
+        return True
+    return p.suffix == "" or p.suffix == ".d"
+
+
+async def watch(
+    config_dir: Path,
+    stop: asyncio.Event,
+    *,
+    debounce_ms: int = 1600,
+    step_ms: int = 50,
+) -> AsyncIterator[set[str]]:
+    """Yield the set of changed paths after each burst (``step_ms`` of quiet,
+    at most ``debounce_ms`` of grouping); ends when ``stop`` is set."""
+    async for changes in awatch(
+        config_dir,
+        watch_filter=is_config_change,
+        debounce=debounce_ms,
+        step=step_ms,
+        stop_event=stop,
+        recursive=True,
+        ignore_permission_denied=True,
+    ):
+        yield {path for _, path in changes}

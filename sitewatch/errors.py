@@ -1,0 +1,39 @@
+"""The one exception tree of sitewatch.
+
+Failures of *monitored* websites are data (check results), never exceptions.
+Exceptions are for sitewatch's own faults and for input it refuses:
+
+- ``SitewatchError``: base of everything raised on purpose.
+  - ``ConfigError``: the YAML configuration has errors; carries every
+    ``Problem`` found (file, line, column, path, message) and the revision.
+  - ``StoreError``: the database is unreachable or not migrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sitewatch.config.problems import Problem
+
+
+class SitewatchError(Exception):
+    """Base class of every error sitewatch raises on purpose."""
+
+
+class ConfigError(SitewatchError):
+    """The configuration folder does not validate; nothing was applied."""
+
+    def __init__(self, problems: Sequence[Problem], revision: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.revision = revision
+        count = len(self.problems)
+        super().__init__(f"{count} configuration error{'s' if count != 1 else ''}")
+
+    def __str__(self) -> str:
+        return "\n".join(p.format() for p in self.problems)
+
+
+class StoreError(SitewatchError):
+    """The database cannot be used (unreachable, or its schema is out of date)."""

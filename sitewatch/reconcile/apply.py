@@ -1,0 +1,189 @@
+"""Apply a snapshot to the database: one transaction, under a lock, recorded.
+
+PostgreSQL: a transaction-scoped advisory lock, so two instances sharing a
+database never apply a revision at the same time (the second waits, then finds
+nothing left to do). SQLite has a single writer already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sitewatch.config.loader import AlertEntry, Snapshot, WebsiteEntry
+from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
+from sitewatch.store import catalog, runs
+from sitewatch.store.catalog import RowState
+from sitewatch.store.migrate import current_revision
+from sitewatch.store.runs import RunRecord, RunStatus
+from sitewatch.store.types import utcnow
+
+RECONCILE_LOCK = 0x5173_7761_7463_6802
+WIPE_MESSAGE = (
+    "refused: the config has no websites but the database has {count}; nothing was deleted. "
+    "If you really mean to remove every website, set allow_empty: true in monitors.yaml"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """What the database holds now."""
+
+    websites: list[RowState]
+    alerts: list[RowState]
+    bindings: set[tuple[str, str]]
+
+
+async def read_state(conn: AsyncConnection) -> State:
+    return State(
+        await catalog.row_states(conn, catalog.websites),
+        await catalog.row_states(conn, catalog.alerts),
+        await catalog.bindings(conn),
+    )
+
+
+async def apply_snapshot(
+    engine: AsyncEngine,
+    snapshot: Snapshot,
+    *,
+    trigger: str,
+    git_commit: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunRecord:
+    """Make the database hold ``snapshot``; the run is recorded in the same transaction."""
+    started = clock()
+    warnings = tuple(p.format() for p in snapshot.warnings)
+
+    def finish(
+        status: RunStatus, *, errors: tuple[str, ...] = (), counts: dict[str, int] | None = None
+    ) -> RunRecord:
+        c = counts or {}
+        return RunRecord(
+            status,
+            trigger,
+            started,
+            clock(),
+            snapshot.revision,
+            git_commit,
+            created=c.get("created", 0),
+            updated=c.get("updated", 0),
+            deleted=c.get("deleted", 0),
+            restored=c.get("restored", 0),
+            unchanged=c.get("unchanged", 0),
+            errors=errors,
+            warnings=warnings,
+        )
+
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RECONCILE_LOCK})
+        state = await read_state(conn)
+        if would_wipe(snapshot, state.websites):
+            count = sum(1 for w in state.websites if not w.archived)
+            run = finish("refused", errors=(WIPE_MESSAGE.format(count=count),))
+            await runs.record(conn, run)
+            return run
+        todo = plan(snapshot, state.websites, state.alerts, state.bindings)
+        if todo.is_empty:
+            run = finish("unchanged", counts=todo.counts())
+            last = await runs.latest(conn)
+            # An idempotent re-run writes nothing, not even a run row.
+            if last is None or last.revision != snapshot.revision or not last.ok:
+                await runs.record(conn, run)
+            return run
+        await execute(conn, snapshot, todo, clock())
+        run = finish("applied", counts=todo.counts())
+        await runs.record(conn, run)
+        return run
+
+
+async def execute(conn: AsyncConnection, snapshot: Snapshot, todo: Plan, now: datetime) -> None:
+    """The writes of a plan, batched per kind."""
+
+    def website(c: Change) -> dict[str, Any]:
+        return website_columns(snapshot.websites[c.key], c)
+
+    def alert(c: Change) -> dict[str, Any]:
+        return alert_columns(snapshot.alerts[c.key], c)
+
+    tables: list[tuple[Table, TablePlan, Callable[[Change], dict[str, Any]]]] = [
+        (catalog.websites, todo.websites, website),
+        (catalog.alerts, todo.alerts, alert),
+    ]
+    for table, changes, columns in tables:
+        creates = [
+            {**columns(c), "created_at": now, "updated_at": now} for c in changes.of("create")
+        ]
+        updates = [
+            {**columns(c), "row_id": c.row_id, "updated_at": now, "archived_at": None}
+            for c in changes.changes
+            if c.kind in ("update", "restore")
+        ]
+        deletes = [c.row_id for c in changes.of("delete") if c.row_id is not None]
+        await catalog.insert_rows(conn, table, creates)
+        await catalog.update_rows(conn, table, updates)
+        await catalog.archive(conn, table, deletes, now)
+    await catalog.change_bindings(conn, todo.bindings_added, todo.bindings_removed)
+
+
+def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
+    assert change.desired is not None
+    w = entry.website
+    return {
+        "key": change.key,
+        "name": w.name,
+        "url": change.desired.spec["url"],  # the stored form: ${VAR} kept
+        "active": w.active,
+        "interval_seconds": w.interval,
+        "tags": list(w.tags),
+        "spec": change.desired.spec,
+        "spec_hash": change.desired.spec_hash,
+        "source_file": change.desired.source_file,
+    }
+
+
+def alert_columns(entry: AlertEntry, change: Change) -> dict[str, Any]:
+    assert change.desired is not None
+    return {
+        "key": change.key,
+        "type": entry.alert.type,
+        "enabled": entry.alert.enabled,
+        "spec": change.desired.spec,
+        "spec_hash": change.desired.spec_hash,
+        "source_file": change.desired.source_file,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What ``sitewatch plan`` shows: the plan, the old specs of updated entries."""
+
+    plan: Plan
+    old_websites: dict[str, dict[str, Any]]
+    old_alerts: dict[str, dict[str, Any]]
+    refused: str | None
+    migrated: bool
+
+
+async def preview(engine: AsyncEngine, snapshot: Snapshot) -> Preview:
+    """The plan against the database, read-only (an unmigrated database counts as empty)."""
+    migrated = await current_revision(engine) is not None
+    if not migrated:
+        state = State([], [], set())
+        return Preview(plan(snapshot, [], [], set()), {}, {}, None, migrated)
+    async with engine.connect() as conn:
+        state = await read_state(conn)
+        todo = plan(snapshot, state.websites, state.alerts, state.bindings)
+        updated_w = [c.key for c in todo.websites.changes if c.kind in ("update", "restore")]
+        updated_a = [c.key for c in todo.alerts.changes if c.kind in ("update", "restore")]
+        old_w = await catalog.specs(conn, catalog.websites, updated_w)
+        old_a = await catalog.specs(conn, catalog.alerts, updated_a)
+    refused = None
+    if would_wipe(snapshot, state.websites):
+        refused = WIPE_MESSAGE.format(count=sum(1 for w in state.websites if not w.archived))
+    return Preview(todo, old_w, old_a, refused, migrated)

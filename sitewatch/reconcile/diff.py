@@ -1,0 +1,149 @@
+"""Desired state (the YAML) vs actual state (the database) -> a plan. Pure: no I/O.
+
+Entries are matched by ``key``. A changed entry is detected by the hash of its
+stored spec and source file, so an idempotent re-run reads four short columns
+per row instead of every spec.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sitewatch.config.loader import Snapshot
+from sitewatch.store.catalog import RowState
+
+ChangeKind = Literal["create", "update", "delete", "restore"]
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """One entry as the database should hold it."""
+
+    key: str
+    spec: dict[str, Any]
+    source_file: str
+    spec_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: ChangeKind
+    key: str
+    desired: Desired | None = None  # None for deletes
+    row_id: int | None = None  # None for creates
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    changes: tuple[Change, ...] = ()
+    unchanged: int = 0
+
+    def of(self, kind: ChangeKind) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    def count(self, kind: ChangeKind) -> int:
+        return sum(1 for c in self.changes if c.kind == kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    websites: TablePlan = field(default_factory=TablePlan)
+    alerts: TablePlan = field(default_factory=TablePlan)
+    bindings_added: frozenset[tuple[str, str]] = frozenset()
+    bindings_removed: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.websites.changes
+            or self.alerts.changes
+            or self.bindings_added
+            or self.bindings_removed
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Counts of websites by what happens to them (what the run records)."""
+        return {
+            "created": self.websites.count("create"),
+            "updated": self.websites.count("update"),
+            "deleted": self.websites.count("delete"),
+            "restored": self.websites.count("restore"),
+            "unchanged": self.websites.unchanged,
+        }
+
+
+def spec_hash(spec: Mapping[str, Any], source_file: str) -> str:
+    canonical = json.dumps([spec, source_file], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def desired_websites(snapshot: Snapshot) -> dict[str, Desired]:
+    return {
+        key: Desired(key, e.stored, e.source.file, spec_hash(e.stored, e.source.file))
+        for key, e in snapshot.websites.items()
+    }
+
+
+def desired_alerts(snapshot: Snapshot) -> dict[str, Desired]:
+    return {
+        key: Desired(key, e.stored, e.source.file, spec_hash(e.stored, e.source.file))
+        for key, e in snapshot.alerts.items()
+    }
+
+
+def plan_table(desired: Mapping[str, Desired], actual: Iterable[RowState]) -> TablePlan:
+    changes: list[Change] = []
+    unchanged = 0
+    seen: set[str] = set()
+    for row in actual:
+        seen.add(row.key)
+        want = desired.get(row.key)
+        if want is None:
+            if not row.archived:
+                changes.append(Change("delete", row.key, None, row.id))
+        elif row.archived:
+            changes.append(Change("restore", row.key, want, row.id))
+        elif row.spec_hash != want.spec_hash:
+            changes.append(Change("update", row.key, want, row.id))
+        else:
+            unchanged += 1
+    changes.extend(Change("create", key, want) for key, want in desired.items() if key not in seen)
+    return TablePlan(tuple(changes), unchanged)
+
+
+def plan(
+    snapshot: Snapshot,
+    websites: Iterable[RowState],
+    alerts: Iterable[RowState],
+    bindings: Iterable[tuple[str, str]],
+) -> Plan:
+    """What to do to make the database hold ``snapshot``."""
+    current = frozenset(bindings)
+    return Plan(
+        websites=plan_table(desired_websites(snapshot), websites),
+        alerts=plan_table(desired_alerts(snapshot), alerts),
+        bindings_added=snapshot.bindings - current,
+        bindings_removed=current - snapshot.bindings,
+    )
+
+
+def would_wipe(snapshot: Snapshot, actual_websites: Iterable[RowState]) -> bool:
+    """A config with zero websites while the database has some: refused unless allow_empty."""
+    return (
+        not snapshot.websites
+        and not snapshot.allow_empty
+        and any(not a.archived for a in actual_websites)
+    )
+
+
+def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Top-level fields that differ: ``{"interval": ("30s", "1m")}``."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for name in sorted(set(old) | set(new)):
+        if old.get(name) != new.get(name):
+            out[name] = (old.get(name), new.get(name))
+    return out

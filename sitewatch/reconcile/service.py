@@ -1,0 +1,207 @@
+"""The reconciler: keeps the database in step with the config folder.
+
+``reconcile()`` reads the folder, and when its content changed since the last
+attempt, validates it and applies it (see ``apply``). A config that does not
+validate changes nothing: the error is recorded and the last good revision
+stays applied. ``run()`` does this at start, on every change the watcher sees,
+and on a slow periodic resync (a safety net for missed file events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.config.gitinfo import git_commit
+from sitewatch.config.loader import ConfigLoader, Snapshot
+from sitewatch.config.problems import Problem
+from sitewatch.config.watcher import watch
+from sitewatch.errors import ConfigError
+from sitewatch.reconcile.apply import apply_snapshot
+from sitewatch.store import runs
+from sitewatch.store.runs import RunRecord
+from sitewatch.store.types import utcnow
+
+log = logging.getLogger("sitewatch.reconcile")
+
+
+@dataclass
+class ReconcileStatus:
+    """What /health, the API and the dashboard report about the config."""
+
+    last: RunRecord | None = None  # the last attempt, whatever its outcome
+    applied: RunRecord | None = None  # the last attempt that left the database in step
+    problems: tuple[Problem, ...] = ()  # errors of the last failed attempt
+    snapshot: Snapshot | None = None  # the last valid config seen
+    listeners: list[Callable[[RunRecord], None]] = field(default_factory=list)
+
+    @property
+    def applied_revision(self) -> str | None:
+        return self.applied.revision if self.applied else None
+
+
+class Reconciler:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        config_dir: Path,
+        environ: Mapping[str, str],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        debounce_ms: int = 1600,
+        step_ms: int = 50,
+        resync_seconds: float = 300.0,
+    ) -> None:
+        self.engine = engine
+        self.config_dir = config_dir
+        self.loader = ConfigLoader(config_dir, environ)
+        self.clock = clock
+        self.debounce_ms = debounce_ms
+        self.step_ms = step_ms
+        self.resync_seconds = resync_seconds
+        self.status = ReconcileStatus()
+        self._attempted: str | None = None  # revision of the last completed attempt
+        self._lock = asyncio.Lock()
+
+    async def restore_status(self) -> None:
+        """Pick up the last runs recorded in the database (after a restart)."""
+        async with self.engine.connect() as conn:
+            self.status.last = await runs.latest(conn)
+            self.status.applied = await runs.latest(conn, applied_only=True)
+
+    async def reconcile(self, trigger: str, *, force: bool = False) -> RunRecord | None:
+        """One reconcile; ``None`` when the files are as last attempted (nothing to do)."""
+        async with self._lock:
+            started = self.clock()
+            try:
+                files, revision = await asyncio.to_thread(self.loader.read)
+            except ConfigError as exc:
+                return await self._failed(trigger, started, exc, revision=None)
+            if not force and revision == self._attempted:
+                return None
+            try:
+                snapshot = await asyncio.to_thread(self.loader.load, files)
+            except ConfigError as exc:
+                return await self._failed(trigger, started, exc, revision=revision)
+            commit = await git_commit(self.config_dir)
+            try:
+                run = await apply_snapshot(
+                    self.engine, snapshot, trigger=trigger, git_commit=commit, clock=self.clock
+                )
+            except (SQLAlchemyError, OSError) as exc:
+                # The database is unreachable: try again on the next event or resync.
+                self._attempted = None
+                log.error("reconcile of revision %s failed: database error: %s", revision[:12], exc)
+                run = RunRecord(
+                    "failed",
+                    trigger,
+                    started,
+                    self.clock(),
+                    revision,
+                    commit,
+                    errors=(f"database error: {type(exc).__name__}: {exc}",),
+                )
+                self._set(run)
+                return run
+            self._attempted = revision
+            self.status.snapshot = snapshot
+            self.status.problems = ()
+            self._set(run)
+            self._log(run)
+            return run
+
+    async def _failed(
+        self, trigger: str, started: datetime, exc: ConfigError, revision: str | None
+    ) -> RunRecord:
+        self._attempted = revision
+        run = RunRecord(
+            "failed",
+            trigger,
+            started,
+            self.clock(),
+            revision,
+            errors=tuple(p.format() for p in exc.problems if p.severity == "error"),
+            warnings=tuple(p.format() for p in exc.problems if p.severity == "warning"),
+        )
+        applied = self.status.applied_revision
+        log.error(
+            "config revision %s rejected, %s stays applied; %d error(s):\n  %s",
+            (revision or "?")[:12],
+            applied[:12] if applied else "nothing",
+            len(run.errors),
+            "\n  ".join(run.errors),
+        )
+        try:
+            async with self.engine.begin() as conn:
+                await runs.record(conn, run)
+        except (SQLAlchemyError, OSError) as db_exc:
+            log.error("could not record the failed reconcile: %s", db_exc)
+        self.status.problems = tuple(p for p in exc.problems if p.severity == "error")
+        self._set(run)
+        return run
+
+    def _set(self, run: RunRecord) -> None:
+        self.status.last = run
+        if run.ok:
+            self.status.applied = run
+        for listener in list(self.status.listeners):
+            listener(run)
+
+    def _log(self, run: RunRecord) -> None:
+        for warning in run.warnings:
+            log.warning("%s", warning)
+        label = (run.revision or "?")[:12] + (
+            f" (git {run.git_commit[:12]})" if run.git_commit else ""
+        )
+        if run.status == "refused":
+            log.error("revision %s %s", label, run.errors[0])
+        elif run.status == "applied":
+            log.info(
+                "applied revision %s: %d created, %d updated, %d deleted, %d restored, "
+                "%d unchanged in %.3fs",
+                label,
+                run.created,
+                run.updated,
+                run.deleted,
+                run.restored,
+                run.unchanged,
+                run.duration_seconds,
+            )
+        else:
+            log.info("revision %s already applied (%d websites)", label, run.unchanged)
+
+    async def run(
+        self, stop: asyncio.Event, *, watch_files: bool = True, initial: bool = True
+    ) -> None:
+        """Reconcile now (unless ``initial`` is false), then on every change in the
+        folder and every resync interval, until ``stop`` is set."""
+        if initial:
+            await self.reconcile("startup", force=True)
+        resync = asyncio.create_task(self._resync(stop), name="sitewatch-config-resync")
+        if not watch_files:
+            await stop.wait()
+            await asyncio.gather(resync, return_exceptions=True)
+            return
+        try:
+            async for changed in watch(
+                self.config_dir, stop, debounce_ms=self.debounce_ms, step_ms=self.step_ms
+            ):
+                log.debug("config change: %s", ", ".join(sorted(changed)))
+                await self.reconcile("watch")
+        finally:
+            resync.cancel()
+            await asyncio.gather(resync, return_exceptions=True)
+
+    async def _resync(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.resync_seconds)
+            except TimeoutError:
+                await self.reconcile("resync")

@@ -1,0 +1,43 @@
+"""Process settings: ``SITEWATCH_*`` environment variables, overridden by CLI flags.
+
+This module imports nothing from sitewatch, so every other module may use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///sitewatch.db"
+LogLevel = Literal["debug", "info", "warning", "error"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Flags win over the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SITEWATCH_", extra="ignore", frozen=True)
+
+    config_dir: Path = Field(
+        Path("config"), description="Folder with monitors.yaml and alerts.yaml."
+    )
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="postgresql://user:pass@host/db (psycopg 3) or sqlite:///path.db.",
+    )
+    host: str = Field("127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the web server listens on.")
+    log_level: LogLevel = Field("info", description="debug, info, warning or error.")
+    watch: bool = Field(True, description="Apply config changes as soon as files change.")
+    auto_migrate: bool = Field(True, description="Upgrade the database schema at start.")
+    reload_quiet_ms: int = Field(
+        50, ge=1, le=10_000, description="Wait this long without file events before reloading."
+    )
+    reload_max_wait_ms: int = Field(
+        1600, ge=1, le=60_000, description="Reload at the latest this long after the first event."
+    )
+    resync_interval: float = Field(
+        300.0, gt=0, description="Seconds between safety-net reconciles when no file event came."
+    )

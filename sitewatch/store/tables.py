@@ -1,0 +1,112 @@
+"""The database tables (SQLModel). Alembic migrations in ``migrations/`` create them.
+
+Websites and alerts mirror the YAML by ``key``: the reconciler owns these rows.
+A website removed from the YAML is *archived* (``archived_at`` set), never
+dropped, so its history survives and putting the key back restores it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlmodel import Field, SQLModel
+
+from sitewatch.store.types import JsonType, UTCDateTime
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class WebsiteRow(SQLModel, table=True):
+    __tablename__ = "websites"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    name: str = Field(max_length=200)
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    active: bool = True
+    interval_seconds: float
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    spec: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    source_file: str = Field(sa_column=Column(Text, nullable=False))
+    archived_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class AlertRow(SQLModel, table=True):
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    type: str = Field(max_length=32)
+    enabled: bool = True
+    spec: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    source_file: str = Field(sa_column=Column(Text, nullable=False))
+    archived_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class WebsiteAlertRow(SQLModel, table=True):
+    """Which alert applies to which website (from either side of the YAML)."""
+
+    __tablename__ = "website_alerts"
+
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
+    )
+    alert_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True, index=True
+        )
+    )
+
+
+class CheckHistoryRow(SQLModel, table=True):
+    """One check of one website (the seed's ``check_histories``)."""
+
+    __tablename__ = "check_histories"
+    __table_args__ = (Index("ix_check_histories_website_checked", "website_id", "checked_at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), nullable=False)
+    )
+    checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    ok: bool
+    status_code: int | None = None
+    response_time_ms: float | None = None
+    error_kind: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ReconcileRunRow(SQLModel, table=True):
+    """One attempt to apply a config revision, successful or not."""
+
+    __tablename__ = "reconcile_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    finished_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    trigger: str = Field(max_length=32)
+    status: str = Field(max_length=16)  # applied | unchanged | failed | refused
+    revision: str | None = Field(default=None, max_length=64)
+    git_commit: str | None = Field(default=None, max_length=64)
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    restored: int = 0
+    unchanged: int = 0
+    errors: list[str] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    warnings: list[str] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
+    duration_seconds: float = 0.0
+
+
+metadata = SQLModel.metadata

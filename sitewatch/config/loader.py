@@ -255,6 +255,8 @@ class _Validator:
     def report(
         self, doc: Document, path: Loc, message: str, *, key: bool = False, severity: str = "error"
     ) -> None:
+        if any(path[: len(bad)] == bad for bad in self._yaml_problem_paths(doc)):
+            return  # the YAML-level problem there was reported already; don't cascade
         line, column = doc.position(path, key=key)
         message = _redact(doc, path, message)
         self.problems.append(
@@ -267,6 +269,9 @@ class _Validator:
                 "warning" if severity == "warning" else "error",
             )
         )
+
+    def _yaml_problem_paths(self, doc: Document) -> list[Loc]:
+        return [p.path for p in doc.problems]
 
     def report_validation(
         self, doc: Document, prefix: Loc, exc: ValidationError, model: type[BaseModel]

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import yarl
-from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 # -- durations -------------------------------------------------------------
@@ -160,9 +167,24 @@ def _one_or_many(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-def one_or_many() -> BeforeValidator:
-    """Accept ``x`` where a list ``[x]`` is meant."""
-    return BeforeValidator(_one_or_many)
+@dataclass(frozen=True, slots=True)
+class OneOrMany:
+    """Annotated marker: accept ``x`` where a list ``[x]`` is meant (schema too)."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(_one_or_many, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        array = handler(schema)
+        return {"anyOf": [array.get("items", {"type": "string"}), array]}
+
+
+def one_or_many() -> OneOrMany:
+    return OneOrMany()
 
 
 # -- URLs -------------------------------------------------------------------
@@ -193,7 +215,7 @@ def check_http_url(value: str) -> str:
             "url_host", "the URL has no host (got {got})", {"got": _show(value)}
         )
     if not _valid_host(host):
-        raise PydanticCustomError("url_host", "invalid host {host!r} in URL", {"host": host})
+        raise PydanticCustomError("url_host", "invalid host {host} in URL", {"host": repr(host)})
     if port is not None and not 0 < port < 65536:
         raise PydanticCustomError("url_port", "invalid port {port} in URL", {"port": port})
     return value
@@ -212,7 +234,8 @@ def _valid_host(host: str) -> bool:
 HttpUrl = Annotated[
     str,
     AfterValidator(check_http_url),
-    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://"}),
+    # ``${VAR}`` references are allowed in the raw YAML, so the pattern admits them.
+    WithJsonSchema({"type": "string", "pattern": "^(https?://|.*\\$\\{)"}),
 ]
 
 # -- expected status ----------------------------------------------------------

@@ -95,19 +95,19 @@ def parse(text: str | bytes, file: str, environ: Mapping[str, str]) -> Document:
         message = f"more than {MAX_NODES:,} values once aliases are expanded: refusing to read"
         return Document(file, None, None, [Problem(file, 1, 1, (), message)])
     except yaml.MarkedYAMLError as exc:
-        return Document(file, None, None, [_syntax_problem(file, exc)])
+        return Document(file, None, None, [_syntax_problem(file, exc, text)])
     except yaml.YAMLError as exc:  # e.g. a reader error on invalid UTF-8
         return Document(file, None, None, [Problem(file, 1, 1, (), f"cannot read YAML: {exc}")])
     return Document(file, root, data, builder.problems, builder.templates)
 
 
-def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+def _syntax_problem(file: str, exc: yaml.MarkedYAMLError, text: str | bytes) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     message = f"YAML syntax error: {exc.problem or exc.context}"
     if exc.context and exc.problem and exc.context_mark is not None:
         message += f" ({exc.context} at line {exc.context_mark.line + 1})"
-    if "'\\t'" in message:
+    if mark is not None and _char_at(text, mark.line, mark.column) == "\t":
         message += "; YAML does not allow tabs for indentation, use spaces"
     if "expected a single document" in message:
         message = "a config file holds one YAML document; remove the extra '---'"
@@ -119,6 +119,13 @@ MAX_NODES = 2_000_000
 
 class _TooLargeError(Exception):
     pass
+
+
+def _char_at(text: str | bytes, line: int, column: int) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    lines = text.splitlines()
+    return lines[line][column] if line < len(lines) and column < len(lines[line]) else ""
 
 
 class _Builder:

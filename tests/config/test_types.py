@@ -1,0 +1,100 @@
+"""Pure value types: durations, slugs, status sets, references."""
+
+from __future__ import annotations
+
+import pytest
+
+from sitewatch.config.envsubst import EnvError, escape, substitute
+from sitewatch.config.types import format_duration, parse_duration, slugify, status_matcher
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("250ms", 0.25),
+        ("1.5s", 1.5),
+        ("2d", 172800),
+        (45, 45),
+    ],
+)
+def test_parse_duration(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "5x", "m5", "1h 30", "-1s", "abc"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(30, "30s"), (90, "1m30s"), (3600, "1h"), (0.25, "250ms"), (86400 + 1, "1d1s"), (0, "0s")],
+)
+def test_format_duration_round_trips(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("Shop", "shop"),
+        ("Shop: Checkout (EU)", "shop-checkout-eu"),
+        ("Ünïcode Straße", "unicode-strae"),
+        ("!!!", ""),
+    ],
+)
+def test_slugify(name: str, slug: str) -> None:
+    assert slugify(name) == slug
+
+
+def test_status_matcher() -> None:
+    match = status_matcher(["2xx", "301", "400-404"])
+    assert [c for c in (199, 200, 299, 300, 301, 302, 400, 404, 405) if match(c)] == [
+        200,
+        299,
+        301,
+        400,
+        404,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "out"),
+    [
+        ("plain", {}, "plain"),
+        ("${A}", {"A": "1"}, "1"),
+        ("x${A}y${B}z", {"A": "1", "B": "2"}, "x1y2z"),
+        ("$$", {}, "$"),
+        ("$${A}", {"A": "1"}, "${A}"),
+        ("ok$", {}, "ok$"),
+        ("a$b", {}, "a$b"),
+        ("${A:-fallback}", {}, "fallback"),
+        ("${A:-fallback}", {"A": ""}, "fallback"),
+        ("${A:-fallback}", {"A": "set"}, "set"),
+    ],
+)
+def test_substitute(text: str, env: dict[str, str], out: str) -> None:
+    assert substitute(text, env) == out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("${MISSING}", "environment variable MISSING is not set"),
+        ("${", "unterminated"),
+        ("${a b}", "invalid reference"),
+    ],
+)
+def test_substitute_errors(text: str, message: str) -> None:
+    with pytest.raises(EnvError, match=message):
+        substitute(text, {})
+
+
+@pytest.mark.parametrize("text", ["", "$", "$$", "${X}", "a$b$$c"])
+def test_escape_is_the_inverse_of_substitute(text: str) -> None:
+    assert substitute(escape(text), {"X": "nope"}) == text

@@ -1,0 +1,143 @@
+"""The reconciler with the real file watcher: edit, rename, delete and corrupt files
+on disk and watch the database follow, or hold the last good state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.reconcile.service import Reconciler
+from sitewatch.store import catalog, runs
+from tests.factories import monitors_yaml, write
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def running(engine: AsyncEngine, config_dir: Path) -> AsyncIterator[Reconciler]:
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
+    reconciler = Reconciler(
+        engine, config_dir, {}, debounce_ms=500, step_ms=30, resync_seconds=3600
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(reconciler.run(stop))
+    await wait_for(lambda: reconciler.status.last is not None)
+    yield reconciler
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+async def live_keys(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            select(catalog.websites.c.key).where(catalog.websites.c.archived_at.is_(None))
+        )
+        return {r[0] for r in result}
+
+
+async def eventually_keys(engine: AsyncEngine, expected: set[str], limit: float = 5.0) -> float:
+    start = time.monotonic()
+    while await live_keys(engine) != expected:
+        if time.monotonic() - start > limit:
+            raise AssertionError(f"database has {await live_keys(engine)}, expected {expected}")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - start
+
+
+async def test_database_follows_the_files(
+    running: Reconciler, engine: AsyncEngine, config_dir: Path
+) -> None:
+    assert await live_keys(engine) == {"a", "b"}
+
+    # 1. A plain in-place edit: applied within a second.
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "b", "c"]))
+    assert await eventually_keys(engine, {"a", "b", "c"}) < 1.0
+
+    # 2. An editor's save: write a temp file, rename over the original.
+    tmp = config_dir / ".monitors.yaml.swp"
+    tmp.write_text(monitors_yaml(["a", "c"]))
+    os.replace(tmp, config_dir / "monitors.yaml")
+    await eventually_keys(engine, {"a", "c"})
+
+    # 3. A fragment appears, then is deleted.
+    write(config_dir, "monitors.d/team.yaml", monitors_yaml(["t1", "t2"]))
+    await eventually_keys(engine, {"a", "c", "t1", "t2"})
+    (config_dir / "monitors.d" / "team.yaml").unlink()
+    await eventually_keys(engine, {"a", "c"})
+
+    # 4. A corrupt file changes nothing; the error is recorded; a fix applies.
+    applied = running.status.applied_revision
+    write(config_dir, "monitors.yaml", "websites:\n  - name: a\n    url: [broken\n")
+    await wait_for(
+        lambda: running.status.last is not None and running.status.last.status == "failed"
+    )
+    assert running.status.last is not None
+    assert "YAML syntax error" in running.status.last.errors[0]
+    assert running.status.applied_revision == applied
+    await asyncio.sleep(0.2)
+    assert await live_keys(engine) == {"a", "c"}
+    async with engine.connect() as conn:
+        last = await runs.latest(conn)
+    assert last is not None and last.status == "failed"
+
+    # 5. One bad entry rejects the whole revision: the good new entry is not applied either.
+    write(
+        config_dir,
+        "monitors.yaml",
+        monitors_yaml(["a", "c", "d"]) + "  - name: bad\n    url: ftp://x\n",
+    )
+    await wait_for(
+        lambda: (
+            running.status.last is not None and "ftp://x" in " ".join(running.status.last.errors)
+        )
+    )
+    assert await live_keys(engine) == {"a", "c"}
+
+    # 6. Deleting the main file (zero websites) is refused: nothing is pruned.
+    (config_dir / "monitors.yaml").unlink()
+    await wait_for(
+        lambda: running.status.last is not None and running.status.last.status == "refused"
+    )
+    assert await live_keys(engine) == {"a", "c"}
+
+    # 7. The file comes back (git checkout): applied again.
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "c", "e"]))
+    await eventually_keys(engine, {"a", "c", "e"})
+
+
+async def test_unchanged_content_is_not_applied_twice(
+    running: Reconciler, config_dir: Path
+) -> None:
+    before = running.status.last
+    # Touch the file without changing it: the content hash matches, nothing runs.
+    text = (config_dir / "monitors.yaml").read_text()
+    (config_dir / "monitors.yaml").write_text(text)
+    await asyncio.sleep(0.5)
+    assert running.status.last is before
+
+
+async def test_restart_keeps_the_applied_state(engine: AsyncEngine, config_dir: Path) -> None:
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
+    first = Reconciler(engine, config_dir, {})
+    run = await first.reconcile("startup", force=True)
+    assert run is not None and run.status == "applied"
+    second = Reconciler(engine, config_dir, {})
+    await second.restore_status()
+    assert second.status.applied_revision == run.revision
+    run2 = await second.reconcile("startup", force=True)
+    assert run2 is not None and run2.status == "unchanged"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from yaml.nodes import Node, ScalarNode, SequenceNode
 
 from sitewatch.config.envsubst import escape
 from sitewatch.config.models import (
@@ -34,7 +36,14 @@ from sitewatch.config.models import (
     WebsiteDefaults,
 )
 from sitewatch.config.problems import Loc, Problem, sort_problems
-from sitewatch.config.yamlread import Document, gc_paused, parse
+from sitewatch.config.yamlread import (
+    Builder,
+    Composed,
+    Document,
+    TooLargeError,
+    compose,
+    gc_paused,
+)
 from sitewatch.errors import ConfigError
 
 AnyAlert = EmailAlert | WebhookAlert
@@ -61,6 +70,7 @@ class WebsiteEntry:
     website: Website
     source: Source
     stored: dict[str, Any]  # JSON spec with ${VAR} references kept (see ``stored_form``)
+    spec_hash: str  # identity of (stored, source file): what the reconciler compares
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,17 @@ class AlertEntry:
     alert: AnyAlert
     source: Source
     stored: dict[str, Any]
+    spec_hash: str
+
+
+def spec_digest(stored: dict[str, Any], source_file: str) -> str:
+    canonical = json.dumps([stored, source_file], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# A validated website, reusable while its YAML text and defaults are unchanged.
+_Cached = tuple[Website, dict[str, Any], str]
+_CacheKey = tuple[str, str, str]  # (file, defaults fingerprint, entry text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +177,17 @@ def revision_of(files: Iterable[ConfigFile]) -> str:
 
 
 class ConfigLoader:
-    """Loads a config folder; keeps parsed files so an edit re-parses only that file."""
+    """Loads a config folder, remembering work between loads.
+
+    Parsed files are kept by content, and validated websites by their YAML text,
+    so saving a one-line edit in a 10,000-website file re-validates one website.
+    """
 
     def __init__(self, config_dir: Path, environ: Mapping[str, str]) -> None:
         self.config_dir = config_dir
         self.environ = environ
-        self._parsed: dict[tuple[str, bytes], Document] = {}
+        self._composed: dict[str, tuple[bytes, Composed]] = {}
+        self._entries: dict[_CacheKey, _Cached] = {}
 
     def read(self) -> tuple[list[ConfigFile], str]:
         files = list_files(self.config_dir)
@@ -172,28 +198,29 @@ class ConfigLoader:
         if files is None:
             files = list_files(self.config_dir)
         revision = revision_of(files)
-        documents = [self._parse(f) for f in files]
+        composed = [self._compose(f) for f in files]
+        self._composed = {f.relpath: self._composed[f.relpath] for f in files}
+        validator = _Validator(files, composed, revision, self.environ, self._entries)
         with gc_paused():
-            return _Validator(files, documents, revision).run()
-
-    def _parse(self, f: ConfigFile) -> Document:
-        digest = hashlib.sha256(f.content).digest()
-        cache_key = (f.relpath, digest)
-        doc = self._parsed.get(cache_key)
-        if doc is None:
             try:
-                text = f.content.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                doc = Document(
-                    f.display, None, None, [Problem(f.display, 0, 0, (), f"not UTF-8 text: {exc}")]
-                )
-            else:
-                doc = parse(text, f.display, self.environ)
-            # Keep only the current version of each file.
-            for stale in [k for k in self._parsed if k[0] == f.relpath]:
-                del self._parsed[stale]
-            self._parsed[cache_key] = doc
-        return doc
+                return validator.run()
+            finally:
+                self._entries = validator.cache_out
+
+    def _compose(self, f: ConfigFile) -> Composed:
+        known = self._composed.get(f.relpath)
+        if known is not None and known[0] == f.content:
+            return known[1]
+        try:
+            text = f.content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            result = Composed(
+                f.display, "", None, (Problem(f.display, 0, 0, (), f"not UTF-8 text: {exc}"),)
+            )
+        else:
+            result = compose(text, f.display)
+        self._composed[f.relpath] = (f.content, result)
+        return result
 
 
 def load_config(config_dir: Path, environ: Mapping[str, str]) -> Snapshot:
@@ -204,8 +231,11 @@ def load_config(config_dir: Path, environ: Mapping[str, str]) -> Snapshot:
 @dataclass
 class _Validator:
     files: list[ConfigFile]
-    documents: list[Document]
+    composed: list[Composed]
     revision: str
+    environ: Mapping[str, str]
+    cache_in: dict[_CacheKey, _Cached]
+    cache_out: dict[_CacheKey, _Cached] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
     def run(self) -> Snapshot:
@@ -213,15 +243,25 @@ class _Validator:
         alerts: dict[str, tuple[AlertEntry, Document, Loc]] = {}
         allow_empty = False
         main_defaults = _Defaults({}, {})
-        for doc in self.documents:
-            self.problems.extend(doc.problems)
-        pairs = list(zip(self.files, self.documents, strict=True))
+        documents: list[Document] = []
+        pairs = list(zip(self.files, self.composed, strict=True))
         # The main monitors file first: its defaults apply to the fragments too.
         pairs.sort(key=lambda p: (p[0].kind != "monitors", not p[0].is_main))
-        for f, doc in pairs:
-            if doc.problems and doc.root is None:
-                continue  # a syntax error: nothing more to say about this file
-            data = doc.data if doc.data is not None else {}
+        for f, composed in pairs:
+            builder = Builder(composed.file, self.environ)
+            builder.problems.extend(composed.problems)
+            doc = Document(composed.file, composed.root, None, builder.problems, builder.templates)
+            documents.append(doc)
+            if composed.root is None:
+                continue  # a syntax error (or an empty file)
+            try:
+                lazy = frozenset({"websites"}) if f.kind == "monitors" else frozenset()
+                data = builder.build_top(composed.root, lazy)
+            except TooLargeError as exc:
+                builder.problems.append(Problem(doc.file, 1, 1, (), str(exc)))
+                continue
+            if data is None:
+                data = {}
             if not isinstance(data, dict):
                 self.report(
                     doc,
@@ -230,11 +270,15 @@ class _Validator:
                 )
                 continue
             if f.kind == "monitors":
-                allow, defaults = self.monitors_file(f, doc, data, main_defaults, websites)
+                allow, defaults = self.monitors_file(
+                    f, doc, composed, builder, data, main_defaults, websites
+                )
                 if f.is_main:
                     allow_empty, main_defaults = allow, defaults
             else:
                 self.alerts_file(doc, data, alerts)
+        for doc in documents:
+            self.problems.extend(doc.problems)
         self.cross_check(websites, alerts)
         bindings = self.bind(websites, alerts)
         errors = [p for p in self.problems if p.severity == "error"]
@@ -289,6 +333,8 @@ class _Validator:
         self,
         f: ConfigFile,
         doc: Document,
+        composed: Composed,
+        builder: Builder,
         data: dict[Any, Any],
         inherited: _Defaults,
         websites: dict[str, tuple[WebsiteEntry, Document, Loc]],
@@ -321,39 +367,60 @@ class _Validator:
                         _merge(inherited.values, raw_defaults),
                         {**inherited.templates, **templates.get(("defaults",), {})},
                     )
-        items = data.get("websites") or []
-        if not isinstance(items, list):
-            self.report(doc, ("websites",), f"expected a list of websites (got {_kind_of(items)})")
+        items = data.get("websites")
+        if items is None or (isinstance(items, ScalarNode) and items.tag.endswith(":null")):
             return allow_empty, defaults
-        for index, item in enumerate(items):
+        if not isinstance(items, SequenceNode):
+            value = builder.build(items, ("websites",)) if isinstance(items, Node) else items
+            self.report(doc, ("websites",), f"expected a list of websites (got {_kind_of(value)})")
+            return allow_empty, defaults
+        fingerprint = defaults.fingerprint()
+        for index, node in enumerate(items.value):
             path: Loc = ("websites", index)
-            if not isinstance(item, dict):
-                self.report(
-                    doc,
-                    path,
-                    f"expected a website mapping with name: and url: (got {_kind_of(item)})",
+            text = composed.text[node.start_mark.index : node.end_mark.index]
+            # Aliases pull in text from elsewhere: such entries are never cached.
+            cache_key = (f.relpath, fingerprint, text) if "*" not in text else None
+            cached = self.cache_in.get(cache_key) if cache_key else None
+            if cached is None:
+                known_problems = len(doc.problems)
+                outer, builder.templates = builder.templates, {}
+                item = builder.build(node, path)
+                own_templates = {p[2:]: pair for p, pair in builder.templates.items()}
+                outer.update(builder.templates)
+                builder.templates = outer
+                if not isinstance(item, dict):
+                    self.report(
+                        doc,
+                        path,
+                        f"expected a website mapping with name: and url: (got {_kind_of(item)})",
+                    )
+                    continue
+                try:
+                    website = Website.model_validate(
+                        _merge(defaults.values, item) if defaults.values else item
+                    )
+                except ValidationError as exc:
+                    self.report_validation(doc, path, exc, Website)
+                    continue
+                entry_templates = {**defaults.templates, **own_templates}
+                stored = stored_form(
+                    website.model_dump(mode="json", by_alias=True), entry_templates
                 )
-                continue
-            try:
-                website = Website.model_validate(
-                    _merge(defaults.values, item) if defaults.values else item
-                )
-            except ValidationError as exc:
-                self.report_validation(doc, path, exc, Website)
-                continue
+                cached = (website, stored, spec_digest(stored, doc.file))
+                if cache_key is None or len(doc.problems) != known_problems:
+                    cache_key = None
+            if cache_key is not None:
+                self.cache_out[cache_key] = cached
+            website, stored, digest = cached
             key = website.ident
-            line, _ = doc.position(path)
-            source = Source(doc.file, line)
+            source = Source(doc.file, node.start_mark.line + 1)
             if key in websites:
                 first = websites[key][0].source
-                where = ("key",) if "key" in item else ("name",)
                 self.report(
-                    doc, (*path, *where), f"duplicate website key {key!r} (also defined at {first})"
+                    doc, (*path, "key"), f"duplicate website key {key!r} (also defined at {first})"
                 )
                 continue
-            entry_templates = {**defaults.templates, **templates.get(path, {})}
-            stored = stored_form(website.model_dump(mode="json", by_alias=True), entry_templates)
-            websites[key] = (WebsiteEntry(website, source, stored), doc, path)
+            websites[key] = (WebsiteEntry(website, source, stored, digest), doc, path)
         return allow_empty, defaults
 
     # -- alerts --------------------------------------------------------------
@@ -410,7 +477,8 @@ class _Validator:
             stored = stored_form(
                 alert.model_dump(mode="json", by_alias=True), templates.get(path, {})
             )
-            alerts[alert.name] = (AlertEntry(alert, source, stored), doc, path)
+            digest = spec_digest(stored, doc.file)
+            alerts[alert.name] = (AlertEntry(alert, source, stored, digest), doc, path)
 
     # -- across files ----------------------------------------------------------
 
@@ -469,6 +537,10 @@ class _Validator:
 class _Defaults:
     values: dict[str, Any]  # raw (resolved) values, merged main file -> fragment
     templates: dict[Loc, tuple[str, str]]  # relative path -> (${VAR} text, resolved)
+
+    def fingerprint(self) -> str:
+        """Identity of these defaults, part of a cached website's key."""
+        return hashlib.sha256(repr((self.values, self.templates)).encode()).hexdigest()
 
 
 def _templates_by_entry(doc: Document) -> dict[Loc, dict[Loc, tuple[str, str]]]:

@@ -48,9 +48,13 @@ _SCALARS = {
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC while building large trees of small objects.
 
-    Building 10,000 websites allocates ~10^6 objects; with the collector running
-    that takes 3-7x longer (measured in bench/reconcile.py). The trees are
-    acyclic and short-lived, so nothing is lost by pausing it.
+    Loading 10,000 websites allocates ~10^6 objects (nodes, marks, models), most
+    of which live until the next reload (the loader caches them). With the
+    collector running that load takes 3-7x longer, and re-enabling it afterwards
+    would make the next collection walk all of them (~0.7 s, measured in
+    bench/reconcile.py). So the survivors are moved to the permanent generation
+    (``gc.freeze``): the trees are acyclic, so reference counting still frees
+    them when a later reload replaces them.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -58,6 +62,7 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            gc.freeze()
             gc.enable()
 
 
@@ -82,23 +87,40 @@ class Document:
         return (mark.line + 1, mark.column + 1)
 
 
-def parse(text: str | bytes, file: str, environ: Mapping[str, str]) -> Document:
-    """Parse one YAML document; never raises for bad input (problems are collected)."""
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """A file's node tree (or why there is none), before any value is built."""
+
+    file: str
+    text: str
+    root: Node | None
+    problems: tuple[Problem, ...] = ()
+
+
+def compose(text: str, file: str) -> Composed:
+    """libyaml's node tree of one document; never raises for bad input."""
     try:
         with gc_paused():
             root = yaml.compose(text, Loader=_Loader)
-            if root is None:
-                return Document(file, None, None)
-            builder = _Builder(file, environ)
-            data = builder.build(root, ())
-    except _TooLargeError:
-        message = f"more than {MAX_NODES:,} values once aliases are expanded: refusing to read"
-        return Document(file, None, None, [Problem(file, 1, 1, (), message)])
     except yaml.MarkedYAMLError as exc:
-        return Document(file, None, None, [_syntax_problem(file, exc, text)])
-    except yaml.YAMLError as exc:  # e.g. a reader error on invalid UTF-8
-        return Document(file, None, None, [Problem(file, 1, 1, (), f"cannot read YAML: {exc}")])
-    return Document(file, root, data, builder.problems, builder.templates)
+        return Composed(file, text, None, (_syntax_problem(file, exc, text),))
+    except yaml.YAMLError as exc:  # e.g. a reader error on a control character
+        return Composed(file, text, None, (Problem(file, 1, 1, (), f"cannot read YAML: {exc}"),))
+    return Composed(file, text, root)
+
+
+def parse(text: str, file: str, environ: Mapping[str, str]) -> Document:
+    """Compose and build a whole document (problems are collected, never raised)."""
+    composed = compose(text, file)
+    if composed.root is None:
+        return Document(file, None, None, list(composed.problems))
+    builder = Builder(file, environ)
+    try:
+        with gc_paused():
+            data = builder.build(composed.root, ())
+    except TooLargeError as exc:
+        return Document(file, None, None, [Problem(file, 1, 1, (), str(exc))])
+    return Document(file, composed.root, data, builder.problems, builder.templates)
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError, text: str | bytes) -> Problem:
@@ -114,13 +136,6 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError, text: str | bytes) -> 
     return Problem(file, line, col, (), message)
 
 
-MAX_NODES = 2_000_000
-
-
-class _TooLargeError(Exception):
-    pass
-
-
 def _char_at(text: str | bytes, line: int, column: int) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -128,8 +143,22 @@ def _char_at(text: str | bytes, line: int, column: int) -> str:
     return lines[line][column] if line < len(lines) and column < len(lines[line]) else ""
 
 
-class _Builder:
-    """Builds Python values from nodes, recording problems instead of raising."""
+MAX_NODES = 2_000_000
+
+
+class TooLargeError(Exception):
+    def __init__(self) -> None:
+        super().__init__(
+            f"more than {MAX_NODES:,} values once aliases are expanded: refusing to read"
+        )
+
+
+class Builder:
+    """Builds Python values from nodes, recording problems instead of raising.
+
+    One builder serves one file for one load; ``build`` may be called for parts
+    of the tree (the loader builds only the websites it has not seen before).
+    """
 
     def __init__(self, file: str, environ: Mapping[str, str]) -> None:
         self.file = file
@@ -146,7 +175,7 @@ class _Builder:
     def build(self, node: Node, path: Loc) -> Any:
         self._budget -= 1
         if self._budget < 0:
-            raise _TooLargeError
+            raise TooLargeError
         ident = id(node)
         if ident in self._building:
             self.problem(node, path, "recursive alias: a node cannot contain itself")
@@ -197,7 +226,15 @@ class _Builder:
             )
         return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
 
-    def _mapping(self, node: MappingNode, path: Loc) -> dict[Any, Any]:
+    def build_top(self, node: Node, lazy: frozenset[str]) -> Any:
+        """Build the document but leave the values of ``lazy`` top-level keys as nodes."""
+        if isinstance(node, MappingNode):
+            return self._mapping(node, (), lazy)
+        return self.build(node, ())
+
+    def _mapping(
+        self, node: MappingNode, path: Loc, lazy: frozenset[str] = frozenset()
+    ) -> dict[Any, Any]:
         if node.tag != _MAP:
             self.problem(
                 node, path, f"unsupported YAML tag {node.tag!r}: sitewatch reads plain YAML"
@@ -223,7 +260,7 @@ class _Builder:
                 )
                 continue
             first_line[key] = key_node.start_mark.line + 1
-            own[key] = self.build(value_node, (*path, key))
+            own[key] = value_node if key in lazy else self.build(value_node, (*path, key))
         if merged:
             merged.update(own)
             return merged

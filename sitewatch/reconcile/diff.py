@@ -7,8 +7,6 @@ per row instead of every spec.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -76,21 +74,16 @@ class Plan:
         }
 
 
-def spec_hash(spec: Mapping[str, Any], source_file: str) -> str:
-    canonical = json.dumps([spec, source_file], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
 def desired_websites(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.file, spec_hash(e.stored, e.source.file))
+        key: Desired(key, e.stored, e.source.file, e.spec_hash)
         for key, e in snapshot.websites.items()
     }
 
 
 def desired_alerts(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.file, spec_hash(e.stored, e.source.file))
+        key: Desired(key, e.stored, e.source.file, e.spec_hash)
         for key, e in snapshot.alerts.items()
     }
 

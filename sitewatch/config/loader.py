@@ -250,7 +250,7 @@ class _Validator:
         for f, composed in pairs:
             builder = Builder(composed.file, self.environ)
             builder.problems.extend(composed.problems)
-            doc = Document(composed.file, composed.root, None, builder.problems, builder.templates)
+            doc = Document(composed.file, composed.root, builder.problems, builder.templates)
             documents.append(doc)
             if composed.root is None:
                 continue  # a syntax error (or an empty file)
@@ -299,7 +299,7 @@ class _Validator:
     def report(
         self, doc: Document, path: Loc, message: str, *, key: bool = False, severity: str = "error"
     ) -> None:
-        if any(path[: len(bad)] == bad for bad in self._yaml_problem_paths(doc)):
+        if any(path[: len(bad)] == bad for bad in (p.path for p in doc.problems)):
             return  # the YAML-level problem there was reported already; don't cascade
         line, column = doc.position(path, key=key)
         message = _redact(doc, path, message)
@@ -313,9 +313,6 @@ class _Validator:
                 "warning" if severity == "warning" else "error",
             )
         )
-
-    def _yaml_problem_paths(self, doc: Document) -> list[Loc]:
-        return [p.path for p in doc.problems]
 
     def report_validation(
         self, doc: Document, prefix: Loc, exc: ValidationError, model: type[BaseModel]

@@ -68,11 +68,10 @@ def gc_paused() -> Iterator[None]:
 
 @dataclass(slots=True)
 class Document:
-    """One parsed file: its data, its node tree and what went wrong reading it."""
+    """One file being validated: its node tree and what went wrong reading it."""
 
     file: str
     root: Node | None
-    data: Any
     problems: list[Problem] = field(default_factory=list)
     # path -> (text as written, resolved value), for every string with a ${VAR}
     templates: dict[Loc, tuple[str, str]] = field(default_factory=dict)
@@ -107,20 +106,6 @@ def compose(text: str, file: str) -> Composed:
     except yaml.YAMLError as exc:  # e.g. a reader error on a control character
         return Composed(file, text, None, (Problem(file, 1, 1, (), f"cannot read YAML: {exc}"),))
     return Composed(file, text, root)
-
-
-def parse(text: str, file: str, environ: Mapping[str, str]) -> Document:
-    """Compose and build a whole document (problems are collected, never raised)."""
-    composed = compose(text, file)
-    if composed.root is None:
-        return Document(file, None, None, list(composed.problems))
-    builder = Builder(file, environ)
-    try:
-        with gc_paused():
-            data = builder.build(composed.root, ())
-    except TooLargeError as exc:
-        return Document(file, None, None, [Problem(file, 1, 1, (), str(exc))])
-    return Document(file, composed.root, data, builder.problems, builder.templates)
 
 
 def _syntax_problem(file: str, exc: yaml.MarkedYAMLError, text: str | bytes) -> Problem:

@@ -174,7 +174,6 @@ async def preview(engine: AsyncEngine, snapshot: Snapshot) -> Preview:
     """The plan against the database, read-only (an unmigrated database counts as empty)."""
     migrated = await current_revision(engine) is not None
     if not migrated:
-        state = State([], [], set())
         return Preview(plan(snapshot, [], [], set()), {}, {}, None, migrated)
     async with engine.connect() as conn:
         state = await read_state(conn)

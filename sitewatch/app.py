@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
-from sitewatch.keys import ENGINE, RECONCILER, SETTINGS
+from sitewatch.checker.housekeeping import Housekeeper, Retention
+from sitewatch.checker.service import Checker, CheckerOptions
+from sitewatch.keys import CHECKER, ENGINE, RECONCILER, SETTINGS
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
@@ -30,7 +32,10 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app = web.Application()
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_database)
-    app.cleanup_ctx.append(_reconciler(os.environ if environ is None else environ))
+    env = os.environ if environ is None else environ
+    app.cleanup_ctx.append(_reconciler(env))
+    if settings.check:
+        app.cleanup_ctx.append(_checker(env))
     health.add_routes(app)
     return app
 
@@ -75,6 +80,43 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    return ctx
+
+
+def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        engine = app[ENGINE]
+        checker = Checker(
+            engine,
+            environ,
+            CheckerOptions(
+                concurrency=settings.check_concurrency, max_body_bytes=settings.max_body_bytes
+            ),
+        )
+        app[CHECKER] = checker
+        # Every applied change reaches the scheduler within one reload.
+        app[RECONCILER].status.listeners.append(lambda run: checker.request_reload())
+        housekeeper = Housekeeper(
+            engine,
+            Retention(
+                history_days=settings.history_retention_days,
+                rollup_days=settings.rollup_retention_days,
+            ),
+        )
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(checker.run(stop), name="sitewatch-checker"),
+            asyncio.create_task(housekeeper.run(stop), name="sitewatch-housekeeping"),
+        ]
+        yield
+        stop.set()
+        # Checks in flight end by their own timeouts; queued results are written.
+        _done, pending = await asyncio.wait(tasks, timeout=15)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     return ctx
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sitewatch.checker.service import Checker
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 RECONCILER = web.AppKey("reconciler", Reconciler)
+CHECKER = web.AppKey("checker", Checker)

@@ -41,3 +41,16 @@ class Settings(BaseSettings):
     resync_interval: float = Field(
         300.0, gt=0, description="Seconds between safety-net reconciles when no file event came."
     )
+    check: bool = Field(True, description="Run the checker (false: config and web only).")
+    check_concurrency: int = Field(
+        500, ge=1, le=100_000, description="At most this many checks in flight at once."
+    )
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Read at most this much of a response body."
+    )
+    history_retention_days: float = Field(
+        30, gt=0, description="Keep raw check results this many days."
+    )
+    rollup_retention_days: float = Field(
+        365, gt=0, description="Keep hourly and daily rollups this many days."
+    )

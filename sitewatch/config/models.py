@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sitewatch.config.jsonpath import parse_json_path
 from sitewatch.config.types import (
     KEY_PATTERN,
     DurationRange,
@@ -47,6 +48,75 @@ class StrictModel(BaseModel):
     """Unknown keys are errors; values are validated on assignment too."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+
+JsonScalar = str | int | float | bool | None
+
+
+class JsonAssertion(StrictModel):
+    """One check on a JSON response body, addressed by a JSONPath-style path.
+
+    Exactly one condition per assertion: ``equals``, ``contains``, ``matches``,
+    ``exists``, ``less_than`` or ``greater_than``.
+    """
+
+    path: str = Field(
+        min_length=1,
+        description="Where to look: $.status, $.items[0].id, $['odd key'], $.items[*].state.",
+    )
+    equals: JsonScalar | list[JsonScalar] | dict[str, JsonScalar] = Field(
+        None, description="The value must equal this (numbers compare by value)."
+    )
+    contains: str | None = Field(None, description="The value, as text, must contain this.")
+    matches: str | None = Field(
+        None, description="The value, as text, must match this regular expression."
+    )
+    exists: bool | None = Field(None, description="true: the path must exist; false: must not.")
+    less_than: float | None = Field(None, description="The value must be a number below this.")
+    greater_than: float | None = Field(None, description="The value must be a number above this.")
+
+    @field_validator("path")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            parse_json_path(value)
+        except ValueError as exc:
+            raise PydanticCustomError("json_path", "{error}", {"error": str(exc)}) from None
+        return value
+
+    @field_validator("matches")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _check_regex(value)
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> JsonAssertion:
+        given = [name for name in JSON_CONDITIONS if name in self.model_fields_set]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "json_condition",
+                "give exactly one of {names} (got {count})",
+                {"names": ", ".join(JSON_CONDITIONS), "count": len(given)},
+            )
+        return self
+
+    @property
+    def condition(self) -> str:
+        return next(name for name in JSON_CONDITIONS if name in self.model_fields_set)
+
+
+JSON_CONDITIONS = ("equals", "contains", "matches", "exists", "less_than", "greater_than")
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise PydanticCustomError(
+                "regex", "invalid regular expression: {error}", {"error": str(exc)}
+            ) from None
+    return value
 
 
 class WebsiteSettings(StrictModel):
@@ -76,6 +146,10 @@ class WebsiteSettings(StrictModel):
     body_regex: str | None = Field(
         None, description="Regular expression (Python syntax) the response body must match."
     )
+    json_assertions: list[JsonAssertion] = Field(
+        default_factory=list,
+        description="Checks on a JSON response body; every one must hold.",
+    )
     max_response_time: ResponseTime | None = Field(
         None, description="Fail when the response takes longer than this."
     )
@@ -101,14 +175,7 @@ class WebsiteSettings(StrictModel):
     @field_validator("body_regex")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PydanticCustomError(
-                    "regex", "invalid regular expression: {error}", {"error": str(exc)}
-                ) from None
-        return value
+        return _check_regex(value)
 
     @field_validator("tags", "alerts", "body_contains")
     @classmethod

@@ -82,9 +82,73 @@ class CheckHistoryRow(SQLModel, table=True):
     checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     ok: bool
     status_code: int | None = None
-    response_time_ms: float | None = None
+    response_time_ms: float | None = None  # total, request start to last body byte
     error_kind: str | None = Field(default=None, max_length=32)
     error_message: str | None = Field(default=None, sa_column=Column(Text))
+    dns_ms: float | None = None
+    connect_ms: float | None = None
+    tls_ms: float | None = None
+    first_byte_ms: float | None = None
+    size_bytes: int | None = None
+    final_url: str | None = Field(default=None, sa_column=Column(Text))
+    cert_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class WebsiteStatusRow(SQLModel, table=True):
+    """The latest check of each website: what lists and the scheduler read."""
+
+    __tablename__ = "website_status"
+
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
+    )
+    state: str = Field(max_length=16)  # up | down (of the last check; alerts add thresholds)
+    state_since: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    streak: int = 1  # consecutive checks with the current state
+    last_checked_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_status_code: int | None = None
+    last_response_ms: float | None = None
+    last_error_kind: str | None = Field(default=None, max_length=32)
+    last_error_message: str | None = Field(default=None, sa_column=Column(Text))
+    cert_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class _Rollup(SQLModel):
+    """Counts and response-time figures of one website over one bucket.
+
+    ``checks``, ``failures``, ``timed``, ``sum_ms`` and ``max_ms`` grow with every
+    batch of results; ``p95_ms`` is filled once the bucket is over (it needs the
+    raw rows of the whole bucket).
+    """
+
+    # No sa_column here: each table built from this base needs columns of its own.
+    website_id: int = Field(foreign_key="websites.id", ondelete="CASCADE", primary_key=True)
+    bucket: datetime = Field(sa_type=UTCDateTime, primary_key=True)
+    checks: int = 0
+    failures: int = 0
+    timed: int = 0  # checks with a response time
+    sum_ms: float = 0.0
+    max_ms: float | None = None
+    p95_ms: float | None = None
+
+
+class HourlyRollupRow(_Rollup, table=True):
+    __tablename__ = "rollups_hourly"
+    __table_args__ = (Index("ix_rollups_hourly_bucket", "bucket"),)
+
+
+class DailyRollupRow(_Rollup, table=True):
+    __tablename__ = "rollups_daily"
+    __table_args__ = (Index("ix_rollups_daily_bucket", "bucket"),)
+
+
+class HousekeepingRow(SQLModel, table=True):
+    """Progress marks of background jobs (e.g. the last hour whose rollups are sealed)."""
+
+    __tablename__ = "housekeeping"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ReconcileRunRow(SQLModel, table=True):

@@ -1,0 +1,88 @@
+"""Background upkeep of check data: seal finished hours and days, purge old rows.
+
+Each pass does bounded steps (one hour, one day, one purge batch at a time),
+each in its own short transaction, pausing between purge batches so a large
+backlog never stalls the result writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.store import rollups
+from sitewatch.store.checks import daily, history, hourly
+from sitewatch.store.types import utcnow
+
+log = logging.getLogger("sitewatch.housekeeping")
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    history_days: float = 30
+    rollup_days: float = 365
+    batch: int = 5000
+    pause: float = 0.05  # seconds between purge batches
+
+
+class Housekeeper:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        retention: Retention | None = None,
+        *,
+        every: float = 60.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.retention = retention or Retention()
+        self.every = every
+        self.clock = clock
+        self.purged_total = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once(stop)
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("housekeeping failed (will retry): %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> None:
+        """Seal everything that is due and purge everything that is expired."""
+        while await self._step(rollups.seal_next_hour):
+            if stop is not None and stop.is_set():
+                return
+        while await self._step(rollups.seal_next_day):
+            if stop is not None and stop.is_set():
+                return
+        now = self.clock()
+        r = self.retention
+        purges: list[tuple[Table, str, datetime]] = [
+            (history, "checked_at", now - timedelta(days=r.history_days)),
+            (hourly, "bucket", now - timedelta(days=r.rollup_days)),
+            (daily, "bucket", now - timedelta(days=r.rollup_days)),
+        ]
+        for table, column, before in purges:
+            while True:
+                deleted = await rollups.purge_batch(self.engine, table, column, before, r.batch)
+                self.purged_total += deleted
+                if deleted < r.batch or (stop is not None and stop.is_set()):
+                    break
+                await asyncio.sleep(r.pause)
+
+    async def _step(self, seal: Callable[..., object]) -> bool:
+        async with self.engine.begin() as conn:
+            sealed = await seal(conn, self.clock())  # type: ignore[misc]
+        if sealed is not None:
+            log.debug("sealed rollups of %s", sealed)
+        return sealed is not None

@@ -1,0 +1,261 @@
+"""The scheduler: runs each website's check on its grid, under a global cap.
+
+One heap of (due time, job) for all websites and one loop that starts every
+job that is due while fewer than ``concurrency`` checks are in flight. Each
+check is a task; when it ends, the job's next due time is computed (see
+``schedule``) and pushed back. A job is never in the heap while its check
+runs, so two checks of one website never overlap.
+
+The loop wakes at most once per ``tick`` (a few milliseconds), starting every
+job due by then: at thousands of checks a second that batches the wake-ups
+instead of paying one timer per check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from array import array
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from sitewatch.checker.result import CheckResult
+from sitewatch.checker.schedule import next_due, next_slot, phase
+from sitewatch.checker.target import Target
+
+log = logging.getLogger("sitewatch.checker")
+
+LAG_SAMPLES = 1 << 16
+
+
+class Job:
+    __slots__ = ("due", "failing", "offset", "removed", "running", "target", "version")
+
+    def __init__(self, target: Target, offset: float, due: float, failing: bool) -> None:
+        self.target = target
+        self.offset = offset
+        self.due = due
+        self.failing = failing
+        self.running = False
+        self.removed = False
+        self.version = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerStats:
+    websites: int
+    in_flight: int
+    checks_total: int
+    skipped_total: int  # runs dropped because the previous one still ran
+    lag_p50: float | None  # seconds late, over the last ``LAG_SAMPLES`` checks
+    lag_p99: float | None
+    lag_max: float | None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        check: Callable[[Target], Awaitable[CheckResult]],
+        sink: Callable[[CheckResult], None],
+        *,
+        concurrency: int = 500,
+        wall: Callable[[], float] = time.time,
+        tick: float = 0.005,
+        new_spread: float = 1.0,
+    ) -> None:
+        self._check = check
+        self._sink = sink
+        self.concurrency = concurrency
+        self._wall = wall
+        self._tick = tick
+        self._new_spread = new_spread
+        self._jobs: dict[int, Job] = {}
+        self._heap: list[tuple[float, int, Job, int]] = []
+        self._seq = itertools.count()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_at = 0.0  # when the sleeping loop means to wake up
+        self.in_flight = 0
+        self.checks_total = 0
+        self.skipped_total = 0
+        self._lags = array("d")
+        self._lag_pos = 0
+
+    # -- what to check --------------------------------------------------------
+
+    def update(
+        self,
+        targets: Mapping[int, Target],
+        failing: Mapping[int, bool] | None = None,
+        *,
+        initial: bool = False,
+    ) -> tuple[int, int, int]:
+        """Follow the config: (added, changed, removed).
+
+        Unchanged websites keep their rhythm. A changed interval applies from the
+        next run (sooner, if the new grid has an earlier slot). New websites are
+        checked within ``new_spread`` seconds, except at start or when more than
+        ``concurrency`` arrive at once: those are spread over their interval.
+        """
+        failing = failing or {}
+        now = self._wall()
+        removed = 0
+        for website_id in list(self._jobs):
+            if website_id not in targets:
+                self._jobs.pop(website_id).removed = True
+                removed += 1
+        added_ids = [i for i in targets if i not in self._jobs]
+        changed = 0
+        for website_id, job in self._jobs.items():
+            target = targets[website_id]
+            if target is job.target:
+                continue
+            changed += 1
+            old, job.target = job.target, target
+            if (target.interval, target.key) != (old.interval, old.key):
+                job.offset = phase(target.key, target.interval)
+                sooner = next_slot(now, target.interval, job.offset)
+                if not job.running and sooner < job.due:
+                    self._push(job, sooner)
+        spread = initial or len(added_ids) > self.concurrency
+        for n, website_id in enumerate(added_ids):
+            target = targets[website_id]
+            offset = phase(target.key, target.interval)
+            if spread:
+                due = next_slot(now, target.interval, offset)
+            else:
+                due = now + self._new_spread * n / max(len(added_ids), 1)
+            job = Job(target, offset, due, failing.get(website_id, False))
+            self._jobs[website_id] = job
+            self._push(job, due)
+        return len(added_ids), changed, removed
+
+    def _push(self, job: Job, due: float) -> None:
+        job.version += 1
+        job.due = due
+        heapq.heappush(self._heap, (due, next(self._seq), job, job.version))
+        if due < self._wake_at - self._tick:
+            self._wake()
+
+    # -- running --------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Start checks as they fall due until ``stop`` is set; then wait for the
+        checks in flight (each ends by its own timeout)."""
+        loop = asyncio.get_running_loop()
+        stopper = asyncio.ensure_future(stop.wait())
+        stopper.add_done_callback(lambda _: self._wake())
+        try:
+            while not stop.is_set():
+                now = self._wall()
+                self._start_due(now)
+                heap = self._heap
+                if self.in_flight >= self.concurrency or not heap:
+                    delay = 1.0  # woken early by a finished check or an update
+                else:
+                    delay = min(max(heap[0][0] - now, self._tick), 1.0)
+                self._wake_at = now + delay
+                waiter = self._waiter = loop.create_future()
+                handle = loop.call_later(delay, _resolve, waiter)
+                await waiter
+                handle.cancel()
+        finally:
+            stopper.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start_due(self, now: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= now and self.in_flight < self.concurrency:
+            due, _, job, version = heapq.heappop(heap)
+            if job.removed or version != job.version:
+                continue
+            if job.running:  # an update moved it while it ran: its end reschedules it
+                self.skipped_total += 1
+                continue
+            job.running = True
+            self.in_flight += 1
+            task = asyncio.ensure_future(self._run(job, due, now))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, job: Job, due: float, started: float) -> None:
+        result: CheckResult | None = None
+        try:
+            result = await self._check(job.target)
+        except Exception:  # our fault, not the website's: log it, keep the schedule
+            log.exception("check of %s crashed", job.target.key)
+        finally:
+            job.running = False
+            self.in_flight -= 1
+            if self.in_flight == self.concurrency - 1:
+                self._wake()
+        if result is not None:
+            lag = started - due
+            result.lag_seconds = lag
+            self._record_lag(lag)
+            self.checks_total += 1
+            job.failing = not result.ok
+            if not job.removed:
+                self._sink(result)
+        if job.removed:
+            return
+        now = self._wall()
+        target = job.target
+        nxt = next_due(
+            due=due,
+            now=now,
+            interval=target.interval,
+            offset=job.offset,
+            failing=job.failing,
+            retry_interval=target.retry_interval,
+        )
+        missed = int((now - due) // target.interval) if not job.failing else 0
+        self.skipped_total += max(missed, 0)
+        self._push(job, nxt)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- observing ------------------------------------------------------------
+
+    def _record_lag(self, lag: float) -> None:
+        if len(self._lags) < LAG_SAMPLES:
+            self._lags.append(lag)
+        else:
+            self._lags[self._lag_pos] = lag
+            self._lag_pos = (self._lag_pos + 1) % LAG_SAMPLES
+
+    def next_due_of(self, website_id: int) -> float | None:
+        job = self._jobs.get(website_id)
+        return None if job is None or job.running else job.due
+
+    def stats(self) -> SchedulerStats:
+        lags = sorted(self._lags)
+
+        def pct(q: float) -> float | None:
+            return lags[min(int(q * len(lags)), len(lags) - 1)] if lags else None
+
+        return SchedulerStats(
+            websites=len(self._jobs),
+            in_flight=self.in_flight,
+            checks_total=self.checks_total,
+            skipped_total=self.skipped_total,
+            lag_p50=pct(0.5),
+            lag_p99=pct(0.99),
+            lag_max=lags[-1] if lags else None,
+        )
+
+    def reset_lags(self) -> None:
+        self._lags = array("d")
+        self._lag_pos = 0
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,156 @@
+"""The checker: keeps the scheduler in step with the websites in the database,
+and wires probe -> scheduler -> result writer.
+
+It reads what to check from the store (what the reconciler applied), not from
+the config files, so any instance sharing the database sees the same websites.
+Specs are rebuilt into probe targets only when their hash changed, so a reload
+of 10,000 unchanged websites costs one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.checker.probe import Prober
+from sitewatch.checker.scheduler import Scheduler
+from sitewatch.checker.target import Target, target_from_spec
+from sitewatch.checker.writer import ResultWriter
+from sitewatch.config.envsubst import EnvError
+from sitewatch.store import checks
+
+log = logging.getLogger("sitewatch.checker")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckerOptions:
+    concurrency: int = 500
+    max_body_bytes: int = 1 << 20
+    batch_size: int = 2000
+    flush_interval: float = 1.0
+    fresh_connections: bool = True
+    timings: bool = True
+
+
+class Checker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        environ: Mapping[str, str],
+        options: CheckerOptions | None = None,
+    ) -> None:
+        self.engine = engine
+        self.environ = environ
+        self.options = options or CheckerOptions()
+        self.writer = ResultWriter(
+            engine, batch_size=self.options.batch_size, flush_interval=self.options.flush_interval
+        )
+        self.prober = Prober(
+            max_body_bytes=self.options.max_body_bytes,
+            fresh_connections=self.options.fresh_connections,
+            timings=self.options.timings,
+        )
+        self.scheduler = Scheduler(
+            self.prober.check, self.writer.add, concurrency=self.options.concurrency
+        )
+        self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
+        self._reload = asyncio.Event()
+        self._loaded = False
+        self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
+
+    def request_reload(self) -> None:
+        """Called when the reconciler applied a change (from any task, cheaply)."""
+        self._reload.set()
+
+    async def reload(self) -> tuple[int, int, int]:
+        """Bring the scheduler in step with the database: (added, changed, removed)."""
+        web = checks.websites
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(web.c.id, web.c.key, web.c.spec_hash).where(
+                        web.c.archived_at.is_(None), web.c.active
+                    )
+                )
+            ).all()
+            stale = [r[0] for r in rows if self._targets.get(r[0], ("",))[0] != r[2]]
+            specs: dict[int, dict[str, object]] = {}
+            for start in range(0, len(stale), 1000):
+                chunk = stale[start : start + 1000]
+                result = await conn.execute(select(web.c.id, web.c.spec).where(web.c.id.in_(chunk)))
+                specs.update({r[0]: r[1] for r in result})
+            failing = {} if self._loaded else await checks.last_states(conn)
+        targets: dict[int, tuple[str, Target]] = {}
+        for website_id, key, spec_hash in rows:
+            known = self._targets.get(website_id)
+            if known is not None and known[0] == spec_hash:
+                targets[website_id] = known
+                continue
+            try:
+                targets[website_id] = (
+                    spec_hash,
+                    target_from_spec(website_id, specs[website_id], self.environ),
+                )
+                self.unusable.pop(key, None)
+            except (ValidationError, EnvError) as exc:
+                # The spec validated where it was applied, but not with this
+                # process's environment: say so, and do not check it.
+                reason = str(exc).splitlines()[0] if isinstance(exc, EnvError) else str(exc)
+                if self.unusable.get(key) != reason:
+                    log.error("website %s cannot be checked here: %s", key, reason)
+                self.unusable[key] = reason
+        self._targets = targets
+        counts = self.scheduler.update(
+            {i: t for i, (_, t) in targets.items()},
+            {i: not ok for i, ok in failing.items()},
+            initial=not self._loaded,
+        )
+        self._loaded = True
+        if any(counts):
+            log.info("checking %d websites (%d new, %d changed, %d removed)", len(targets), *counts)
+        return counts
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check until ``stop``; the results still queued are written before return."""
+        async with self.prober:
+            writer = asyncio.create_task(self.writer.run(stop), name="sitewatch-results")
+            scheduler = asyncio.create_task(self.scheduler.run(stop), name="sitewatch-scheduler")
+            follower = asyncio.create_task(self._follow(stop), name="sitewatch-checker-reload")
+            try:
+                await asyncio.gather(scheduler, follower)
+            finally:
+                for task in (scheduler, follower):
+                    task.cancel()
+                await asyncio.gather(scheduler, follower, return_exceptions=True)
+                await writer
+
+    async def _follow(self, stop: asyncio.Event) -> None:
+        if not self._loaded:
+            await self._safe_reload()
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                reload = asyncio.ensure_future(self._reload.wait())
+                await asyncio.wait({reload, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                reload.cancel()
+                if stop.is_set():
+                    break
+                self._reload.clear()
+                await self._safe_reload()
+        finally:
+            stopped.cancel()
+
+    async def _safe_reload(self) -> None:
+        try:
+            await self.reload()
+        except (SQLAlchemyError, OSError) as exc:
+            log.error("could not read the websites to check (will retry): %s", exc)
+            await asyncio.sleep(1)
+            self._reload.set()

@@ -1,0 +1,173 @@
+"""Housekeeping of the check data: sealing rollups and enforcing retention.
+
+*Sealing* an hour fills in each website's 95th percentile for that hour from the
+raw rows (percentiles do not add up, so they wait until the hour is over).
+Sealing a day sums its hours into the daily rollup, with the day's percentile.
+*Retention* deletes raw rows and rollups past their age in bounded batches, each
+its own short transaction, so checks keep flowing while a big purge runs.
+
+Every step does a bounded amount of work and records how far it got in the
+``housekeeping`` table, so a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sitewatch.store.checks import (
+    DAILY_SEALED,
+    DAY,
+    HOUR,
+    HOURLY_SEALED,
+    daily,
+    floor_day,
+    floor_hour,
+    get_mark,
+    history,
+    hourly,
+    housekeeping,
+    upsert,
+)
+
+# A check that started just before the hour ends is written a little after it.
+GRACE = timedelta(minutes=2)
+SUMMED = ("checks", "failures", "timed", "sum_ms", "max_ms")
+
+
+async def set_mark(conn: AsyncConnection, name: str, value: datetime) -> None:
+    stmt = upsert(conn.dialect, housekeeping).values(name=name, value=value)
+    await conn.execute(
+        stmt.on_conflict_do_update(index_elements=[housekeeping.c.name], set_={"value": value})
+    )
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile (what PostgreSQL's ``percentile_disc`` returns)."""
+    rank = max(math.ceil(q * len(sorted_values)), 1)
+    return sorted_values[rank - 1]
+
+
+async def _p95_by_website(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> list[tuple[int, float]]:
+    in_range = (
+        history.c.checked_at >= start,
+        history.c.checked_at < end,
+        history.c.response_time_ms.is_not(None),
+    )
+    if conn.dialect.name == "postgresql":
+        p95 = func.percentile_disc(0.95).within_group(history.c.response_time_ms)
+        result = await conn.execute(
+            select(history.c.website_id, p95).where(*in_range).group_by(history.c.website_id)
+        )
+        return [(r[0], float(r[1])) for r in result]
+    result = await conn.execute(
+        select(history.c.website_id, history.c.response_time_ms)
+        .where(*in_range)
+        .order_by(history.c.website_id, history.c.response_time_ms)
+    )
+    out: list[tuple[int, float]] = []
+    current: int | None = None
+    values: list[float] = []
+    for website_id, ms in result:
+        if website_id != current:
+            if values and current is not None:
+                out.append((current, percentile(values, 0.95)))
+            current, values = website_id, []
+        values.append(ms)
+    if values and current is not None:
+        out.append((current, percentile(values, 0.95)))
+    return out
+
+
+async def _set_p95(
+    conn: AsyncConnection, table: Table, bucket: datetime, values: list[tuple[int, float]]
+) -> None:
+    if not values:
+        return
+    await conn.execute(
+        update(table)
+        .where(table.c.website_id == bindparam("wid"), table.c.bucket == bucket)
+        .values(p95_ms=bindparam("p95")),
+        [{"wid": w, "p95": p} for w, p in values],
+    )
+
+
+async def seal_next_hour(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """Seal the oldest unsealed hour that is over; ``None`` when there is none."""
+    mark = await get_mark(conn, HOURLY_SEALED)
+    if mark is None:
+        first = await conn.scalar(select(func.min(hourly.c.bucket)))
+        mark = first if first is not None else floor_hour(now)
+    if mark + HOUR + GRACE > now:
+        return None
+    await _set_p95(conn, hourly, mark, await _p95_by_website(conn, mark, mark + HOUR))
+    await set_mark(conn, HOURLY_SEALED, mark + HOUR)
+    return mark
+
+
+async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """Sum the oldest unsealed finished day into the daily rollup; ``None`` when none."""
+    mark = await get_mark(conn, DAILY_SEALED)
+    if mark is None:
+        first = await conn.scalar(select(func.min(hourly.c.bucket)))
+        mark = floor_day(first) if first is not None else floor_day(now)
+    hours_sealed = await get_mark(conn, HOURLY_SEALED)
+    if mark + DAY + GRACE > now or hours_sealed is None or hours_sealed < mark + DAY:
+        return None
+    in_day = (hourly.c.bucket >= mark, hourly.c.bucket < mark + DAY)
+    sums = (
+        select(
+            hourly.c.website_id,
+            func.sum(hourly.c.checks),
+            func.sum(hourly.c.failures),
+            func.sum(hourly.c.timed),
+            func.sum(hourly.c.sum_ms),
+            func.max(hourly.c.max_ms),
+        )
+        .where(*in_day)
+        .group_by(hourly.c.website_id)
+    )
+    rows = [
+        {
+            "website_id": r[0],
+            "bucket": mark,
+            "checks": int(r[1]),
+            "failures": int(r[2]),
+            "timed": int(r[3]),
+            "sum_ms": float(r[4]),
+            "max_ms": r[5],
+        }
+        for r in await conn.execute(sums)
+    ]
+    if rows:
+        stmt = upsert(conn.dialect, daily)
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[daily.c.website_id, daily.c.bucket],
+                set_={c: stmt.excluded[c] for c in SUMMED},
+            ),
+            rows,
+        )
+        await _set_p95(conn, daily, mark, await _p95_by_website(conn, mark, mark + DAY))
+    await set_mark(conn, DAILY_SEALED, mark + DAY)
+    return mark
+
+
+async def purge_batch(
+    engine: AsyncEngine, table: Table, column: str, before: datetime, batch: int
+) -> int:
+    """Delete at most ``batch`` rows older than ``before``; the number deleted."""
+    col = table.c[column]
+    key = list(table.primary_key.columns)
+    oldest = select(*key).where(col < before).order_by(col).limit(batch)
+    async with engine.begin() as conn:
+        if len(key) == 1:
+            result = await conn.execute(delete(table).where(key[0].in_(oldest)))
+        else:
+            result = await conn.execute(delete(table).where(tuple_(*key).in_(oldest)))
+    return int(result.rowcount or 0)

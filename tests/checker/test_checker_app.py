@@ -1,0 +1,92 @@
+"""The checker inside the app: follows the reconciler, stores results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
+
+from sitewatch.app import create_app
+from sitewatch.keys import CHECKER, ENGINE, RECONCILER
+from sitewatch.settings import Settings
+from sitewatch.store import checks
+from tests.factories import website_yaml, write
+from tests.targets import TargetServer
+
+
+async def history_count(app: object, key: str) -> int:
+    engine = app[ENGINE]  # type: ignore[index]
+    async with engine.connect() as conn:
+        return int(
+            await conn.scalar(
+                select(func.count())
+                .select_from(checks.history.join(checks.websites))
+                .where(checks.websites.c.key == key)
+            )
+            or 0
+        )
+
+
+async def wait_for(predicate: object, seconds: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if await predicate():  # type: ignore[operator]
+            return time.monotonic() - start
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_checker_follows_config(database_url: str, config_dir: Path) -> None:
+    async with TargetServer() as target:
+        ok, bad = target.url("/status/200"), target.url("/status/500")
+        write(
+            config_dir,
+            "monitors.yaml",
+            "websites:\n" + website_yaml("alpha", url=ok, interval="5s", extra="timeout: 2s"),
+        )
+        settings = Settings(config_dir=config_dir, database_url=database_url, watch=False)
+        app = create_app(settings, environ={})
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            # started: checked within one interval
+            await wait_for(lambda: _positive(app, "alpha"), 6)
+            # a new website is checked within a second of being applied
+            write(
+                config_dir,
+                "monitors.yaml",
+                "websites:\n"
+                + website_yaml("alpha", url=ok, interval="5s", extra="timeout: 2s")
+                + website_yaml("beta", url=bad, interval="5s", extra="timeout: 2s"),
+            )
+            run = await app[RECONCILER].reconcile("test")
+            assert run is not None and run.created == 1
+            await wait_for(lambda: _positive(app, "beta"), 3)
+            async with app[ENGINE].connect() as conn:
+                status = {s.key: s for s in await checks.current_status(conn)}
+            first_check = status["beta"].last_checked_at
+            assert first_check is not None
+            assert (first_check - run.finished_at).total_seconds() < 1.0
+            assert status["beta"].state == "down" and status["beta"].last_error_kind == "status"
+            assert status["alpha"].state == "up"
+            # a deleted website is never checked again
+            write(
+                config_dir,
+                "monitors.yaml",
+                "websites:\n" + website_yaml("beta", url=bad, interval="5s", extra="timeout: 2s"),
+            )
+            await app[RECONCILER].reconcile("test")
+            await asyncio.sleep(0.3)  # let a check in flight finish
+            before = await history_count(app, "alpha")
+            await asyncio.sleep(5.5)
+            assert await history_count(app, "alpha") == before
+            assert app[CHECKER].scheduler.stats().websites == 1
+        finally:
+            await server.close()
+
+
+async def _positive(app: object, key: str) -> bool:
+    return await history_count(app, key) > 0

@@ -1,0 +1,183 @@
+"""The scheduler in real (scaled-down) time: fixed rate, no overlap, the global
+cap, retry_interval, and following config changes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from sitewatch.checker.probe import Prober
+from sitewatch.checker.result import CheckResult
+from sitewatch.checker.scheduler import Scheduler
+from sitewatch.checker.target import Target
+from sitewatch.config.models import Website
+from tests.targets import TargetServer
+
+
+def target(
+    website_id: int, interval: float, url: str = "http://127.0.0.1:9/", retry: float | None = None
+) -> Target:
+    base = Target.of(Website.model_validate({"name": f"w{website_id}", "url": url}), website_id)
+    return dataclasses.replace(base, interval=interval, retry_interval=retry)
+
+
+class Recorder:
+    """A check function that records start and end times (the scheduler's seam)."""
+
+    def __init__(
+        self, duration: float = 0.0, ok: Callable[[int, int], bool] = lambda wid, n: True
+    ) -> None:
+        self.duration = duration
+        self.ok = ok
+        self.starts: dict[int, list[float]] = defaultdict(list)
+        self.ends: dict[int, list[float]] = defaultdict(list)
+        self.urls: dict[int, list[str]] = defaultdict(list)
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def __call__(self, t: Target) -> CheckResult:
+        self.starts[t.website_id].append(time.time())
+        self.urls[t.website_id].append(t.url.path)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        await asyncio.sleep(self.duration)
+        self.in_flight -= 1
+        self.ends[t.website_id].append(time.time())
+        from datetime import UTC, datetime
+
+        return CheckResult(
+            t.website_id,
+            datetime.now(UTC),
+            ok=self.ok(t.website_id, len(self.starts[t.website_id])),
+        )
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[Callable[[Scheduler], None]]:
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+
+    def start(s: Scheduler) -> None:
+        tasks.append(asyncio.create_task(s.run(stop)))
+
+    yield start
+    stop.set()
+    await asyncio.gather(*tasks)
+
+
+async def test_fixed_rate_no_drift(running: Callable[[Scheduler], None]) -> None:
+    check = Recorder(duration=0.06)
+    sched = Scheduler(check, lambda r: None)
+    sched.update({1: target(1, 0.2)}, initial=True)
+    running(sched)
+    await asyncio.sleep(1.5)
+    starts = check.starts[1]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert len(starts) >= 6
+    # each gap is the interval, not interval + run time (0.26)
+    assert all(abs(g - 0.2) < 0.03 for g in gaps), gaps
+
+
+async def test_no_overlap_when_a_check_outlasts_the_interval(
+    running: Callable[[Scheduler], None],
+) -> None:
+    check = Recorder(duration=0.25)
+    sched = Scheduler(check, lambda r: None)
+    sched.update({1: target(1, 0.1)}, initial=True)
+    running(sched)
+    await asyncio.sleep(1.2)
+    assert check.max_in_flight == 1
+    starts, ends = check.starts[1], check.ends[1]
+    assert all(s >= e for s, e in zip(starts[1:], ends, strict=False))
+    assert sched.skipped_total >= 3
+
+
+async def test_global_concurrency_cap(running: Callable[[Scheduler], None]) -> None:
+    check = Recorder(duration=0.1)
+    sched = Scheduler(check, lambda r: None, concurrency=5)
+    sched.update({i: target(i, 0.5) for i in range(40)})  # live add: all due within 1 s
+    running(sched)
+    await asyncio.sleep(1.2)
+    assert check.max_in_flight == 5
+    assert all(check.starts[i] for i in range(40))
+
+
+async def test_first_runs_spread_over_one_interval_at_start(
+    running: Callable[[Scheduler], None],
+) -> None:
+    check = Recorder()
+    sched = Scheduler(check, lambda r: None)
+    sched.update({i: target(i, 1.0) for i in range(200)}, initial=True)
+    t0 = time.time()
+    running(sched)
+    await asyncio.sleep(1.1)
+    firsts = sorted(check.starts[i][0] - t0 for i in range(200))
+    assert len(firsts) == 200 and firsts[-1] <= 1.05  # everything within one interval
+    per_tenth = [sum(1 for f in firsts if k / 10 <= f < (k + 1) / 10) for k in range(10)]
+    assert max(per_tenth) < 45, per_tenth  # not all at once
+
+
+async def test_retry_interval_while_failing(running: Callable[[Scheduler], None]) -> None:
+    # Fails on checks 1-3, passes from the 4th: retries every 0.1 s, then back to 0.6 s.
+    check = Recorder(ok=lambda wid, n: n >= 4)
+    results: list[CheckResult] = []
+    sched = Scheduler(check, results.append)
+    sched.update({1: target(1, 0.6, retry=0.1)}, failing={1: True})
+    running(sched)
+    await asyncio.sleep(2.0)
+    starts = check.starts[1]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(starts)]
+    assert gaps[:3] == [0.1, 0.1, 0.1], gaps
+    # after the pass, the next run is the next point of its own grid, then every 0.6 s
+    assert gaps[3] <= 0.6 and gaps[4:] and all(g == 0.6 for g in gaps[4:]), gaps
+    assert [r.ok for r in results[:4]] == [False, False, False, True]
+
+
+async def test_follows_updates(running: Callable[[Scheduler], None]) -> None:
+    check = Recorder()
+    sched = Scheduler(check, lambda r: None)
+    one, two = target(1, 0.3), target(2, 0.3)
+    sched.update({1: one, 2: two}, initial=True)
+    running(sched)
+    await asyncio.sleep(0.7)
+    due_before = sched.next_due_of(1)
+    # unchanged website 1 keeps its rhythm; 2 is removed; 3 is new
+    three = target(3, 0.3)
+    assert sched.update({1: one, 3: three}) == (1, 0, 1)
+    assert sched.next_due_of(1) == due_before
+    added_at = time.time()
+    removed_count = len(check.starts[2])
+    await asyncio.sleep(1.0)
+    assert check.starts[3] and check.starts[3][0] - added_at < 1.0
+    assert len(check.starts[2]) == removed_count  # never checked again
+    # a changed URL is used from the next run
+    moved = dataclasses.replace(one, key="w1")
+    moved = dataclasses.replace(moved, url=moved.url.with_path("/moved"))
+    assert sched.update({1: moved, 3: three}) == (0, 1, 0)
+    check.urls.clear()
+    await asyncio.sleep(0.4)
+    assert check.urls[1] and set(check.urls[1]) == {"/moved"}
+
+
+async def test_real_probes_through_the_scheduler(running: Callable[[Scheduler], None]) -> None:
+    results: list[CheckResult] = []
+    async with TargetServer() as server, Prober() as prober:
+        sched = Scheduler(prober.check, results.append)
+        sched.update(
+            {
+                i: target(i, 0.25, url=server.url("/status/200" if i % 2 else "/status/503"))
+                for i in range(10)
+            }
+        )
+        running(sched)
+        await asyncio.sleep(1.2)
+    assert len({r.website_id for r in results}) == 10
+    assert all(r.ok == (r.website_id % 2 == 1) for r in results)
+    stats = sched.stats()
+    assert stats.checks_total == len(results) and stats.lag_p99 is not None and stats.lag_p99 < 0.1

@@ -1,0 +1,269 @@
+"""Check results in the store, on SQLite and PostgreSQL: batches, status,
+rollups, sealing, uptime windows, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.checker.housekeeping import Housekeeper, Retention
+from sitewatch.store import checks, rollups
+from sitewatch.store.checks import DAY, HOUR, Uptime, hourly_increments, status_rounds
+
+T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+
+def row(
+    website_id: int, at: datetime, ok: bool = True, ms: float | None = 100.0, **extra: Any
+) -> dict[str, Any]:
+    base = dict.fromkeys(checks.HISTORY_FIELDS)
+    base.update(
+        website_id=website_id,
+        checked_at=at,
+        ok=ok,
+        response_time_ms=ms,
+        status_code=200 if ok else 503,
+    )
+    if not ok:
+        base.update(error_kind="status", error_message="got 503, expected 2xx")
+    base.update(extra)
+    return base
+
+
+async def add_websites(engine: AsyncEngine, *keys: str) -> dict[str, int]:
+    async with engine.begin() as conn:
+        for key in keys:
+            await conn.execute(
+                insert(checks.websites).values(
+                    key=key,
+                    name=key,
+                    url=f"http://{key}.test/",
+                    active=True,
+                    interval_seconds=30,
+                    tags=[],
+                    spec={},
+                    spec_hash="x",
+                    source_file="monitors.yaml",
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+        result = await conn.execute(select(checks.websites.c.key, checks.websites.c.id))
+        return {r[0]: r[1] for r in result}
+
+
+def test_hourly_increments_sum_per_website_and_hour() -> None:
+    rows = [
+        row(1, T0),
+        row(1, T0 + timedelta(minutes=59), ok=False, ms=300),
+        row(1, T0 + HOUR),
+        row(2, T0, ms=None),
+    ]
+    got = {(r["website_id"], r["bucket"]): r for r in hourly_increments(rows)}
+    assert got[(1, T0)] | {} == {
+        "website_id": 1,
+        "bucket": T0,
+        "checks": 2,
+        "failures": 1,
+        "timed": 2,
+        "sum_ms": 400.0,
+        "max_ms": 300,
+    }
+    assert got[(1, T0 + HOUR)]["checks"] == 1
+    assert got[(2, T0)]["timed"] == 0 and got[(2, T0)]["max_ms"] is None
+
+
+def test_status_rounds_name_each_website_once_per_round() -> None:
+    rows = [row(1, T0 + timedelta(seconds=s)) for s in (20, 0, 10)] + [row(2, T0)]
+    rounds = status_rounds(rows)
+    assert [[r["website_id"] for r in rnd] for rnd in rounds] == [[1, 2], [1], [1]]
+    assert [rnd[0]["last_checked_at"] for rnd in rounds] == [
+        T0 + timedelta(seconds=s) for s in (0, 10, 20)
+    ]
+
+
+async def test_record_writes_history_status_and_rollups(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop", "blog")
+    shop, blog = ids["shop"], ids["blog"]
+    batches = [
+        [row(shop, T0), row(blog, T0, ok=False)],
+        [row(shop, T0 + timedelta(seconds=30)), row(blog, T0 + timedelta(seconds=30), ok=False)],
+        # two checks of one website in a batch still count as two
+        [
+            row(shop, T0 + timedelta(seconds=60), ok=False, ms=None),
+            row(shop, T0 + timedelta(seconds=90), ok=False, ms=None),
+        ],
+    ]
+    for batch in batches:
+        async with engine.begin() as conn:
+            await checks.record(conn, batch)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(checks.history)) == 6
+        status = {s.key: s for s in await checks.current_status(conn)}
+        rollup = (
+            await conn.execute(select(checks.hourly).where(checks.hourly.c.website_id == shop))
+        ).one()
+        page = await checks.history_page(conn, shop, limit=3)
+        older = await checks.history_page(conn, shop, limit=3, before_id=page[-1]["id"])
+    assert (status["shop"].state, status["shop"].streak, status["shop"].state_since) == (
+        "down",
+        2,
+        T0 + timedelta(seconds=60),
+    )
+    assert (status["blog"].state, status["blog"].streak, status["blog"].state_since) == (
+        "down",
+        2,
+        T0,
+    )
+    assert status["blog"].last_error_message == "got 503, expected 2xx"
+    assert (rollup.checks, rollup.failures, rollup.timed, rollup.sum_ms, rollup.max_ms) == (
+        4,
+        2,
+        2,
+        200.0,
+        100.0,
+    )
+    assert [r["checked_at"] for r in page] == [T0 + timedelta(seconds=s) for s in (90, 60, 30)]
+    assert [r["checked_at"] for r in older] == [T0]
+
+
+async def test_status_never_goes_back_in_time(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop")
+    for at, ok in ((T0 + timedelta(seconds=30), True), (T0, False)):
+        async with engine.begin() as conn:
+            await checks.record(conn, [row(ids["shop"], at, ok=ok)])
+    async with engine.connect() as conn:
+        (status,) = await checks.current_status(conn)
+    assert (status.state, status.last_checked_at) == ("up", T0 + timedelta(seconds=30))
+
+
+async def test_sealing_fills_percentiles_and_days(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop")
+    day = T0.replace(hour=0)
+    rows = [
+        row(ids["shop"], day + timedelta(minutes=3 * i), ms=float(i + 1)) for i in range(40)
+    ]  # 2 hours
+    rows.append(row(ids["shop"], day + timedelta(minutes=5), ok=False, ms=None))
+    async with engine.begin() as conn:
+        await checks.record(conn, rows)
+    keeper = Housekeeper(engine, clock=lambda: day + DAY + timedelta(minutes=5))
+    await keeper.run_once()
+    async with engine.connect() as conn:
+        hours = (
+            await conn.execute(
+                select(checks.hourly.c.bucket, checks.hourly.c.p95_ms).order_by(
+                    checks.hourly.c.bucket
+                )
+            )
+        ).all()
+        days = (await conn.execute(select(checks.daily))).all()
+        assert await checks.get_mark(conn, checks.HOURLY_SEALED) == day + DAY
+    # hour 0 holds 1..20 ms: nearest-rank p95 is 19; hour 1 holds 21..40: 39
+    assert [(h[0], h[1]) for h in hours] == [(day, 19.0), (day + HOUR, 39.0)]
+    (d,) = days
+    assert (d.bucket, d.checks, d.failures, d.timed, d.sum_ms, d.max_ms, d.p95_ms) == (
+        day,
+        41,
+        1,
+        40,
+        820.0,
+        40.0,
+        38.0,
+    )
+
+
+async def test_an_hour_is_not_sealed_before_it_is_over(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop")
+    async with engine.begin() as conn:
+        await checks.record(conn, [row(ids["shop"], T0)])
+    async with engine.begin() as conn:
+        assert await rollups.seal_next_hour(conn, T0 + HOUR) is None  # within the grace
+        assert await rollups.seal_next_hour(conn, T0 + HOUR + timedelta(minutes=3)) == T0
+        assert await rollups.seal_next_hour(conn, T0 + HOUR + timedelta(minutes=3)) is None
+
+
+async def test_uptime_windows_combine_daily_and_hourly(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop", "blog")
+    shop = ids["shop"]
+    now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+    rows = []
+    # one check an hour for 40 days; every 10th fails
+    start = now - timedelta(days=40)
+    for n in range(40 * 24):
+        rows.append(row(shop, start + n * HOUR, ok=n % 10 != 0))
+    async with engine.begin() as conn:
+        await checks.record(conn, rows)
+    await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
+    windows = [timedelta(hours=24), timedelta(days=7), timedelta(days=30)]
+    async with engine.connect() as conn:
+        got = await checks.uptime(conn, windows, now)
+        expected = {}
+        for w in windows:
+            lo = (
+                (now.replace(minute=0) - (w - HOUR))
+                if w <= 2 * DAY
+                else (now.replace(hour=0, minute=0) - (w - DAY))
+            )
+            sel = [n for n in range(40 * 24) if start + n * HOUR >= lo]
+            expected[w] = Uptime(len(sel), sum(1 for n in sel if n % 10 == 0))
+    assert got[shop] == expected
+    assert ids["blog"] not in got  # never checked: no figures, not 100 %
+    assert Uptime(0, 0).ratio is None and Uptime(10, 1).ratio == 0.9
+
+
+async def test_retention_purges_in_batches(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "shop")
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    rows = [row(ids["shop"], now - timedelta(days=40) + timedelta(minutes=n)) for n in range(25)]
+    rows += [row(ids["shop"], now - timedelta(days=1))]
+    async with engine.begin() as conn:
+        await checks.record(conn, rows)
+    keeper = Housekeeper(
+        engine, Retention(history_days=30, rollup_days=35, batch=10, pause=0), clock=lambda: now
+    )
+    await keeper.run_once()
+    async with engine.connect() as conn:
+        left = (await conn.execute(select(checks.history.c.checked_at))).scalars().all()
+        buckets = (await conn.execute(select(checks.hourly.c.bucket))).scalars().all()
+    assert left == [now - timedelta(days=1)]
+    assert all(b >= now - timedelta(days=35) for b in buckets) and buckets
+
+
+async def test_summary_counts(engine: AsyncEngine) -> None:
+    ids = await add_websites(engine, "a", "b", "c")
+    now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await checks.record(
+            conn, [row(ids["a"], now, ms=100), row(ids["b"], now, ok=False, ms=300)]
+        )
+    async with engine.connect() as conn:
+        s = await checks.summary(conn, now)
+    assert (s.websites, s.active, s.up, s.down, s.unknown) == (3, 3, 1, 1, 1)
+    assert (s.checks_24h, s.failures_24h, s.mean_response_ms_24h, s.uptime_24h) == (
+        2,
+        1,
+        200.0,
+        0.5,
+    )
+
+
+@pytest.mark.parametrize("granularity", ["hour", "day"])
+async def test_series_for_charts(engine: AsyncEngine, granularity: str) -> None:
+    ids = await add_websites(engine, "shop")
+    async with engine.begin() as conn:
+        await checks.record(
+            conn,
+            [row(ids["shop"], T0, ms=100), row(ids["shop"], T0 + timedelta(minutes=1), ms=300)],
+        )
+    await Housekeeper(
+        engine, Retention(history_days=3650, rollup_days=3650), clock=lambda: T0 + 2 * DAY
+    ).run_once()
+    async with engine.connect() as conn:
+        (b,) = await checks.series(
+            conn, ids["shop"], start=T0 - DAY, end=T0 + DAY, granularity=granularity
+        )
+    assert (b.checks, b.failures, b.mean_ms, b.max_ms, b.p95_ms) == (2, 0, 200.0, 300.0, 300.0)

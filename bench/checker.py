@@ -1,0 +1,193 @@
+"""Checker benchmark: N websites at a fixed interval, sitewatch pinned to one core.
+
+Starts bench/target.py on core 1, pins itself to core 0, applies a config of N
+websites (spread over the target's ports) to a fresh PostgreSQL (or SQLite)
+database through the reconciler, then runs the real checker (scheduler, probes
+with the timing breakdown, batched writes, rollups) for --seconds, and prints:
+
+  checks/s achieved vs due, scheduling lag p50/p99/max, CPU of this process,
+  peak RSS, results written, and the timing accuracy of the websites that hit
+  /delay/200 (a target that answers after exactly 200 ms).
+
+Usage:
+  .venv/bin/python bench/checker.py --websites 10000 --interval 30 --seconds 180
+  [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100] [--concurrency 2000]
+PostgreSQL: SITEWATCH_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from sitewatch.checker.result import CheckResult
+from sitewatch.checker.service import Checker, CheckerOptions
+from sitewatch.reconcile.service import Reconciler
+from sitewatch.store import checks
+from sitewatch.store.engine import create_engine
+from sitewatch.store.migrate import upgrade
+
+PG_ADMIN = os.environ.get(
+    "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PORTS = range(20000, 20016)
+HERE = Path(__file__).resolve().parent
+
+
+def generate(config_dir: Path, count: int, interval: int, delay_sites: int) -> None:
+    lines = ["defaults:", f"  interval: {interval}s", "  timeout: 10s", "websites:"]
+    hosts = [f"127.0.0.{h}" for h in range(1, 5)]
+    for i in range(count):
+        port = PORTS[i % len(PORTS)]
+        host = hosts[(i // len(PORTS)) % len(hosts)]
+        path = "/delay/200" if i < delay_sites else f"/health/{i}"
+        lines += [f"  - name: Site {i}", f"    url: http://{host}:{port}{path}"]
+    (config_dir / "monitors.yaml").write_text("\n".join(lines) + "\n")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+async def run(args: argparse.Namespace, url: str) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="sitewatch-bench-"))
+    config = tmp / "config"
+    config.mkdir()
+    generate(config, args.websites, args.interval, args.delay_sites)
+    engine = create_engine(url)
+    await upgrade(engine)
+    run = await Reconciler(engine, config, {}).reconcile("bench", force=True)
+    assert run is not None and run.ok, run
+    options = CheckerOptions(concurrency=args.concurrency, timings=not args.no_timings)
+    checker = Checker(engine, {}, options)
+    delay_ids: set[int] = set()
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(checks.websites.c.id, checks.websites.c.url))
+        delay_ids = {r[0] for r in rows if "/delay/" in r[1]}
+    delay_ms: list[float] = []
+
+    def observe(results: list[CheckResult]) -> None:
+        for r in results:
+            if r.website_id in delay_ids and r.timings and r.timings.total_ms and r.ok:
+                delay_ms.append(r.timings.total_ms)
+
+    checker.writer.listeners.append(observe)
+    stop = asyncio.Event()
+    task = asyncio.create_task(checker.run(stop))
+    # Warm-up: the first interval fills the grid; measure the intervals after it.
+    await asyncio.sleep(args.interval)
+    sched = checker.scheduler
+    sched.reset_lags()
+    delay_ms.clear()
+    c0, t0 = sched.checks_total, time.monotonic()
+    cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    await asyncio.sleep(args.seconds)
+    elapsed = time.monotonic() - t0
+    cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
+    done = sched.checks_total - c0
+    stats = sched.stats()
+    stop.set()
+    await task
+    async with engine.connect() as conn:
+        stored = await conn.scalar(select(func.count()).select_from(checks.history))
+        failed = await conn.scalar(
+            select(func.count()).select_from(checks.history).where(checks.history.c.ok.is_(False))
+        )
+    await engine.dispose()
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    due = args.websites / args.interval
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(
+        f"backend {make_url(url).get_backend_name()}, {args.websites} websites every {args.interval}s, "
+        f"measured {elapsed:.0f}s after a {args.interval}s warm-up, timings {'off' if args.no_timings else 'on'}"
+    )
+    print(
+        f"checks/s       {done / elapsed:8.1f} achieved  vs {due:.1f} due ({100 * done / elapsed / due:.1f} %)"
+    )
+    print(
+        f"lag            p50 {1000 * (stats.lag_p50 or 0):.1f} ms  p99 {1000 * (stats.lag_p99 or 0):.1f} ms  max {1000 * (stats.lag_max or 0):.1f} ms"
+    )
+    print(f"cpu            {100 * cpu / elapsed:.1f} % of one core")
+    print(f"peak rss       {rss_mb:.0f} MB")
+    print(
+        f"stored         {stored} results ({failed} failed), {checker.writer.dropped_total} dropped, skipped runs {stats.skipped_total}"
+    )
+    if delay_ms:
+        errs = [abs(d - 200) for d in delay_ms]
+        print(
+            f"200ms target   p50 {statistics.median(delay_ms):.1f} ms (|err| p50 {percentile(errs, 0.5):.1f}, p99 {percentile(errs, 0.99):.1f} ms) over {len(delay_ms)} checks"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--websites", type=int, default=10_000)
+    parser.add_argument("--interval", type=int, default=30)
+    parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--concurrency", type=int, default=2000)
+    parser.add_argument("--delay-sites", type=int, default=100)
+    parser.add_argument("--no-timings", action="store_true")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin to core 0 / target to core 1"
+    )
+    args = parser.parse_args()
+    if not args.no_pin:
+        os.sched_setaffinity(0, {0})
+    target = subprocess.Popen(
+        (["taskset", "-c", "1"] if not args.no_pin else [])
+        + [
+            sys.executable,
+            str(HERE / "target.py"),
+            "--host",
+            "0.0.0.0",
+            "--ports",
+            f"{PORTS.start}-{PORTS.stop - 1}",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert target.stdout is not None
+    target.stdout.readline()
+    name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        if args.backend == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = (
+                make_url(PG_ADMIN)
+                .set(drivername="postgresql+psycopg", database=name)
+                .render_as_string(hide_password=False)
+            )
+        else:
+            url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
+        import uvloop
+
+        uvloop.run(run(args, url))
+    finally:
+        target.terminate()
+        if args.backend == "postgresql":
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Probe throughput at saturation on one core, against the ceiling of the stack.
+
+Pinned to core 0, bench/target.py on core 1, uvloop. For --seconds each, with
+--workers checks always in flight, it measures checks (requests) per second of:
+
+  bare      a minimal aiohttp fetch loop, fresh connection per request (the ceiling)
+  probe     sitewatch's Prober without the timing breakdown
+  timings   the Prober with the timing breakdown (tracing)
+  stored    the Prober with timings, every result written in batches to PostgreSQL
+
+Usage:
+  .venv/bin/python bench/probe.py [--seconds 15] [--workers 200] [--profile stored]
+--profile MODE runs that mode under pyinstrument (if installed) and prints the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import psycopg
+import uvloop
+from sqlalchemy.engine import make_url
+
+from sitewatch.checker.probe import Prober
+from sitewatch.checker.target import Target
+from sitewatch.checker.writer import ResultWriter
+from sitewatch.config.models import Website
+from sitewatch.store.engine import create_engine
+from sitewatch.store.migrate import upgrade
+
+PG_ADMIN = os.environ.get(
+    "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PORTS = range(20000, 20016)
+HERE = Path(__file__).resolve().parent
+
+
+def urls() -> list[str]:
+    return [f"http://127.0.0.{h}:{p}/health" for h in range(1, 5) for p in PORTS]
+
+
+async def saturate(step: Callable[[int], Awaitable[None]], workers: int, seconds: float) -> float:
+    done = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(n: int) -> None:
+        nonlocal done
+        i = n
+        while time.monotonic() < deadline:
+            await step(i)
+            done += 1
+            i += workers
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker(n) for n in range(workers)))
+    return done / (time.monotonic() - start)
+
+
+async def bare(workers: int, seconds: float) -> float:
+    targets = urls()
+    connector = aiohttp.TCPConnector(force_close=True, limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def step(i: int) -> None:
+            async with session.get(targets[i % len(targets)]) as response:
+                await response.read()
+
+        return await saturate(step, workers, seconds)
+
+
+async def probe(workers: int, seconds: float, *, timings: bool, url: str | None = None) -> float:
+    targets = [
+        Target.of(Website.model_validate({"name": f"s{i}", "url": u}), i + 1)
+        for i, u in enumerate(urls())
+    ]
+    writer: ResultWriter | None = None
+    stop = asyncio.Event()
+    flusher = None
+    if url is not None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            from sqlalchemy import insert
+
+            from sitewatch.store import checks
+            from sitewatch.store.types import utcnow
+
+            now = utcnow()
+            await conn.execute(
+                insert(checks.websites),
+                [
+                    {
+                        "id": t.website_id,
+                        "key": t.key,
+                        "name": t.key,
+                        "url": str(t.url),
+                        "active": True,
+                        "interval_seconds": 30,
+                        "tags": [],
+                        "spec": {},
+                        "spec_hash": "x",
+                        "source_file": "m.yaml",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for t in targets
+                ],
+            )
+        writer = ResultWriter(engine)
+        flusher = asyncio.create_task(writer.run(stop))
+    async with Prober(timings=timings) as prober:
+
+        async def step(i: int) -> None:
+            result = await prober.check(targets[i % len(targets)])
+            assert result.ok, result.error_message
+            if writer is not None:
+                writer.add(result)
+
+        rate = await saturate(step, workers, seconds)
+    if flusher is not None and writer is not None:
+        stop.set()
+        await flusher
+        await engine.dispose()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--workers", type=int, default=200)
+    parser.add_argument("--profile", choices=["bare", "probe", "timings", "stored"])
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {0})
+    target = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "1",
+            sys.executable,
+            str(HERE / "target.py"),
+            "--host",
+            "0.0.0.0",
+            "--ports",
+            f"{PORTS.start}-{PORTS.stop - 1}",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert target.stdout is not None
+    target.stdout.readline()
+    name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = (
+        make_url(PG_ADMIN)
+        .set(drivername="postgresql+psycopg", database=name)
+        .render_as_string(hide_password=False)
+    )
+    modes: dict[str, Callable[[], Awaitable[float]]] = {
+        "bare": lambda: bare(args.workers, args.seconds),
+        "probe": lambda: probe(args.workers, args.seconds, timings=False),
+        "timings": lambda: probe(args.workers, args.seconds, timings=True),
+        "stored": lambda: probe(args.workers, args.seconds, timings=True, url=url),
+    }
+    try:
+        if args.profile:
+            from pyinstrument import Profiler
+
+            with Profiler(async_mode="enabled") as profiler:
+                rate = uvloop.run(modes[args.profile]())
+            print(f"{args.profile}: {rate:.0f} checks/s")
+            profiler.print(show_all=False)
+            return
+        for mode, run in modes.items():
+            rate = uvloop.run(run())
+            print(f"{mode:<8} {rate:8.0f} checks/s", flush=True)
+    finally:
+        target.terminate()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

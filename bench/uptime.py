@@ -1,0 +1,119 @@
+"""Uptime query benchmark: 24h/7d/30d uptime of every website, on PostgreSQL.
+
+Seeds a fresh database with N websites and 30 days of rollups as the checker
+writes them (one hourly row per website and hour, sealed days in the daily
+rollup), then times ``store.checks.uptime`` for all websites and all three
+windows at once: median and worst of --repeat runs.
+
+Usage:
+  .venv/bin/python bench/uptime.py [--websites 10000] [--days 30] [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from sitewatch.store import checks
+from sitewatch.store.engine import create_engine
+from sitewatch.store.migrate import upgrade
+from sitewatch.store.rollups import set_mark
+
+PG_ADMIN = os.environ.get(
+    "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+async def run(url: str, websites: int, days: int, repeat: int) -> None:
+    engine = create_engine(url)
+    await upgrade(engine)
+    now = datetime.now(UTC)
+    today = checks.floor_day(now)
+    start = today - timedelta(days=days)
+    t0 = time.perf_counter()
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO websites (key, name, url, active, interval_seconds, tags, spec, spec_hash,"
+                " source_file, created_at, updated_at)"
+                " SELECT 'site-' || i, 'Site ' || i, 'http://127.0.0.1/' || i, true, 30, '[]', '{}', 'x',"
+                " 'monitors.yaml', now(), now() FROM generate_series(1, :n) i"
+            ),
+            {"n": websites},
+        )
+        # 120 checks an hour (30 s interval); a few failures here and there.
+        await conn.execute(
+            text(
+                "INSERT INTO rollups_hourly (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
+                " SELECT w.id, h, 120, (w.id + extract(epoch from h)::bigint) % 3, 120, 120 * 42.0, 90, 60"
+                " FROM websites w, generate_series(:start, :end, interval '1 hour') h"
+            ),
+            {"start": start, "end": checks.floor_hour(now)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO rollups_daily (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
+                " SELECT website_id, date_trunc('day', bucket), sum(checks), sum(failures), sum(timed),"
+                " sum(sum_ms), max(max_ms), max(p95_ms) FROM rollups_hourly WHERE bucket < :today"
+                " GROUP BY website_id, date_trunc('day', bucket)"
+            ),
+            {"today": today},
+        )
+        await set_mark(conn, checks.DAILY_SEALED, today)
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE"))
+        counts = (
+            await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM rollups_hourly), (SELECT count(*) FROM rollups_daily)"
+                )
+            )
+        ).one()
+    print(
+        f"seeded {websites} websites x {days} days: {counts[0]} hourly + {counts[1]} daily rows in {time.perf_counter() - t0:.1f}s"
+    )
+    windows = [timedelta(hours=24), timedelta(days=7), timedelta(days=30)]
+    times = []
+    for _ in range(repeat):
+        async with engine.connect() as conn:
+            t = time.perf_counter()
+            result = await checks.uptime(conn, windows, now)
+            times.append(time.perf_counter() - t)
+    assert len(result) == websites
+    print(
+        f"uptime 24h/7d/30d of all {websites} websites: median {1000 * statistics.median(times):.1f} ms, "
+        f"worst {1000 * max(times):.1f} ms over {repeat} runs"
+    )
+    await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--websites", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = make_url(PG_ADMIN).set(drivername="postgresql+psycopg", database=name)
+        asyncio.run(
+            run(url.render_as_string(hide_password=False), args.websites, args.days, args.repeat)
+        )
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -242,17 +242,11 @@ class Prober:
             total = _clock() - started
             kind, message = classify(exc, target)
             result.error_kind, result.error_message = kind, message
-            if self.trace_timings:
-                result.timings = trace.timings(total, secure)
-            else:
-                result.timings = Timings(total_ms=total * 1000)
+            result.timings = self._timings(trace, total, secure)
             return result
         finally:
             _current.reset(token)
-        if self.trace_timings:
-            result.timings = trace.timings(total, secure)
-        else:
-            result.timings = Timings(total_ms=total * 1000)
+        result.timings = self._timings(trace, total, secure)
         if trace.peer_cert and response.url.scheme == "https":
             result.cert_expires_at = _expiry(trace.peer_cert)
         failure = evaluate(
@@ -269,6 +263,11 @@ class Prober:
         else:
             result.error_kind, result.error_message = failure  # type: ignore[assignment]
         return result
+
+    def _timings(self, trace: _Trace, total: float, secure: bool) -> Timings:
+        if self.trace_timings:
+            return trace.timings(total, secure)
+        return Timings(total_ms=total * 1000)
 
     async def _read(self, response: aiohttp.ClientResponse) -> tuple[bytes | None, int]:
         """The body, or ``None`` past the limit (reading stops there); and its size."""

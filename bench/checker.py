@@ -12,6 +12,7 @@ with the timing breakdown, batched writes, rollups) for --seconds, and prints:
 Usage:
   .venv/bin/python bench/checker.py --websites 10000 --interval 30 --seconds 180
   [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100] [--concurrency 2000]
+  [--gc freeze|default]
 PostgreSQL: SITEWATCH_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import platform
 import resource
@@ -73,20 +75,34 @@ async def run(args: argparse.Namespace, url: str) -> None:
     await upgrade(engine)
     run = await Reconciler(engine, config, {}).reconcile("bench", force=True)
     assert run is not None and run.ok, run
-    options = CheckerOptions(concurrency=args.concurrency, timings=not args.no_timings)
+    options = CheckerOptions(
+        concurrency=args.concurrency, timings=not args.no_timings, freeze_heap=args.gc == "freeze"
+    )
     checker = Checker(engine, {}, options)
     delay_ids: set[int] = set()
     async with engine.connect() as conn:
         rows = await conn.execute(select(checks.websites.c.id, checks.websites.c.url))
         delay_ids = {r[0] for r in rows if "/delay/" in r[1]}
     delay_ms: list[float] = []
+    connect_ms: list[float] = []
 
     def observe(results: list[CheckResult]) -> None:
         for r in results:
             if r.website_id in delay_ids and r.timings and r.timings.total_ms and r.ok:
                 delay_ms.append(r.timings.total_ms)
+                connect_ms.append(r.timings.connect_ms or 0.0)
 
     checker.writer.listeners.append(observe)
+    pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+    started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append(time.perf_counter() - started[0])
+
+    gc.callbacks.append(on_gc)
     stop = asyncio.Event()
     task = asyncio.create_task(checker.run(stop))
     # Warm-up: the first interval fills the grid; measure the intervals after it.
@@ -94,6 +110,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     sched = checker.scheduler
     sched.reset_lags()
     delay_ms.clear()
+    connect_ms.clear()
+    for p in pauses.values():
+        p.clear()
     c0, t0 = sched.checks_total, time.monotonic()
     cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     await asyncio.sleep(args.seconds)
@@ -129,10 +148,20 @@ async def run(args: argparse.Namespace, url: str) -> None:
     print(
         f"stored         {stored} results ({failed} failed), {checker.writer.dropped_total} dropped, skipped runs {stats.skipped_total}"
     )
+    print(
+        "gc pauses      "
+        + "  ".join(
+            f"gen{g} {len(p)}x max {1000 * max(p, default=0):.1f} ms" for g, p in pauses.items()
+        )
+        + f"  (policy: {args.gc})"
+    )
     if delay_ms:
         errs = [abs(d - 200) for d in delay_ms]
         print(
             f"200ms target   p50 {statistics.median(delay_ms):.1f} ms (|err| p50 {percentile(errs, 0.5):.1f}, p99 {percentile(errs, 0.99):.1f} ms) over {len(delay_ms)} checks"
+        )
+        print(
+            f"  its connect  p50 {percentile(connect_ms, 0.5):.1f} ms  p99 {percentile(connect_ms, 0.99):.1f} ms"
         )
 
 
@@ -147,6 +176,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2000)
     parser.add_argument("--delay-sites", type=int, default=100)
     parser.add_argument("--no-timings", action="store_true")
+    parser.add_argument(
+        "--gc",
+        choices=["freeze", "default"],
+        default="freeze",
+        help="freeze: what `sitewatch serve` does (freeze the heap after a reload)",
+    )
     parser.add_argument(
         "--no-pin", action="store_true", help="do not pin to core 0 / target to core 1"
     )
@@ -184,6 +219,8 @@ def main() -> None:
         uvloop.run(run(args, url))
     finally:
         target.terminate()
+        out, _ = target.communicate(timeout=10)
+        print(out.decode().strip())
         if args.backend == "postgresql":
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 
+import aiohttp
 from aiohttp import web
 
+from sitewatch.alerts.channels.email import EmailChannel
+from sitewatch.alerts.channels.webhook import WebhookChannel
+from sitewatch.alerts.engine import EngineOptions
+from sitewatch.alerts.guard import GuardPolicy
+from sitewatch.alerts.service import Alerting
 from sitewatch.checker.housekeeping import Housekeeper, Retention
+from sitewatch.checker.probe import Prober
 from sitewatch.checker.service import Checker, CheckerOptions
-from sitewatch.keys import CHECKER, ENGINE, RECONCILER, SETTINGS
+from sitewatch.checker.target import Target
+from sitewatch.config.models import Website
+from sitewatch.keys import ALERTING, CHECKER, ENGINE, RECONCILER, SETTINGS
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
@@ -34,10 +44,21 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app.cleanup_ctx.append(_database)
     env = os.environ if environ is None else environ
     app.cleanup_ctx.append(_reconciler(env))
+    app.cleanup_ctx.append(_alerting(env))
     if settings.check:
         app.cleanup_ctx.append(_checker(env))
     health.add_routes(app)
+    # After every cleanup_ctx has started (aiohttp runs them first).
+    app.on_startup.append(_settle_heap)
     return app
+
+
+async def _settle_heap(app: web.Application) -> None:
+    """Collect once and freeze what startup loaded (modules, models, the config,
+    the engine) out of the cyclic collector's sight: later full collections then
+    walk only what requests and checks allocate, keeping pauses short."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
@@ -84,6 +105,48 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
     return ctx
 
 
+def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        dashboard = settings.base_url or f"http://{settings.host}:{settings.port}"
+        async with aiohttp.ClientSession() as session, Prober() as prober:
+            canary = None
+            if settings.guard_canary_url:
+                target = Target.of(
+                    Website.model_validate({"name": "canary", "url": settings.guard_canary_url})
+                )
+
+                async def canary_ok() -> bool:
+                    return (await prober.check(target)).ok
+
+                canary = canary_ok
+            alerting = Alerting(
+                app[ENGINE],
+                environ,
+                {"email": EmailChannel(), "webhook": WebhookChannel(session)},
+                EngineOptions(
+                    retry_for=settings.alert_retry_for,
+                    dashboard_url=dashboard,
+                    guard=GuardPolicy(settings.guard_failure_ratio, settings.guard_min_websites),
+                ),
+                canary=canary,
+            )
+            app[ALERTING] = alerting
+            app[RECONCILER].status.listeners.append(lambda run: alerting.request_reload())
+            stop = asyncio.Event()
+            await alerting.reload()
+            task = asyncio.create_task(alerting.run(stop), name="sitewatch-alerting")
+            yield
+            stop.set()
+            # Deliveries in flight end by their channel's timeout.
+            _done, pending = await asyncio.wait([task], timeout=10)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
 def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -92,12 +155,17 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
             engine,
             environ,
             CheckerOptions(
-                concurrency=settings.check_concurrency, max_body_bytes=settings.max_body_bytes
+                concurrency=settings.check_concurrency,
+                max_body_bytes=settings.max_body_bytes,
+                freeze_heap=True,
             ),
         )
         app[CHECKER] = checker
         # Every applied change reaches the scheduler within one reload.
         app[RECONCILER].status.listeners.append(lambda run: checker.request_reload())
+        alerting = app[ALERTING]
+        checker.writer.in_transaction.append(alerting.apply)
+        checker.writer.listeners.append(alerting.committed)
         housekeeper = Housekeeper(
             engine,
             Retention(

@@ -52,5 +52,31 @@ class Settings(BaseSettings):
         30, gt=0, description="Keep raw check results this many days."
     )
     rollup_retention_days: float = Field(
-        365, gt=0, description="Keep hourly and daily rollups this many days."
+        365,
+        ge=31,
+        description="Keep hourly and daily rollups this many days (at least 31: the"
+        " 30-day uptime window slides over the hourly rollup).",
+    )
+    base_url: str | None = Field(
+        None,
+        description="Public URL of the dashboard, for links in notifications "
+        "(default: http://HOST:PORT).",
+    )
+    alert_retry_for: float = Field(
+        86400, gt=0, description="Seconds to keep retrying a notification before giving up."
+    )
+    guard_failure_ratio: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="When this share of websites fails at once, assume sitewatch's own "
+        "network is down and hold DOWN notifications.",
+    )
+    guard_min_websites: int = Field(
+        5, ge=1, description="The failure ratio counts only with at least this many websites."
+    )
+    guard_canary_url: str | None = Field(
+        None,
+        description="Optional URL that is always up (e.g. your gateway); when it fails, "
+        "DOWN notifications are held.",
     )

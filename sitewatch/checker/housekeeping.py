@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,8 @@ from sitewatch.store.checks import daily, history, hourly
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.housekeeping")
+
+SEALS_PER_TRANSACTION = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,9 @@ class Housekeeper:
 
     async def run_once(self, stop: asyncio.Event | None = None) -> None:
         """Seal everything that is due and purge everything that is expired."""
+        while await self._step(rollups.advance_totals):
+            if stop is not None and stop.is_set():
+                return
         while await self._step(rollups.seal_next_hour):
             if stop is not None and stop.is_set():
                 return
@@ -80,9 +85,16 @@ class Housekeeper:
                     break
                 await asyncio.sleep(r.pause)
 
-    async def _step(self, seal: Callable[..., object]) -> bool:
+    async def _step(self, seal: Callable[..., Awaitable[datetime | None]]) -> bool:
+        """Seal up to ``SEALS_PER_TRANSACTION`` periods in one short transaction
+        (one commit per hour would make catching up after downtime slow)."""
+        last: datetime | None = None
         async with self.engine.begin() as conn:
-            sealed = await seal(conn, self.clock())  # type: ignore[misc]
-        if sealed is not None:
-            log.debug("sealed rollups of %s", sealed)
-        return sealed is not None
+            for _ in range(SEALS_PER_TRANSACTION):
+                sealed = await seal(conn, self.clock())
+                if sealed is None:
+                    break
+                last = sealed
+        if last is not None:
+            log.debug("sealed rollups up to %s", last)
+        return last is not None

@@ -32,9 +32,21 @@ LAG_SAMPLES = 1 << 16
 
 
 class Job:
-    __slots__ = ("due", "failing", "offset", "removed", "running", "target", "version")
+    __slots__ = (
+        "due",
+        "failing",
+        "offset",
+        "removed",
+        "running",
+        "target",
+        "version",
+        "website_id",
+    )
 
-    def __init__(self, target: Target, offset: float, due: float, failing: bool) -> None:
+    def __init__(
+        self, website_id: int, target: Target, offset: float, due: float, failing: bool
+    ) -> None:
+        self.website_id = website_id
         self.target = target
         self.offset = offset
         self.due = due
@@ -73,7 +85,10 @@ class Scheduler:
         self._tick = tick
         self._new_spread = new_spread
         self._jobs: dict[int, Job] = {}
-        self._heap: list[tuple[float, int, Job, int]] = []
+        # (due, push number, website id): numbers only, so the garbage collector
+        # stops tracking the entries (a heap of 60,000 tracked tuples made every
+        # full collection pause the loop for tens of milliseconds).
+        self._heap: list[tuple[float, int, int]] = []
         self._seq = itertools.count()
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiter: asyncio.Future[None] | None = None
@@ -128,15 +143,15 @@ class Scheduler:
                 due = next_slot(now, target.interval, offset)
             else:
                 due = now + self._new_spread * n / max(len(added_ids), 1)
-            job = Job(target, offset, due, failing.get(website_id, False))
+            job = Job(website_id, target, offset, due, failing.get(website_id, False))
             self._jobs[website_id] = job
             self._push(job, due)
         return len(added_ids), changed, removed
 
     def _push(self, job: Job, due: float) -> None:
-        job.version += 1
+        job.version = next(self._seq)
         job.due = due
-        heapq.heappush(self._heap, (due, next(self._seq), job, job.version))
+        heapq.heappush(self._heap, (due, job.version, job.website_id))
         if due < self._wake_at - self._tick:
             self._wake()
 
@@ -170,9 +185,10 @@ class Scheduler:
     def _start_due(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now and self.in_flight < self.concurrency:
-            due, _, job, version = heapq.heappop(heap)
-            if job.removed or version != job.version:
-                continue
+            due, version, website_id = heapq.heappop(heap)
+            job = self._jobs.get(website_id)
+            if job is None or version != job.version:
+                continue  # removed, or moved by an update: a newer entry stands
             if job.running:  # an update moved it while it ran: its end reschedules it
                 self.skipped_total += 1
                 continue

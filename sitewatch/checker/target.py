@@ -14,7 +14,7 @@ from typing import Any
 import yarl
 
 from sitewatch.checker.expectations import Expectations
-from sitewatch.config.envsubst import substitute
+from sitewatch.config.envsubst import resolve
 from sitewatch.config.models import Website
 
 
@@ -49,17 +49,6 @@ class Target:
             verify_tls=website.verify_tls,
             expect=Expectations.of(website),
         )
-
-
-def resolve(stored: Any, environ: Mapping[str, str]) -> Any:
-    """The stored spec with every ``${VAR}`` resolved (``EnvError`` when one is unset)."""
-    if isinstance(stored, str):
-        return substitute(stored, environ)
-    if isinstance(stored, dict):
-        return {k: resolve(v, environ) for k, v in stored.items()}
-    if isinstance(stored, list):
-        return [resolve(v, environ) for v in stored]
-    return stored
 
 
 def target_from_spec(website_id: int, stored: dict[str, Any], environ: Mapping[str, str]) -> Target:

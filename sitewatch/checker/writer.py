@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sitewatch.checker.result import CheckResult
 from sitewatch.store import checks
@@ -56,7 +56,13 @@ class ResultWriter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_pending = max_pending
+        # Called after each commit with the results it stored.
         self.listeners: list[Callable[[list[CheckResult]], None]] = []
+        # Called inside each batch's transaction (alerting: state changes and the
+        # notifications they cause commit together with the results).
+        self.in_transaction: list[
+            Callable[[AsyncConnection, list[CheckResult]], Awaitable[None]]
+        ] = []
         self._pending: list[dict[str, Any]] = []
         self._results: list[CheckResult] = []
         self._full = asyncio.Event()
@@ -83,6 +89,25 @@ class ResultWriter:
             await self.flush()
         await self.flush()
 
+    @staticmethod
+    async def _run_hook(
+        conn: AsyncConnection,
+        hook: Callable[[AsyncConnection, list[CheckResult]], Awaitable[None]],
+        results: list[CheckResult],
+    ) -> None:
+        """A hook's database errors fail the batch (it is retried whole); a bug in
+        a hook is logged and rolled back to a savepoint, and the results are kept."""
+        savepoint = await conn.begin_nested()
+        try:
+            await hook(conn, results)
+        except (SQLAlchemyError, OSError):
+            raise
+        except Exception:
+            log.exception("a result hook failed; the results are stored without it")
+            await savepoint.rollback()
+        else:
+            await savepoint.commit()
+
     async def flush(self) -> bool:
         """Write everything queued; ``False`` (and kept queued) when the database fails."""
         if not self._pending:
@@ -93,11 +118,14 @@ class ResultWriter:
         try:
             while done < len(rows):
                 chunk = rows[done : done + self.batch_size]
+                chunk_results = results[done : done + len(chunk)]
                 async with self.engine.begin() as conn:
                     await checks.record(conn, chunk)
+                    for hook in self.in_transaction:
+                        await self._run_hook(conn, hook, chunk_results)
                 self.written_total += len(chunk)
                 for listener in self.listeners:
-                    listener(results[done : done + len(chunk)])
+                    listener(chunk_results)
                 done += len(chunk)
         except (SQLAlchemyError, OSError) as exc:
             self.failed_flushes += 1

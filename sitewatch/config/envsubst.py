@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 _TOKEN = re.compile(r"\$(\$|\{)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -66,6 +67,17 @@ def _resolve(body: str, environ: Mapping[str, str]) -> str:
     if value is None:
         raise EnvError(f"environment variable {name} is not set")
     return value
+
+
+def resolve(stored: Any, environ: Mapping[str, str]) -> Any:
+    """A stored spec with every ``${VAR}`` resolved (``EnvError`` when one is unset)."""
+    if isinstance(stored, str):
+        return substitute(stored, environ)
+    if isinstance(stored, dict):
+        return {k: resolve(v, environ) for k, v in stored.items()}
+    if isinstance(stored, list):
+        return [resolve(v, environ) for v in stored]
+    return stored
 
 
 def escape(value: str) -> str:

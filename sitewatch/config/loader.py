@@ -18,7 +18,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from sitewatch.config.envsubst import escape
 from sitewatch.config.models import (
     ALERT_TYPES,
     EmailAlert,
+    MaintenanceWindow,
     MonitorsFile,
     WebhookAlert,
     Website,
@@ -81,6 +82,14 @@ class AlertEntry:
     spec_hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class MaintenanceEntry:
+    window: MaintenanceWindow
+    source: Source
+    stored: dict[str, Any]
+    spec_hash: str
+
+
 def spec_digest(stored: dict[str, Any], source_file: str) -> str:
     canonical = json.dumps([stored, source_file], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -112,6 +121,7 @@ class Snapshot:
     alerts: Mapping[str, AlertEntry]
     bindings: frozenset[tuple[str, str]]  # (website key, alert name)
     allow_empty: bool = False
+    maintenance: Mapping[str, MaintenanceEntry] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()
     files: tuple[str, ...] = ()
 
@@ -241,6 +251,7 @@ class _Validator:
     def run(self) -> Snapshot:
         websites: dict[str, tuple[WebsiteEntry, Document, Loc]] = {}
         alerts: dict[str, tuple[AlertEntry, Document, Loc]] = {}
+        maintenance: dict[str, tuple[MaintenanceEntry, Document, Loc]] = {}
         allow_empty = False
         main_defaults = _Defaults({}, {})
         documents: list[Document] = []
@@ -276,10 +287,10 @@ class _Validator:
                 if f.is_main:
                     allow_empty, main_defaults = allow, defaults
             else:
-                self.alerts_file(doc, data, alerts)
+                self.alerts_file(doc, data, alerts, maintenance)
         for doc in documents:
             self.problems.extend(doc.problems)
-        self.cross_check(websites, alerts)
+        self.cross_check(websites, alerts, maintenance)
         bindings = self.bind(websites, alerts)
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
@@ -289,6 +300,7 @@ class _Validator:
             websites={k: v[0] for k, v in websites.items()},
             alerts={k: v[0] for k, v in alerts.items()},
             bindings=frozenset(bindings),
+            maintenance={k: v[0] for k, v in maintenance.items()},
             allow_empty=allow_empty,
             warnings=tuple(sort_problems(self.problems)),
             files=tuple(f.relpath for f in self.files),
@@ -427,10 +439,12 @@ class _Validator:
         doc: Document,
         data: dict[Any, Any],
         alerts: dict[str, tuple[AlertEntry, Document, Loc]],
+        maintenance: dict[str, tuple[MaintenanceEntry, Document, Loc]],
     ) -> None:
         for key in data:
-            if key != "alerts":
-                self.report(doc, (key,), _unknown_key(key, {"alerts"}), key=True)
+            if key not in ("alerts", "maintenance"):
+                self.report(doc, (key,), _unknown_key(key, {"alerts", "maintenance"}), key=True)
+        self.maintenance_windows(doc, data, maintenance)
         items = data.get("alerts") or []
         if not isinstance(items, list):
             self.report(doc, ("alerts",), f"expected a list of alerts (got {_kind_of(items)})")
@@ -477,21 +491,64 @@ class _Validator:
             digest = spec_digest(stored, doc.file)
             alerts[alert.name] = (AlertEntry(alert, source, stored, digest), doc, path)
 
+    def maintenance_windows(
+        self,
+        doc: Document,
+        data: dict[Any, Any],
+        maintenance: dict[str, tuple[MaintenanceEntry, Document, Loc]],
+    ) -> None:
+        items = data.get("maintenance") or []
+        if not isinstance(items, list):
+            self.report(
+                doc, ("maintenance",), f"expected a list of windows (got {_kind_of(items)})"
+            )
+            return
+        templates = _templates_by_entry(doc)
+        for index, item in enumerate(items):
+            path: Loc = ("maintenance", index)
+            if not isinstance(item, dict):
+                self.report(
+                    doc, path, f"expected a window mapping with name: (got {_kind_of(item)})"
+                )
+                continue
+            try:
+                window = MaintenanceWindow.model_validate(item)
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, MaintenanceWindow)
+                continue
+            line, _ = doc.position(path)
+            if window.name in maintenance:
+                first = maintenance[window.name][0].source
+                self.report(
+                    doc,
+                    (*path, "name"),
+                    f"duplicate maintenance window {window.name!r} (also defined at {first})",
+                )
+                continue
+            stored = stored_form(window.model_dump(mode="json"), templates.get(path, {}))
+            entry = MaintenanceEntry(window, Source(doc.file, line), stored, "")
+            entry = replace(entry, spec_hash=spec_digest(stored, doc.file))
+            maintenance[window.name] = (entry, doc, path)
+
     # -- across files ----------------------------------------------------------
 
     def cross_check(
         self,
         websites: dict[str, tuple[WebsiteEntry, Document, Loc]],
         alerts: dict[str, tuple[AlertEntry, Document, Loc]],
+        maintenance: dict[str, tuple[MaintenanceEntry, Document, Loc]],
     ) -> None:
         for entry, doc, path in websites.values():
             for i, name in enumerate(entry.website.alerts):
                 if name not in alerts:
                     self.report(doc, (*path, "alerts", i), _undefined("alert", name, alerts))
-        for alert_entry, doc, path in alerts.values():
-            if alert_entry.alert.all_websites:
+        selectors: list[tuple[AnyAlert | MaintenanceWindow, Document, Loc]]
+        selectors = [(e.alert, doc, path) for e, doc, path in alerts.values()]
+        selectors += [(e.window, doc, path) for e, doc, path in maintenance.values()]
+        for selector, doc, path in selectors:
+            if selector.all_websites:
                 continue
-            for i, key in enumerate(alert_entry.alert.websites):
+            for i, key in enumerate(selector.websites):
                 if key not in websites:
                     self.report(doc, (*path, "websites", i), _undefined("website", key, websites))
 

@@ -8,7 +8,9 @@ Durations are seconds (floats) in Python and ``"30s"``-style strings in JSON.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -371,7 +373,119 @@ ALERT_TYPES: dict[str, type[EmailAlert] | type[WebhookAlert]] = {
 }
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+MaintenanceLength = Annotated[float, DurationRange(60, 30 * 86400)]
+_LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone",
+            "unknown time zone {got}: use an IANA name such as Europe/Berlin or UTC",
+            {"got": repr(value)},
+        ) from None
+    return value
+
+
+def _check_local_time(value: str) -> str:
+    if not _LOCAL_TIME.match(value):
+        raise PydanticCustomError(
+            "local_time",
+            "expected a time of day as HH:MM, e.g. 02:30 (got {got})",
+            {"got": repr(value)},
+        )
+    return value
+
+
+class MaintenanceWindow(StrictModel):
+    """A time when the selected websites' notifications are held (checks go on).
+
+    Weekly (``days`` + ``start`` + ``duration``, in ``timezone``, following its
+    daylight-saving changes) or one-off (``start`` + ``end`` as local date-times).
+    """
+
+    name: Key = Field(description="Unique name of the window.")
+    description: str | None = Field(None, description="Free text for people.")
+    timezone: Annotated[str, AfterValidator(_check_zone)] = Field(
+        "UTC", description="IANA time zone the times are in, e.g. Europe/Berlin."
+    )
+    days: Annotated[list[Weekday], one_or_many()] = Field(
+        default_factory=list,
+        description="Weekly: the days it starts on (mon..sun). Empty: a one-off window.",
+    )
+    start: str = Field(
+        description="Weekly: the local time it starts (HH:MM). One-off: the local date-time "
+        "(YYYY-MM-DDTHH:MM)."
+    )
+    duration: MaintenanceLength | None = Field(
+        None, description="Weekly: how long it lasts (elapsed time, e.g. 2h; 1m to 30d)."
+    )
+    end: str | None = Field(None, description="One-off: the local date-time it ends.")
+    websites: WebsiteSelector = Field(
+        default_factory=list, description='Website keys it covers, or "*" for every website.'
+    )
+    tags: Annotated[list[Tag], one_or_many()] = Field(
+        default_factory=list, description="Cover every website with any of these tags."
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> MaintenanceWindow:
+        if self.days:
+            _check_local_time(self.start)
+            if self.duration is None:
+                raise PydanticCustomError("duration", "a weekly window needs duration: (e.g. 2h)")
+            if self.end is not None:
+                raise PydanticCustomError(
+                    "end", "end: is for one-off windows; a weekly window takes duration:"
+                )
+        else:
+            if self.end is None:
+                raise PydanticCustomError(
+                    "one_off",
+                    "give days: (weekly, with start: HH:MM and duration:) or end: (one-off, "
+                    "with start: and end: as YYYY-MM-DDTHH:MM)",
+                )
+            begin, finish = _local_datetime(self.start), _local_datetime(self.end)
+            if finish <= begin:
+                raise PydanticCustomError("end", "end: must be after start:")
+            if self.duration is not None:
+                raise PydanticCustomError("duration", "a one-off window takes end:, not duration:")
+        if not self.websites and not self.tags:
+            raise PydanticCustomError(
+                "selector", 'say which websites it covers: websites: (keys or "*") or tags:'
+            )
+        return self
+
+    @property
+    def all_websites(self) -> bool:
+        return self.websites == ["*"]
+
+
+def _local_datetime(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise PydanticCustomError(
+            "local_datetime",
+            "expected a local date-time as YYYY-MM-DDTHH:MM (got {got})",
+            {"got": repr(value)},
+        ) from None
+    if moment.tzinfo is not None:
+        raise PydanticCustomError(
+            "local_datetime", "give the time without an offset: timezone: says which zone"
+        )
+    return moment
+
+
 class AlertsFile(StrictModel):
     """alerts.yaml (and every alerts.d/*.yaml fragment)."""
 
     alerts: list[Alert] = Field(default_factory=list, description="Alert channels and their rules.")
+    maintenance: list[MaintenanceWindow] = Field(
+        default_factory=list,
+        description="Maintenance windows: notifications of the websites they cover are held.",
+    )

@@ -37,6 +37,7 @@ class State:
     websites: list[RowState]
     alerts: list[RowState]
     bindings: set[tuple[str, str]]
+    maintenance: dict[str, str]  # key -> spec hash
 
 
 async def read_state(conn: AsyncConnection) -> State:
@@ -44,6 +45,7 @@ async def read_state(conn: AsyncConnection) -> State:
         await catalog.row_states(conn, catalog.websites),
         await catalog.row_states(conn, catalog.alerts),
         await catalog.bindings(conn),
+        await catalog.maintenance_hashes(conn),
     )
 
 
@@ -88,7 +90,7 @@ async def apply_snapshot(
             run = finish("refused", errors=(WIPE_MESSAGE.format(count=count),))
             await runs.record(conn, run)
             return run
-        todo = plan(snapshot, state.websites, state.alerts, state.bindings)
+        todo = plan(snapshot, state.websites, state.alerts, state.bindings, state.maintenance)
         if todo.is_empty:
             run = finish("unchanged", counts=todo.counts())
             last = await runs.latest(conn)
@@ -129,6 +131,19 @@ async def execute(conn: AsyncConnection, snapshot: Snapshot, todo: Plan, now: da
         await catalog.update_rows(conn, table, updates)
         await catalog.archive(conn, table, deletes, now)
     await catalog.change_bindings(conn, todo.bindings_added, todo.bindings_removed)
+    if todo.maintenance is not None:
+        await catalog.replace_maintenance(
+            conn,
+            [
+                {
+                    "key": d.key,
+                    "spec": d.spec,
+                    "spec_hash": d.spec_hash,
+                    "source_file": d.source_file,
+                }
+                for d in todo.maintenance
+            ],
+        )
 
 
 def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
@@ -174,10 +189,10 @@ async def preview(engine: AsyncEngine, snapshot: Snapshot) -> Preview:
     """The plan against the database, read-only (an unmigrated database counts as empty)."""
     migrated = await current_revision(engine) is not None
     if not migrated:
-        return Preview(plan(snapshot, [], [], set()), {}, {}, None, migrated)
+        return Preview(plan(snapshot, [], [], set(), {}), {}, {}, None, migrated)
     async with engine.connect() as conn:
         state = await read_state(conn)
-        todo = plan(snapshot, state.websites, state.alerts, state.bindings)
+        todo = plan(snapshot, state.websites, state.alerts, state.bindings, state.maintenance)
         updated_w = [c.key for c in todo.websites.changes if c.kind in ("update", "restore")]
         updated_a = [c.key for c in todo.alerts.changes if c.kind in ("update", "restore")]
         old_w = await catalog.specs(conn, catalog.websites, updated_w)

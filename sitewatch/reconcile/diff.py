@@ -53,6 +53,8 @@ class Plan:
     alerts: TablePlan = field(default_factory=TablePlan)
     bindings_added: frozenset[tuple[str, str]] = frozenset()
     bindings_removed: frozenset[tuple[str, str]] = frozenset()
+    # The maintenance windows to hold, when they differ from the database's (as a set).
+    maintenance: tuple[Desired, ...] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -61,6 +63,7 @@ class Plan:
             or self.alerts.changes
             or self.bindings_added
             or self.bindings_removed
+            or self.maintenance is not None
         )
 
     def counts(self) -> dict[str, int]:
@@ -113,14 +116,22 @@ def plan(
     websites: Iterable[RowState],
     alerts: Iterable[RowState],
     bindings: Iterable[tuple[str, str]],
+    maintenance: Mapping[str, str] | None = None,
 ) -> Plan:
-    """What to do to make the database hold ``snapshot``."""
+    """What to do to make the database hold ``snapshot``; ``maintenance``: the
+    stored windows' key -> spec hash."""
     current = frozenset(bindings)
+    desired = {
+        key: Desired(key, e.stored, e.source.file, e.spec_hash)
+        for key, e in snapshot.maintenance.items()
+    }
+    same = {k: d.spec_hash for k, d in desired.items()} == dict(maintenance or {})
     return Plan(
         websites=plan_table(desired_websites(snapshot), websites),
         alerts=plan_table(desired_alerts(snapshot), alerts),
         bindings_added=snapshot.bindings - current,
         bindings_removed=current - snapshot.bindings,
+        maintenance=None if same else tuple(desired[k] for k in sorted(desired)),
     )
 
 

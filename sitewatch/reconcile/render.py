@@ -39,6 +39,9 @@ def render_preview(snapshot: Snapshot, preview: Preview) -> str:
         lines += ["", "Alert bindings:"]
         lines += [f"  + {w} -> {a}" for w, a in sorted(todo.bindings_added)]
         lines += [f"  - {w} -> {a}" for w, a in sorted(todo.bindings_removed)]
+    if todo.maintenance is not None:
+        names = ", ".join(d.key for d in todo.maintenance) or "(none)"
+        lines += ["", f"Maintenance windows: replaced by {len(todo.maintenance)}: {names}"]
     c = todo.counts()
     lines += [
         "",

@@ -19,6 +19,7 @@ from sitewatch.store.tables import metadata
 websites = metadata.tables["websites"]
 alerts = metadata.tables["alerts"]
 website_alerts = metadata.tables["website_alerts"]
+maintenance_windows = metadata.tables["maintenance_windows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,3 +123,21 @@ async def change_bindings(
             insert(website_alerts),
             [{"website_id": website_ids[w], "alert_id": alert_ids[a]} for w, a in added],
         )
+
+
+async def maintenance_hashes(conn: AsyncConnection) -> dict[str, str]:
+    result = await conn.execute(select(maintenance_windows.c.key, maintenance_windows.c.spec_hash))
+    return {r[0]: r[1] for r in result}
+
+
+async def replace_maintenance(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Maintenance windows are applied as a set: few, and nothing refers to them."""
+    await conn.execute(delete(maintenance_windows))
+    await insert_rows(conn, maintenance_windows, rows)
+
+
+async def maintenance_specs(conn: AsyncConnection) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        select(maintenance_windows.c.spec).order_by(maintenance_windows.c.key)
+    )
+    return [r[0] for r in result]

@@ -9,16 +9,18 @@ the same whether a website has a day of history or a year.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, and_, case, func, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.store import bulk
 from sitewatch.store.tables import metadata
 
 history = metadata.tables["check_histories"]
@@ -27,11 +29,25 @@ hourly = metadata.tables["rollups_hourly"]
 daily = metadata.tables["rollups_daily"]
 websites = metadata.tables["websites"]
 housekeeping = metadata.tables["housekeeping"]
+totals = metadata.tables["uptime_totals"]
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 DAILY_SEALED = "rollups_daily_sealed_until"
 HOURLY_SEALED = "rollups_hourly_sealed_until"
+# ``uptime_totals`` hold, per window w, every hourly rollup with bucket >= mark - w.
+TOTALS_FROM = "uptime_totals_window_end"
+
+# The windows ``uptime_totals`` keeps sliding sums for, and their column suffixes.
+SLIDING: dict[timedelta, str] = {
+    timedelta(hours=24): "24h",
+    timedelta(days=7): "7d",
+    timedelta(days=30): "30d",
+}
+SUMS = ("checks", "failures", "timed", "sum_ms")
+TOTAL_COLUMNS = tuple(f"{n}_{suffix}" for suffix in SLIDING.values() for n in SUMS)
+LONGEST_WINDOW = max(SLIDING)
+SHORTEST_WINDOW = min(SLIDING)
 
 # The columns of a history row, in the form ``record`` takes (a dict per check).
 HISTORY_FIELDS = tuple(c.name for c in history.c if c.name != "id")
@@ -39,7 +55,11 @@ HISTORY_FIELDS = tuple(c.name for c in history.c if c.name != "id")
 
 def upsert(dialect: Dialect, table: Table) -> postgresql.Insert | sqlite.Insert:
     """``INSERT`` that can take ``ON CONFLICT`` on both supported databases."""
-    if dialect.name == "postgresql":
+    return upsert_for(dialect.name, table)
+
+
+def upsert_for(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    if dialect == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -95,6 +115,115 @@ def hourly_increments(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     ]
 
 
+def per_website(increments: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Increments summed per website, over whichever hours they are of."""
+    out: dict[int, dict[str, Any]] = {}
+    for inc in increments:
+        row = out.get(inc["website_id"])
+        if row is None:
+            out[inc["website_id"]] = {"website_id": inc["website_id"]} | {n: inc[n] for n in SUMS}
+        else:
+            for n in SUMS:
+                row[n] += inc[n]
+    return list(out.values())
+
+
+def window_totals(
+    increments: Iterable[Mapping[str, Any]], window_end: datetime
+) -> list[dict[str, Any]]:
+    """What increments add to each sliding window that still holds their hour.
+
+    Every window takes an increment whose hour is ``>= window_end - w``; an older
+    hour (a result that arrives days late) has left the shorter windows already.
+    """
+    out: dict[int, dict[str, Any]] = {}
+    for inc in increments:
+        bucket = inc["bucket"]
+        for window, suffix in SLIDING.items():
+            if bucket < window_end - window:
+                continue
+            row = out.get(inc["website_id"])
+            if row is None:
+                row = out[inc["website_id"]] = dict.fromkeys(TOTAL_COLUMNS, 0)
+                row["website_id"] = inc["website_id"]
+            for name in SUMS:
+                row[f"{name}_{suffix}"] += inc[name]
+    return list(out.values())
+
+
+def add_to_totals(dialect: Dialect) -> Any:
+    """Upsert that adds a row of per-window sums to a website's sliding totals."""
+    return _add_to_totals(dialect.name)
+
+
+# Statements are built once per dialect: building SQLAlchemy constructs costs
+# milliseconds of CPU, and ``record`` runs on the event loop that times probes.
+@functools.cache
+def _add_to_totals(dialect: str) -> Any:
+    stmt = upsert_for(dialect, totals)
+    return stmt.on_conflict_do_update(
+        index_elements=[totals.c.website_id],
+        set_={c: totals.c[c] + stmt.excluded[c] for c in TOTAL_COLUMNS},
+    )
+
+
+@functools.cache
+def _add_to_every_window(dialect: str) -> Any:
+    """The common case: an increment of a recent hour counts in every window
+    (four parameters per row instead of twelve)."""
+    values = {
+        f"{n}_{suffix}": bindparam(n, type_=totals.c[f"{n}_{suffix}"].type)
+        for suffix in SLIDING.values()
+        for n in SUMS
+    }
+    stmt = upsert_for(dialect, totals).values(website_id=bindparam("website_id"), **values)
+    return stmt.on_conflict_do_update(
+        index_elements=[totals.c.website_id],
+        set_={c: totals.c[c] + stmt.excluded[c] for c in TOTAL_COLUMNS},
+    )
+
+
+@functools.cache
+def _status_upsert(dialect: str) -> Any:
+    new = upsert_for(dialect, status).excluded
+    same = status.c.state == new.state
+    return upsert_for(dialect, status).on_conflict_do_update(
+        index_elements=[status.c.website_id],
+        set_={
+            "state": new.state,
+            "state_since": case((same, status.c.state_since), else_=new.state_since),
+            "streak": case((same, status.c.streak + 1), else_=1),
+            "last_checked_at": new.last_checked_at,
+            "last_status_code": new.last_status_code,
+            "last_response_ms": new.last_response_ms,
+            "last_error_kind": new.last_error_kind,
+            "last_error_message": new.last_error_message,
+            "cert_expires_at": func.coalesce(new.cert_expires_at, status.c.cert_expires_at),
+        },
+        # Results can arrive out of order (several writers): never go back in time.
+        where=status.c.last_checked_at <= new.last_checked_at,
+    )
+
+
+@functools.cache
+def _rollup_upsert(dialect: str) -> Any:
+    add = upsert_for(dialect, hourly).excluded
+    return upsert_for(dialect, hourly).on_conflict_do_update(
+        index_elements=[hourly.c.website_id, hourly.c.bucket],
+        set_={
+            "checks": hourly.c.checks + add.checks,
+            "failures": hourly.c.failures + add.failures,
+            "timed": hourly.c.timed + add.timed,
+            "sum_ms": hourly.c.sum_ms + add.sum_ms,
+            "max_ms": case(
+                (hourly.c.max_ms.is_(None), add.max_ms),
+                (add.max_ms > hourly.c.max_ms, add.max_ms),
+                else_=hourly.c.max_ms,
+            ),
+        },
+    )
+
+
 def status_rounds(rows: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
     """Status rows in rounds that name each website at most once, in check order,
     so one executemany never updates a row twice and streaks count every check."""
@@ -127,43 +256,32 @@ async def record(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = conn.dialect
-    await conn.execute(history.insert(), list(rows))
-    new = upsert(dialect, status).excluded
-    same = status.c.state == new.state
-    status_stmt = upsert(dialect, status).on_conflict_do_update(
-        index_elements=[status.c.website_id],
-        set_={
-            "state": new.state,
-            "state_since": case((same, status.c.state_since), else_=new.state_since),
-            "streak": case((same, status.c.streak + 1), else_=1),
-            "last_checked_at": new.last_checked_at,
-            "last_status_code": new.last_status_code,
-            "last_response_ms": new.last_response_ms,
-            "last_error_kind": new.last_error_kind,
-            "last_error_message": new.last_error_message,
-            "cert_expires_at": func.coalesce(new.cert_expires_at, status.c.cert_expires_at),
-        },
-        # Results can arrive out of order (several writers): never go back in time.
-        where=status.c.last_checked_at <= new.last_checked_at,
-    )
-    for round_rows in status_rounds(rows):
-        await conn.execute(status_stmt, round_rows)
-    add = upsert(dialect, hourly).excluded
-    rollup_stmt = upsert(dialect, hourly).on_conflict_do_update(
-        index_elements=[hourly.c.website_id, hourly.c.bucket],
-        set_={
-            "checks": hourly.c.checks + add.checks,
-            "failures": hourly.c.failures + add.failures,
-            "timed": hourly.c.timed + add.timed,
-            "sum_ms": hourly.c.sum_ms + add.sum_ms,
-            "max_ms": case(
-                (hourly.c.max_ms.is_(None), add.max_ms),
-                (add.max_ms > hourly.c.max_ms, add.max_ms),
-                else_=hourly.c.max_ms,
-            ),
-        },
-    )
-    await conn.execute(rollup_stmt, hourly_increments(rows))
+    increments = hourly_increments(rows)
+    if dialect.name == "postgresql":
+        await bulk.insert_history(conn, rows)
+        for round_rows in status_rounds(rows):
+            await bulk.upsert_status(conn, round_rows)
+        await bulk.upsert_rollups(conn, increments)
+    else:
+        await conn.execute(history.insert(), list(rows))
+        status_stmt = _status_upsert(dialect.name)
+        for round_rows in status_rounds(rows):
+            await conn.execute(status_stmt, round_rows)
+        await conn.execute(_rollup_upsert(dialect.name), increments)
+    # Read the mark after the upserts, share-locked: moving the windows on (which
+    # locks it for update) then either sees these increments or went first.
+    window_end = await get_mark(conn, TOTALS_FROM, lock="share")
+    if window_end is None:
+        return  # totals not started yet: starting them sums the rollups
+    recent = window_end - SHORTEST_WINDOW
+    if all(inc["bucket"] >= recent for inc in increments):
+        if dialect.name == "postgresql":
+            # One row per website: a batch can span two hours of one website.
+            await bulk.add_to_every_window(conn, per_website(increments), list(SLIDING.values()))
+        else:
+            await conn.execute(_add_to_every_window(dialect.name), increments)
+    else:
+        await conn.execute(add_to_totals(dialect), window_totals(increments, window_end))
 
 
 # -- reads --------------------------------------------------------------------
@@ -256,69 +374,174 @@ async def history_page(
     return [dict(r._mapping) for r in result]
 
 
-@dataclass(frozen=True, slots=True)
-class Uptime:
+class Uptime(NamedTuple):
+    """Counts over a window (a tuple: ten thousand websites build thirty thousand)."""
+
     checks: int
     failures: int
+    timed: int = 0  # checks with a response time
+    sum_ms: float = 0.0
 
     @property
     def ratio(self) -> float | None:
         """Share of passing checks, ``None`` without checks (not 100 %: unknown)."""
         return (self.checks - self.failures) / self.checks if self.checks else None
 
+    @property
+    def mean_ms(self) -> float | None:
+        return self.sum_ms / self.timed if self.timed else None
 
-async def get_mark(conn: AsyncConnection, name: str) -> datetime | None:
-    value = await conn.scalar(select(housekeeping.c.value).where(housekeeping.c.name == name))
+    def plus(self, other: Uptime) -> Uptime:
+        return Uptime(
+            self.checks + other.checks,
+            self.failures + other.failures,
+            self.timed + other.timed,
+            self.sum_ms + other.sum_ms,
+        )
+
+
+async def get_mark(conn: AsyncConnection, name: str, *, lock: str | None = None) -> datetime | None:
+    """A housekeeping mark; ``lock`` "share" or "update" row-locks it (PostgreSQL)."""
+    query = select(housekeeping.c.value).where(housekeeping.c.name == name)
+    if lock is not None:
+        query = query.with_for_update(read=lock == "share")
+    value = await conn.scalar(query)
     return value if isinstance(value, datetime) else None
 
 
 async def uptime(
     conn: AsyncConnection, windows: Sequence[timedelta], now: datetime | None = None
 ) -> dict[int, dict[timedelta, Uptime]]:
-    """Uptime of every website over each window ending now, from the rollups.
+    """Uptime and mean response time of every website over each window ending now.
 
-    Windows are whole hours (up to 48 h) or whole UTC days (longer), counting the
-    current, unfinished hour or day: ``24h`` is this hour and the 23 before it.
-    Days not yet sealed into the daily rollup are read from the hourly one.
+    24 h, 7 d and 30 d are rolling windows of whole hours that count the current,
+    unfinished hour (``24h`` is this hour and the 23 before it); they read the
+    sliding totals plus the hourly rows at their edges. Other windows up to 48 h
+    are read from the hourly rollup; longer ones are whole UTC days read from the
+    daily rollup (and the hourly rows of days not sealed into it yet). Websites
+    without a check in any window are left out: their uptime is unknown.
     """
     now = now or datetime.now(UTC)
-    hour = floor_hour(now)
-    today = floor_day(now)
-    sealed = await get_mark(conn, DAILY_SEALED) or today
-    sealed = min(sealed, today)
-    hourly_starts: dict[timedelta, datetime] = {}
-    daily_starts: dict[timedelta, datetime] = {}
-    for window in windows:
-        if window <= 2 * DAY:
-            hourly_starts[window] = hour - (window - HOUR)
-        else:
-            daily_starts[window] = today - (window - DAY)
-    # A long window takes the hourly rows of the days the daily rollup lacks.
-    tail = {w: max(sealed, s) for w, s in daily_starts.items()}
-    parts: list[tuple[Table, dict[timedelta, datetime], datetime | None]] = []
-    if hourly_starts or tail:
-        parts.append((hourly, {**hourly_starts, **tail}, None))
-    if daily_starts:
-        parts.append((daily, daily_starts, sealed))
+    end = floor_hour(now) + HOUR
+    if conn.dialect.name == "postgresql":
+        # The planner's estimate crosses jit_above_cost, and compiling the query
+        # costs more (~50 ms) than running it.
+        await conn.exec_driver_sql("SET LOCAL jit = off")
+        # Two workers cost more to start and merge than the 40k-row scan takes.
+        await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+    window_end = await get_mark(conn, TOTALS_FROM)
+    # The totals hold [window_end - w, now]; the windows move on a minute or so
+    # after each hour starts. Past a day of lag (downtime), sum the rollup instead.
+    fast = [
+        w
+        for w in windows
+        if w in SLIDING and window_end is not None and end - SHORTEST_WINDOW < window_end <= end
+    ]
     out: dict[int, dict[timedelta, Uptime]] = {}
-    for table, starts, until in parts:
-        columns: list[Any] = [table.c.website_id]
-        for start in starts.values():
-            inside = table.c.bucket >= start
-            columns.append(func.sum(case((inside, table.c.checks), else_=0)))
-            columns.append(func.sum(case((inside, table.c.failures), else_=0)))
-        condition = table.c.bucket >= min(starts.values())
-        if until is not None:
-            condition = and_(condition, table.c.bucket < until)
-        result = await conn.execute(select(*columns).where(condition).group_by(table.c.website_id))
-        for row in result:
-            per = out.setdefault(row[0], {})
-            for i, window in enumerate(starts):
-                prev = per.get(window, Uptime(0, 0))
-                per[window] = Uptime(
-                    prev.checks + int(row[1 + 2 * i]), prev.failures + int(row[2 + 2 * i])
-                )
-    return out
+    if fast and window_end is not None:
+        await _uptime_from_totals(conn, fast, window_end, end, out)
+    rolling = [w for w in windows if w not in fast and (w in SLIDING or w <= 2 * DAY)]
+    if rolling:
+        starts = {w: end - w for w in rolling}
+        await _uptime_from_rollup(conn, hourly, starts, None, out)
+    days = [w for w in windows if w not in fast and w not in rolling]
+    if days:
+        await _uptime_in_days(conn, days, now, out)
+    if not rolling and not days:
+        return out  # only websites with checks came from the totals
+    return {
+        website_id: per for website_id, per in out.items() if any(u.checks for u in per.values())
+    }
+
+
+async def _uptime_from_totals(
+    conn: AsyncConnection,
+    windows: list[timedelta],
+    window_end: datetime,
+    end: datetime,
+    out: dict[int, dict[timedelta, Uptime]],
+) -> None:
+    """Window ``[end - w, end)`` = the totals ``[window_end - w, end)`` minus the
+    hours ``[window_end - w, end - w)`` that have left it since the totals moved
+    on: one row per website, plus one hourly row each just after an hour starts."""
+    b = hourly.c.bucket
+    olds = [and_(b >= window_end - w, b < end - w) for w in windows]
+    columns: list[ColumnElement[Any]] = [websites.c.id]
+    joined = websites.outerjoin(totals, totals.c.website_id == websites.c.id)
+    present: ColumnElement[bool] = totals.c.website_id.is_not(None)
+    if window_end == end:
+        for w in windows:
+            columns += [totals.c[f"{n}_{SLIDING[w]}"] for n in SUMS]
+    else:
+        signs = [case((old, 1), else_=0).label(f"s{i}") for i, old in enumerate(olds)]
+        edges = (
+            select(hourly.c.website_id, *(hourly.c[n] for n in SUMS), *signs)
+            .where(or_(*olds))
+            .subquery()
+        )
+        gone: list[ColumnElement[Any]] = [edges.c.website_id]
+        for i in range(len(windows)):
+            gone += [func.sum(edges.c[f"s{i}"] * edges.c[n]) for n in SUMS]
+        sub = select(*gone).group_by(edges.c.website_id).subquery()
+        joined = joined.outerjoin(sub, sub.c[0] == websites.c.id)
+        for i, w in enumerate(windows):
+            for j, n in enumerate(SUMS):
+                mine = totals.c[f"{n}_{SLIDING[w]}"]
+                columns.append(mine - func.coalesce(sub.c[1 + len(SUMS) * i + j], 0))
+    query = select(*columns).select_from(joined).where(present)
+    k = len(SUMS)
+    spans = [(1 + k * i, 1 + k * (i + 1)) for i in range(len(windows))]
+    counts = [lo for lo, _hi in spans]  # the checks column of each window
+    new = tuple.__new__  # Uptime's fields straight from the row: 30,000 of them
+    for row in (await conn.execute(query)).all():
+        if not any(row[c] for c in counts):
+            continue
+        values = dict(zip(windows, [new(Uptime, row[lo:hi]) for lo, hi in spans], strict=True))
+        per = out.get(row[0])
+        if per is None:
+            out[row[0]] = values
+        else:
+            per.update(values)
+
+
+async def _uptime_from_rollup(
+    conn: AsyncConnection,
+    table: Table,
+    starts: dict[timedelta, datetime],
+    until: datetime | None,
+    out: dict[int, dict[timedelta, Uptime]],
+) -> None:
+    """Sum a rollup's buckets from each window's start (to ``until``) per website."""
+    columns: list[Any] = [table.c.website_id]
+    for start in starts.values():
+        inside = table.c.bucket >= start
+        columns += [func.sum(case((inside, table.c[n]), else_=0)) for n in SUMS]
+    condition = table.c.bucket >= min(starts.values())
+    if until is not None:
+        condition = and_(condition, table.c.bucket < until)
+    result = await conn.execute(select(*columns).where(condition).group_by(table.c.website_id))
+    k = len(SUMS)
+    for row in result:
+        per = out.setdefault(row[0], {})
+        for i, window in enumerate(starts):
+            c = 1 + k * i
+            part = Uptime(int(row[c]), int(row[c + 1]), int(row[c + 2]), float(row[c + 3]))
+            per[window] = per.get(window, Uptime(0, 0)).plus(part)
+
+
+async def _uptime_in_days(
+    conn: AsyncConnection,
+    windows: list[timedelta],
+    now: datetime,
+    out: dict[int, dict[timedelta, Uptime]],
+) -> None:
+    """Windows of whole UTC days: sealed days from the daily rollup, the rest hourly."""
+    today = floor_day(now)
+    sealed = min(await get_mark(conn, DAILY_SEALED) or today, today)
+    starts = {w: today - (w - DAY) for w in windows}
+    await _uptime_from_rollup(conn, daily, starts, sealed, out)
+    tail = {w: max(sealed, s) for w, s in starts.items()}
+    await _uptime_from_rollup(conn, hourly, tail, None, out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,27 +614,19 @@ async def summary(conn: AsyncConnection, now: datetime | None = None) -> Summary
     ).one()
     total, active = int(counts[0] or 0), int(counts[1] or 0)
     up, down = int(counts[2] or 0), int(counts[3] or 0)
-    since = floor_hour(now) - 23 * HOUR
-    sums = (
-        await conn.execute(
-            select(
-                func.sum(hourly.c.checks),
-                func.sum(hourly.c.failures),
-                func.sum(hourly.c.timed),
-                func.sum(hourly.c.sum_ms),
-            ).where(hourly.c.bucket >= since)
-        )
-    ).one()
-    timed = int(sums[2] or 0)
+    day = timedelta(hours=24)
+    sums = Uptime(0, 0)
+    for per in (await uptime(conn, [day], now)).values():
+        sums = sums.plus(per[day])
     return Summary(
         websites=total,
         active=active,
         up=up,
         down=down,
         unknown=active - up - down,
-        checks_24h=int(sums[0] or 0),
-        failures_24h=int(sums[1] or 0),
-        mean_response_ms_24h=float(sums[3]) / timed if timed else None,
+        checks_24h=sums.checks,
+        failures_24h=sums.failures,
+        mean_response_ms_24h=sums.mean_ms,
     )
 
 

@@ -2,6 +2,8 @@
 
 *Sealing* an hour fills in each website's 95th percentile for that hour from the
 raw rows (percentiles do not add up, so they wait until the hour is over).
+*Advancing* the uptime totals, as each hour starts, takes the hour that left
+each sliding window (24 h, 7 d, 30 d) off every website's totals.
 Sealing a day sums its hours into the daily rollup, with the day's percentile.
 *Retention* deletes raw rows and rollups past their age in bounded batches, each
 its own short transaction, so checks keep flowing while a big purge runs.
@@ -12,10 +14,12 @@ Every step does a bounded amount of work and records how far it got in the
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sitewatch.store.checks import (
@@ -23,6 +27,12 @@ from sitewatch.store.checks import (
     DAY,
     HOUR,
     HOURLY_SEALED,
+    LONGEST_WINDOW,
+    SLIDING,
+    SUMS,
+    TOTAL_COLUMNS,
+    TOTALS_FROM,
+    _add_to_totals,
     daily,
     floor_day,
     floor_hour,
@@ -30,6 +40,7 @@ from sitewatch.store.checks import (
     history,
     hourly,
     housekeeping,
+    totals,
     upsert,
 )
 
@@ -108,6 +119,51 @@ async def seal_next_hour(conn: AsyncConnection, now: datetime) -> datetime | Non
     await _set_p95(conn, hourly, mark, await _p95_by_website(conn, mark, mark + HOUR))
     await set_mark(conn, HOURLY_SEALED, mark + HOUR)
     return mark
+
+
+async def advance_totals(conn: AsyncConnection, now: datetime) -> datetime | None:
+    """Move the sliding uptime windows on by one hour once it has started: take the
+    hour that fell out of each window off every website's totals. Starts the
+    totals (sums the rollups) the first time. ``None`` when there is nothing to do.
+    """
+    window_end = await get_mark(conn, TOTALS_FROM, lock="update")
+    if window_end is None:
+        return await _start_totals(conn, floor_hour(now) + HOUR)
+    if window_end > now:
+        return None
+    params = {f"drop_{i}": window_end - w for i, w in enumerate(SLIDING)}
+    await conn.execute(_drop_statement(conn.dialect.name), params)
+    await set_mark(conn, TOTALS_FROM, window_end + HOUR)
+    return window_end
+
+
+async def _start_totals(conn: AsyncConnection, window_end: datetime) -> datetime:
+    if conn.dialect.name == "postgresql":
+        # Once in a database's life: hold result writers off while summing, so
+        # no increment lands between the sum and the mark.
+        await conn.exec_driver_sql("LOCK TABLE rollups_hourly IN SHARE MODE")
+    b = hourly.c.bucket
+    selected: list[ColumnElement[Any]] = [hourly.c.website_id]
+    for window in SLIDING:
+        inside = b >= window_end - window
+        selected += [func.sum(case((inside, hourly.c[n]), else_=0)) for n in SUMS]
+    query = select(*selected).where(b >= window_end - LONGEST_WINDOW).group_by(hourly.c.website_id)
+    await conn.execute(delete(totals))
+    await conn.execute(totals.insert().from_select(["website_id", *TOTAL_COLUMNS], query))
+    await set_mark(conn, TOTALS_FROM, window_end)
+    return window_end
+
+
+@functools.cache
+def _drop_statement(dialect: str) -> Any:
+    """Built once per dialect (building it costs more than running it)."""
+    b = hourly.c.bucket
+    drops = [bindparam(f"drop_{i}", type_=b.type) for i in range(len(SLIDING))]
+    selected: list[ColumnElement[Any]] = [hourly.c.website_id]
+    for drop in drops:
+        selected += [func.sum(case((b == drop, -hourly.c[n]), else_=0)) for n in SUMS]
+    query = select(*selected).where(b.in_(drops)).group_by(hourly.c.website_id)
+    return _add_to_totals(dialect).from_select(["website_id", *TOTAL_COLUMNS], query)
 
 
 async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None:

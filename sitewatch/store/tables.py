@@ -142,6 +142,138 @@ class DailyRollupRow(_Rollup, table=True):
     __table_args__ = (Index("ix_rollups_daily_bucket", "bucket"),)
 
 
+class UptimeTotalsRow(SQLModel, table=True):
+    """Each website's sums over the sliding 24 h, 7 d and 30 d windows that end at
+    the last sealed hour.
+
+    Sealing an hour adds that hour's rollup and subtracts the hour that left each
+    window, so reading the uptime of every website touches one row per website
+    plus the few hourly rows at the edges of the windows -- not 720 per website.
+    """
+
+    __tablename__ = "uptime_totals"
+
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
+    )
+    checks_24h: int = 0
+    failures_24h: int = 0
+    timed_24h: int = 0
+    sum_ms_24h: float = 0.0
+    checks_7d: int = 0
+    failures_7d: int = 0
+    timed_7d: int = 0
+    sum_ms_7d: float = 0.0
+    checks_30d: int = 0
+    failures_30d: int = 0
+    timed_30d: int = 0
+    sum_ms_30d: float = 0.0
+
+
+class MaintenanceWindowRow(SQLModel, table=True):
+    """A maintenance window from alerts.yaml (the reconciler replaces them as a set)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    source_file: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class AlertStateRow(SQLModel, table=True):
+    """Where each (website, alert) pair stands in the state machine; survives restarts."""
+
+    __tablename__ = "alert_states"
+
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
+    )
+    alert_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    )
+    status: str = Field(max_length=8)  # up | down
+    failures: int = 0
+    successes: int = 0
+    first_failure_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    cause_kind: str | None = Field(default=None, max_length=32)
+    cause_message: str | None = Field(default=None, sa_column=Column(Text))
+    notified: bool = False
+    last_sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    incident_id: int | None = None
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class IncidentRow(SQLModel, table=True):
+    """An outage of one website as one alert saw it: first failure to recovery."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_website_started", "website_id", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), nullable=False)
+    )
+    alert_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False)
+    )
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    confirmed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    cause_kind: str | None = Field(default=None, max_length=32)
+    cause_message: str | None = Field(default=None, sa_column=Column(Text))
+    notified: bool = False  # its DOWN went out
+
+
+class OutboxRow(SQLModel, table=True):
+    """A notification to deliver, written in the transaction that decided it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "status", "alert_id", "id"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    event_id: str = Field(max_length=36, unique=True)
+    alert_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False)
+    )
+    website_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), nullable=True),
+    )
+    incident_id: int | None = None
+    kind: str = Field(max_length=16)  # down | reminder | up | test
+    payload: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    status: str = Field(max_length=16)  # pending | delivered | failed
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    next_attempt_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    deadline_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class DeliveryAttemptRow(SQLModel, table=True):
+    """One try to deliver an outbox row, and what came of it."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    outbox_id: int = Field(
+        sa_column=Column(
+            BigInteger, ForeignKey("outbox.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    attempted_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ok: bool
+    duration_ms: float
+    detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
 class HousekeepingRow(SQLModel, table=True):
     """Progress marks of background jobs (e.g. the last hour whose rollups are sealed)."""
 

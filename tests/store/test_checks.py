@@ -186,7 +186,7 @@ async def test_an_hour_is_not_sealed_before_it_is_over(engine: AsyncEngine) -> N
         assert await rollups.seal_next_hour(conn, T0 + HOUR + timedelta(minutes=3)) is None
 
 
-async def test_uptime_windows_combine_daily_and_hourly(engine: AsyncEngine) -> None:
+async def test_uptime_windows_from_sliding_totals(engine: AsyncEngine) -> None:
     ids = await add_websites(engine, "shop", "blog")
     shop = ids["shop"]
     now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
@@ -194,25 +194,90 @@ async def test_uptime_windows_combine_daily_and_hourly(engine: AsyncEngine) -> N
     # one check an hour for 40 days; every 10th fails
     start = now - timedelta(days=40)
     for n in range(40 * 24):
-        rows.append(row(shop, start + n * HOUR, ok=n % 10 != 0))
+        rows.append(row(shop, start + n * HOUR, ok=n % 10 != 0, ms=float(n)))
     async with engine.begin() as conn:
         await checks.record(conn, rows)
     await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
     windows = [timedelta(hours=24), timedelta(days=7), timedelta(days=30)]
     async with engine.connect() as conn:
         got = await checks.uptime(conn, windows, now)
-        expected = {}
-        for w in windows:
-            lo = (
-                (now.replace(minute=0) - (w - HOUR))
-                if w <= 2 * DAY
-                else (now.replace(hour=0, minute=0) - (w - DAY))
-            )
-            sel = [n for n in range(40 * 24) if start + n * HOUR >= lo]
-            expected[w] = Uptime(len(sel), sum(1 for n in sel if n % 10 == 0))
-    assert got[shop] == expected
+    assert got[shop] == {w: brute_uptime(rows, shop, now, w) for w in windows}
+    assert got[shop][timedelta(hours=24)].checks == 23  # the last check was at 11:30
     assert ids["blog"] not in got  # never checked: no figures, not 100 %
     assert Uptime(0, 0).ratio is None and Uptime(10, 1).ratio == 0.9
+
+
+def brute_uptime(
+    rows: list[dict[str, Any]], website_id: int, now: datetime, window: timedelta
+) -> Uptime:
+    """The definition: checks in the whole hours ``[hour(now) + 1h - window, hour(now) + 1h)``."""
+    end = now.replace(minute=0, second=0, microsecond=0) + HOUR
+    sel = [
+        r for r in rows if r["website_id"] == website_id and end - window <= r["checked_at"] < end
+    ]
+    timed = [r["response_time_ms"] for r in sel if r["response_time_ms"] is not None]
+    return Uptime(len(sel), sum(1 for r in sel if not r["ok"]), len(timed), float(sum(timed)))
+
+
+async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
+    engine: AsyncEngine,
+) -> None:
+    """Results trickle in (some days late) while housekeeping moves the windows
+    on: at every step the fast path must equal the brute-force definition."""
+    ids = await add_websites(engine, "a", "b", "c")
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    windows = [*checks.SLIDING, timedelta(hours=6), timedelta(days=2)]
+    written: list[dict[str, Any]] = []
+    n = 0
+    for step in range(50):  # 50 steps of 18 h: about 37 days
+        now = start + step * timedelta(hours=18)
+        batch = []
+        for k in range(12):
+            n += 1
+            at = now - timedelta(hours=18) + k * timedelta(minutes=90)
+            site = (ids["a"], ids["b"], ids["c"])[n % 3]
+            batch.append(row(site, at, ok=n % 7 != 0, ms=None if n % 11 == 0 else float(n)))
+        if step % 5 == 4:  # a result that comes in three days late
+            batch.append(row(ids["b"], now - timedelta(days=3), ok=False, ms=5.0))
+        async with engine.begin() as conn:
+            await checks.record(conn, batch)
+        written += batch
+        keeper = Housekeeper(engine, Retention(history_days=365), clock=lambda at=now: at)
+        await keeper.run_once()
+        async with engine.connect() as conn:
+            assert await checks.get_mark(conn, checks.TOTALS_FROM) == checks.floor_hour(now) + HOUR
+            # now: the totals are current; an hour later: before housekeeping has
+            # moved them on, the hour that left each window is taken off on reading.
+            for at in (now, now + HOUR, now + 5 * HOUR):
+                got = await checks.uptime(conn, windows, at)
+                for site in ids.values():
+                    for w in windows:
+                        want = brute_uptime(written, site, at, w)
+                        have = got.get(site, {}).get(w, Uptime(0, 0))
+                        assert (have.checks, have.failures, have.timed) == (
+                            want.checks,
+                            want.failures,
+                            want.timed,
+                        ), (step, at, site, w)
+                        assert have.sum_ms == pytest.approx(want.sum_ms)
+
+
+def test_window_totals_count_each_hour_in_the_windows_that_hold_it() -> None:
+    end = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    inc = {"website_id": 1, "checks": 2, "failures": 1, "timed": 2, "sum_ms": 30.0}
+    got = checks.window_totals(
+        [
+            {**inc, "bucket": end},  # the current hour: in all three
+            {**inc, "bucket": end - HOUR},  # in all three
+            {**inc, "bucket": end - 3 * DAY},  # in 7d and 30d
+            {**inc, "bucket": end - 40 * DAY},  # in none
+        ],
+        end,
+    )
+    assert len(got) == 1
+    assert (got[0]["checks_24h"], got[0]["checks_7d"], got[0]["checks_30d"]) == (4, 6, 6)
+    assert got[0]["failures_24h"] == 2 and got[0]["sum_ms_30d"] == 90.0
+    assert checks.window_totals([{**inc, "bucket": end - 40 * DAY}], end) == []
 
 
 async def test_retention_purges_in_batches(engine: AsyncEngine) -> None:

@@ -1,0 +1,161 @@
+"""Delivers the outbox: apart from the checks, with retries, every attempt recorded.
+
+Each alert (channel) delivers its notifications in order: only the oldest
+pending row of an alert is tried, so a DOWN waiting out an SMTP outage is never
+overtaken by its UP. A failed attempt is retried with exponential backoff and
+jitter until the row's deadline (``alert_retry_for``), then marked failed.
+Delivery is at least once: a crash between sending and recording sends again,
+with the same event id for receivers to de-duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.alerts.channels import Channel, DeliveryError
+from sitewatch.config.envsubst import EnvError, resolve
+from sitewatch.config.models import ALERT_TYPES
+from sitewatch.store import alerting as store
+from sitewatch.store.types import utcnow
+
+log = logging.getLogger("sitewatch.alerts")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    first: float = 10.0  # seconds before the second attempt
+    factor: float = 2.0
+    cap: float = 900.0  # never wait longer than this between attempts
+
+
+def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential,
+    capped, with jitter (50-100 % of the step) so receivers are not hit in waves."""
+    step = min(policy.cap, policy.first * policy.factor ** (attempt - 1))
+    return step * (0.5 + 0.5 * draw())
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        environ: Mapping[str, str],
+        channels: Mapping[str, Channel],
+        *,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 8,
+        poll: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.environ = environ
+        self.channels = channels
+        self.retry = retry or RetryPolicy()
+        self.poll = poll
+        self.clock = clock
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self.delivered_total = 0
+        self.failed_attempts_total = 0
+
+    def wake(self) -> None:
+        """New rows were committed: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.deliver_due()
+            except (SQLAlchemyError, OSError) as exc:
+                log.error("could not read the outbox (will retry): %s", exc)
+            self._wake.clear()
+            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+
+    async def deliver_due(self) -> int:
+        """Try every row that is due now (one per alert); how many were tried."""
+        async with self.engine.connect() as conn:
+            rows = await store.due(conn, self.clock())
+            specs = await store.alert_specs(conn) if rows else {}
+        await asyncio.gather(*(self._deliver(row, specs) for row in rows))
+        return len(rows)
+
+    async def _deliver(self, row: dict[str, Any], specs: Mapping[int, tuple[str, Any]]) -> None:
+        async with self._slots:
+            started = time.perf_counter()
+            ok, detail = await self._attempt(row, specs.get(row["alert_id"]))
+            duration_ms = 1000 * (time.perf_counter() - started)
+        now = self.clock()
+        attempt = row["attempts"] + 1
+        status, next_at = "delivered", None
+        if ok:
+            self.delivered_total += 1
+            log.info(
+                "delivered %s of %s (%s): %s", row["kind"], row["event_id"], row["alert_id"], detail
+            )
+        else:
+            self.failed_attempts_total += 1
+            next_at = now + timedelta(seconds=backoff(attempt, self.retry))
+            if next_at > row["deadline_at"]:
+                status, next_at = "failed", None
+                log.error(
+                    "gave up on %s notification %s after %d attempts: %s",
+                    row["kind"],
+                    row["event_id"],
+                    attempt,
+                    detail,
+                )
+            else:
+                status = "pending"
+                log.warning(
+                    "%s notification %s failed (attempt %d, next in %.0fs): %s",
+                    row["kind"],
+                    row["event_id"],
+                    attempt,
+                    (next_at - now).total_seconds(),
+                    detail,
+                )
+        async with self.engine.begin() as conn:
+            await store.record_attempt(
+                conn,
+                row["id"],
+                at=now,
+                ok=ok,
+                duration_ms=duration_ms,
+                detail=detail,
+                status=status,
+                next_attempt_at=next_at,
+            )
+
+    async def _attempt(self, row: dict[str, Any], spec: tuple[str, Any] | None) -> tuple[bool, str]:
+        if spec is None:
+            return False, "the alert is no longer in the config"
+        _key, stored = spec
+        try:
+            alert = ALERT_TYPES[stored["type"]].model_validate(resolve(stored, self.environ))
+        except EnvError as exc:
+            return False, str(exc).splitlines()[0]
+        except ValidationError as exc:
+            return False, f"the alert's config is not usable here: {exc}"
+        channel = self.channels.get(alert.type)
+        if channel is None:
+            return False, f"no channel for alert type {alert.type!r}"
+        try:
+            return True, await channel.send(alert, row["payload"])
+        except DeliveryError as exc:
+            return False, str(exc)

@@ -1,0 +1,88 @@
+"""A real ``sitewatch serve`` killed with SIGKILL mid-incident and started again
+sends no second DOWN: the state and its notification were durable."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from sitewatch.store import checks
+from sitewatch.store.engine import create_engine
+from tests.receivers import WebhookReceiver, eventually
+from tests.targets import closed_port
+
+
+def write_config(folder: Path, hook_url: str, port: int) -> Path:
+    folder.mkdir()
+    (folder / "monitors.yaml").write_text(
+        "websites:\n"
+        "  - name: Shop\n"
+        f"    url: http://127.0.0.1:{port}/\n"
+        "    interval: 5s\n"
+        "    timeout: 1s\n"
+        "    alerts: hook\n"
+    )
+    (folder / "alerts.yaml").write_text(
+        "alerts:\n"
+        "  - name: hook\n"
+        "    type: webhook\n"
+        f"    url: {hook_url}\n"
+        "    failure_threshold: 1\n"
+    )
+    return folder
+
+
+def serve(config: Path, database_url: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "SITEWATCH_DATABASE_URL": database_url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "sitewatch", "serve", "--config", str(config), "--port", "0"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+async def test_sigkill_mid_incident_sends_no_second_down(database_url: str, tmp_path: Path) -> None:
+    async with WebhookReceiver() as hook:
+        config = write_config(tmp_path / "config", hook.url(), closed_port())
+        first = serve(config, database_url, tmp_path)
+        try:
+            await eventually(lambda: len(hook.received) >= 1, limit=30)
+        finally:
+            first.send_signal(signal.SIGKILL)
+            first.communicate(timeout=10)
+        restarted = datetime.now(UTC)
+        second = serve(config, database_url, tmp_path)
+        try:
+            # Restarted, the website is checked again within one interval (5 s) and
+            # fails again; give it two more intervals to (wrongly) send anything.
+            await asyncio.sleep(12)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            out, _ = second.communicate(timeout=20)
+    assert second.returncode == 0, out
+    assert "checking 1 websites" in out
+    assert hook.types() == ["down"]
+    assert hook.received[0].json["incident"]["cause"]["kind"] == "refused"
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            failed_after = await conn.scalar(
+                select(func.count())
+                .select_from(checks.history)
+                .where(checks.history.c.checked_at > restarted, checks.history.c.ok.is_(False))
+            )
+    finally:
+        await engine.dispose()
+    assert failed_after >= 1  # the restarted instance did check, and it failed again

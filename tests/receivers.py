@@ -1,0 +1,161 @@
+"""Real receivers for notifications, on loopback: an SMTP server (aiosmtpd) and a
+webhook endpoint (aiohttp) that can be told to fail for a while."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from tests.targets import closed_port
+
+
+class _Collect:
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        with self.sink.lock:
+            self.sink.messages.append(message_from_bytes(content))
+            self.sink.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos)))
+        return "250 OK queued"
+
+
+class SmtpSink:
+    """aiosmtpd in its own thread. ``tls``: "none", "starttls" or "tls" (implicit);
+    with ``login`` set, AUTH is required (over TLS)."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        tls: str = "none",
+        server_context: ssl.SSLContext | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
+        self.port = port or closed_port()
+        self.tls = tls
+        self.server_context = server_context
+        self.login = login
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins = 0
+        self.lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    def _auth(
+        self, server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and self.login == (
+            data.login.decode(),
+            data.password.decode(),
+        )
+        if ok:
+            with self.lock:
+                self.logins += 1
+        return AuthResult(success=ok)
+
+    def start(self) -> SmtpSink:
+        kwargs: dict[str, Any] = {}
+        if self.tls == "starttls":
+            kwargs.update(tls_context=self.server_context, require_starttls=True)
+        elif self.tls == "tls":
+            kwargs.update(ssl_context=self.server_context)
+        if self.login is not None:
+            kwargs.update(
+                authenticator=self._auth,
+                # Implicit TLS: aiosmtpd does not see the wrapped socket as TLS, so
+                # it neither offers AUTH when that needs STARTTLS nor lets AUTH be
+                # required without it; ``logins`` shows the client logged in.
+                auth_required=self.tls != "tls",
+                auth_require_tls=self.tls == "starttls",
+            )
+        self._controller = Controller(
+            _Collect(self),
+            hostname="127.0.0.1",
+            port=self.port,
+            server_hostname="localhost",
+            **kwargs,
+        )
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def subjects(self) -> list[str]:
+        with self.lock:
+            return [str(m["Subject"]) for m in self.messages]
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """Records every POST; answers ``fail_status`` to the next ``fail_next`` of them."""
+
+    fail_next: int = 0
+    fail_status: int = 500
+    received: list[Delivery] = field(default_factory=list)
+    refused: int = 0
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.refused += 1
+            return web.Response(status=self.fail_status, text="not now")
+        self.received.append(Delivery(dict(request.headers), body))
+        return web.Response(text="thanks")
+
+    async def __aenter__(self) -> WebhookReceiver:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def types(self) -> list[str]:
+        return [d.json["type"] for d in self.received]
+
+
+async def eventually(predicate: Any, limit: float = 10.0, step: float = 0.05) -> None:
+    """Wait for ``predicate()`` to hold (a bounded wait, not a timing assertion)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not reached within {limit}s")
+        await asyncio.sleep(step)

@@ -420,3 +420,57 @@ def _mail_delivered(alerting: Alerting, smtp: SmtpSink) -> object:
         return len(smtp.subjects()) == 1
 
     return check
+
+
+async def test_a_reload_keeps_streaks_and_a_canary_failure_holds_downs(
+    engine: AsyncEngine, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with WebhookReceiver() as hook:
+        alerts = alerts_yaml(9, hook.url())
+        h, site_ids = await ready(engine, session, tmp_path / "config", alerts)
+        shop = site_ids["shop"]
+        t0 = datetime.now(UTC) - timedelta(minutes=5)
+        await h.results(result(shop, t0, False))  # 1 of 2 failures
+        # A reload that does not touch the website or its alert (a new website).
+        more = MONITORS + "      - name: Blog\n        url: http://127.0.0.1:9/blog\n"
+        await apply_config(engine, tmp_path / "config", more, alerts)
+        await h.alerting.reload()
+        # The canary fails: sitewatch's own network is suspect, DOWN is held.
+        h.alerting.alerts.canary_ok = False
+        await h.results(result(shop, t0 + timedelta(seconds=30), False))  # 2 of 2
+        assert h.alerting.offline == "the canary URL fails"
+        assert await h.outbox() == []
+        h.alerting.alerts.canary_ok = True
+        await h.results(result(shop, t0 + timedelta(seconds=60), False))
+        await eventually_async(_delivering(h, hook, 1))
+    (down,) = hook.received
+    # The streak survived the reload: the incident began at the first failure.
+    assert down.json["incident"]["started_at"] == t0.isoformat().replace("+00:00", "Z")
+
+
+async def test_gives_up_after_the_retry_period_and_records_every_attempt(
+    engine: AsyncEngine, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    async with WebhookReceiver(fail_next=1000, fail_status=503) as hook:
+        await apply_config(engine, tmp_path / "config", MONITORS, alerts_yaml(9, hook.url()))
+        alerting = Alerting(
+            engine,
+            {},
+            {"webhook": WebhookChannel(session)},
+            EngineOptions(retry_for=1.0),
+            retry=FAST,
+        )
+        await alerting.reload()
+        await alerting.send_test("hook")
+
+        async def settled() -> bool:
+            await alerting.dispatcher.deliver_due()
+            async with engine.connect() as conn:
+                return await store.pending_count(conn) == 0
+
+        await eventually_async(settled)
+    async with engine.connect() as conn:
+        rows = await conn.execute(select(store.outbox.c.alert_id))
+        (row,) = await store.deliveries(conn, int(rows.scalar_one()))
+    assert row["status"] == "failed" and row["attempts"] == hook.refused >= 2
+    assert all(not a["ok"] and a["detail"] == "HTTP 503: not now" for a in row["attempt_log"])

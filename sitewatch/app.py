@@ -27,20 +27,35 @@ from sitewatch.checker.probe import Prober
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
-from sitewatch.keys import ALERTING, CHECKER, ENGINE, RECONCILER, SETTINGS
+from sitewatch.keys import ALERTING, CACHE, CHECKER, EDITOR, ENGINE, RECONCILER, SETTINGS
 from sitewatch.reconcile.service import Reconciler
+from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
-from sitewatch.web import health
+from sitewatch.web import api, auth, cors, health, openapi
+from sitewatch.web.auth import TokenPolicy
+from sitewatch.web.cache import ResponseCache
+from sitewatch.web.problems import problems
 
 log = logging.getLogger("sitewatch")
 
 
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> web.Application:
     """Build the application; ``environ`` is what ``${VAR}`` references see."""
-    app = web.Application()
+    policy = TokenPolicy.of(settings.api_tokens, settings.api_read_tokens, settings.api_open_reads)
+    app = web.Application(
+        middlewares=[
+            cors.middleware(
+                tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+            ),
+            problems,
+            auth.middleware(policy),
+        ],
+        client_max_size=settings.max_request_bytes,
+    )
     app[SETTINGS] = settings
+    app[CACHE] = ResponseCache(ttl=1.0)
     app.cleanup_ctx.append(_database)
     env = os.environ if environ is None else environ
     app.cleanup_ctx.append(_reconciler(env))
@@ -48,6 +63,8 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     if settings.check:
         app.cleanup_ctx.append(_checker(env))
     health.add_routes(app)
+    api.add_routes(app)
+    openapi.add_routes(app)
     # After every cleanup_ctx has started (aiohttp runs them first).
     app.on_startup.append(_settle_heap)
     return app
@@ -87,6 +104,15 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
         )
         await reconciler.restore_status()
         app[RECONCILER] = reconciler
+        cache = app[CACHE]
+        reconciler.status.listeners.append(lambda run: cache.clear())
+        app[EDITOR] = ConfigEditor(
+            settings.config_dir,
+            environ,
+            reconciler,
+            read_only=settings.read_only,
+            git_author=settings.git_author if settings.git_mode else None,
+        )
         stop = asyncio.Event()
         # The first reconcile happens before the server accepts requests.
         await reconciler.reconcile("startup", force=True)

@@ -12,10 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sitewatch.alerts.service import Alerting
 from sitewatch.checker.service import Checker
 from sitewatch.reconcile.service import Reconciler
+from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
+from sitewatch.web.cache import ResponseCache
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
 RECONCILER = web.AppKey("reconciler", Reconciler)
 CHECKER = web.AppKey("checker", Checker)
 ALERTING = web.AppKey("alerting", Alerting)
+EDITOR = web.AppKey("editor", ConfigEditor)
+CACHE = web.AppKey("response_cache", ResponseCache)

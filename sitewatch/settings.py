@@ -75,6 +75,37 @@ class Settings(BaseSettings):
     guard_min_websites: int = Field(
         5, ge=1, description="The failure ratio counts only with at least this many websites."
     )
+    api_tokens: str = Field(
+        "",
+        description="Comma-separated bearer tokens that may read and write through the API.",
+    )
+    api_read_tokens: str = Field(
+        "", description="Comma-separated bearer tokens that may only read."
+    )
+    api_open_reads: bool = Field(
+        True,
+        description="Reads need no token (true), or any configured token (false). "
+        "Writes always need a write token once tokens are configured.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser "
+        "(empty: CORS off; * for any, without credentials).",
+    )
+    git_mode: bool = Field(
+        False,
+        description="Commit every API write to the config folder's git work tree "
+        "(one commit per write).",
+    )
+    git_author: str = Field(
+        "sitewatch API <sitewatch@localhost>", description="Author of the API's commits."
+    )
+    read_only: bool = Field(
+        False, description="Refuse API writes (409): the YAML is changed in git only."
+    )
+    max_request_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body the API accepts."
+    )
     guard_canary_url: str | None = Field(
         None,
         description="Optional URL that is always up (e.g. your gateway); when it fails, "

@@ -47,3 +47,60 @@ async def _git(git: str, cwd: Path, *args: str) -> str | None:
         await proc.wait()
         return None
     return out.decode().strip() if proc.returncode == 0 else None
+
+
+class GitError(Exception):
+    """A git command failed (the message has its output)."""
+
+
+def commit_file(config_dir: Path, relpath: str, message: str, author: str) -> str:
+    """Commit one file of the config folder (nothing else staged goes with it);
+    the new commit id. Blocking: call it from a worker thread."""
+    import email.utils
+    import os
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        raise GitError("git is not installed")
+    name, address = email.utils.parseaddr(author)
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": name or "sitewatch",
+        "GIT_AUTHOR_EMAIL": address or "sitewatch@localhost",
+        "GIT_COMMITTER_NAME": name or "sitewatch",
+        "GIT_COMMITTER_EMAIL": address or "sitewatch@localhost",
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [git, "-C", str(config_dir), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=GIT_TIMEOUT * 4,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()}")
+        return done.stdout.strip()
+
+    run("add", "--", relpath)
+    run("commit", "--quiet", "--only", "-m", message, "--", relpath)
+    return run("rev-parse", "HEAD")
+
+
+def is_work_tree(config_dir: Path) -> bool:
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        return False
+    done = subprocess.run(
+        [git, "-C", str(config_dir), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        timeout=GIT_TIMEOUT,
+        check=False,
+    )
+    return done.returncode == 0 and done.stdout.strip() == "true"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -303,10 +303,51 @@ class WebsiteStatus:
     last_error_kind: str | None
     last_error_message: str | None
     cert_expires_at: datetime | None
+    tags: tuple[str, ...] = ()
+    interval_seconds: float = 0.0
 
 
-async def current_status(conn: AsyncConnection, key: str | None = None) -> list[WebsiteStatus]:
-    """Every website that is in the config (not archived), with its latest check."""
+@dataclass(frozen=True, slots=True)
+class StatusFilter:
+    """Which websites a status listing returns (all of them by default)."""
+
+    key: str | None = None
+    state: str | None = None  # up | down | unknown
+    active: bool | None = None
+    tag: str | None = None
+
+
+def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [websites.c.archived_at.is_(None)]
+    if f.key is not None:
+        where.append(websites.c.key == f.key)
+    if f.state == "unknown":
+        where.append(status.c.state.is_(None))
+    elif f.state is not None:
+        where.append(status.c.state == f.state)
+    if f.active is not None:
+        where.append(websites.c.active.is_(f.active))
+    if f.tag is not None:
+        if conn.dialect.name == "postgresql":
+            tags = type_coerce(websites.c.tags, postgresql.JSONB)
+            where.append(tags.contains([f.tag]))
+        else:
+            each = func.json_each(websites.c.tags).table_valued("value")
+            where.append(select(each.c.value).where(each.c.value == f.tag).exists())
+    return where
+
+
+async def current_status(
+    conn: AsyncConnection,
+    key: str | None = None,
+    *,
+    where: StatusFilter | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[WebsiteStatus]:
+    """Websites in the config (not archived), with their latest check, by key;
+    filtered and paged in the database."""
+    f = where or StatusFilter(key=key)
     query = (
         select(
             websites.c.id,
@@ -323,13 +364,16 @@ async def current_status(conn: AsyncConnection, key: str | None = None) -> list[
             status.c.last_error_kind,
             status.c.last_error_message,
             status.c.cert_expires_at,
+            websites.c.tags,
+            websites.c.interval_seconds,
         )
         .select_from(websites.outerjoin(status, status.c.website_id == websites.c.id))
-        .where(websites.c.archived_at.is_(None))
+        .where(*_status_where(conn, f))
         .order_by(websites.c.key)
+        .offset(offset)
     )
-    if key is not None:
-        query = query.where(websites.c.key == key)
+    if limit is not None:
+        query = query.limit(limit)
     result = await conn.execute(query)
     return [
         WebsiteStatus(
@@ -347,9 +391,20 @@ async def current_status(conn: AsyncConnection, key: str | None = None) -> list[
             last_error_kind=r[11],
             last_error_message=r[12],
             cert_expires_at=r[13],
+            tags=tuple(r[14] or ()),
+            interval_seconds=r[15],
         )
         for r in result
     ]
+
+
+async def count_status(conn: AsyncConnection, where: StatusFilter) -> int:
+    query = (
+        select(func.count())
+        .select_from(websites.outerjoin(status, status.c.website_id == websites.c.id))
+        .where(*_status_where(conn, where))
+    )
+    return int(await conn.scalar(query) or 0)
 
 
 async def history_page(

@@ -1,0 +1,317 @@
+"""API writes go to the YAML: edit one entry, validate the whole config, write
+atomically, reconcile. Git stays the source of truth.
+
+Every write:
+1. finds the file the entry lives in (``monitors.yaml``, ``alerts.yaml`` or a
+   fragment) and checks ``If-Match`` against the file's revision, so a hand edit
+   made since the client read it answers 412 instead of being overwritten;
+2. edits only the entry's lines (``config.edit``);
+3. validates the whole config with the new text, exactly as the watcher would,
+   and confirms that nothing but the intended entry changed;
+4. writes a temporary file beside the original, fsyncs it, renames it over the
+   original (keeping its mode): a crash leaves the old file or the new one;
+5. reconciles at once (the watcher then sees a revision already applied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from sitewatch.config.edit import EditError, edit, find, named_key, read_entry, website_key
+from sitewatch.config.gitinfo import GitError, commit_file, is_work_tree
+from sitewatch.config.loader import ConfigFile, ConfigLoader, Snapshot
+from sitewatch.config.problems import Problem
+from sitewatch.errors import ConfigError
+from sitewatch.reconcile.service import Reconciler
+from sitewatch.store.runs import RunRecord
+
+Kind = Literal["websites", "alerts"]
+# How the API shows a secret; sent back unchanged, it means "keep the value".
+MASK = "********"
+_FILE_KIND: dict[Kind, str] = {"websites": "monitors", "alerts": "alerts"}
+_KEY_OF: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
+    "websites": website_key,
+    "alerts": named_key,
+}
+
+
+class EditRefusedError(Exception):
+    """Base: the write was not made; ``status`` is the HTTP status that fits."""
+
+    status = 409
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+class ReadOnlyError(EditRefusedError):
+    status = 409
+
+
+class NotFoundError(EditRefusedError):
+    status = 404
+
+
+class PreconditionFailedError(EditRefusedError):
+    status = 412
+
+
+class InvalidError(EditRefusedError):
+    status = 422
+
+
+def revision(content: bytes) -> str:
+    """A file's revision: its ETag value (quoted, as HTTP wants it)."""
+    return '"' + hashlib.sha256(content).hexdigest()[:24] + '"'
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Replace ``path`` so that a crash leaves either the old or the new content."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    file: str  # relative to the config folder
+    etag: str  # the file's revision
+    fields: dict[str, Any]  # the entry as written (no defaults filled in)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    key: str  # the entry's key after the write ("" after a delete)
+    file: str  # where it lives, relative to the config folder
+    etag: str  # the file's new revision
+    run: RunRecord | None  # the reconcile that applied it
+    commit: str | None = None  # git mode: the commit of this write
+
+
+class ConfigEditor:
+    def __init__(
+        self,
+        config_dir: Path,
+        environ: Mapping[str, str],
+        reconciler: Reconciler,
+        *,
+        read_only: bool = False,
+        git_author: str | None = None,
+    ) -> None:
+        self.git_author = git_author  # set: git mode, one commit per write
+        self.config_dir = config_dir
+        self.environ = environ
+        self.reconciler = reconciler
+        self.read_only = read_only
+        self._lock = asyncio.Lock()
+        self._loader = ConfigLoader(config_dir, environ)
+
+    def refusal(self) -> str | None:
+        """Why writes are refused, or None."""
+        if self.read_only:
+            return "the API is read-only here (SITEWATCH_READ_ONLY): change the YAML in git"
+        if self.git_author is not None and not is_work_tree(self.config_dir):
+            return (
+                f"git mode is on but {self.config_dir} is not in a git work tree: "
+                "clone the config repository there, or turn SITEWATCH_GIT_MODE off"
+            )
+        if not os.access(self.config_dir, os.W_OK):
+            return (
+                f"the config folder {self.config_dir} is not writable by sitewatch: "
+                "change the YAML in git"
+            )
+        return None
+
+    async def entry(self, kind: Kind, key: str) -> Written | None:
+        """Where ``key`` is written, the file's revision, and the entry as written."""
+        return await asyncio.to_thread(self._entry, kind, key)
+
+    def _entry(self, kind: Kind, key: str) -> Written | None:
+        files, _ = self._loader.read()
+        found = self._file_of(files, kind, key)
+        if found is None:
+            return None
+        fields = read_entry(found.content.decode(), kind, key, _KEY_OF[kind]) or {}
+        return Written(found.relpath, revision(found.content), fields)
+
+    async def create(self, kind: Kind, fields: Mapping[str, Any], fragment: str | None) -> Applied:
+        return await self._write(kind, None, fields, None, replace_all=True, fragment=fragment)
+
+    async def update(
+        self,
+        kind: Kind,
+        key: str,
+        fields: Mapping[str, Any],
+        if_match: str | None,
+        *,
+        partial: bool,
+    ) -> Applied:
+        return await self._write(kind, key, fields, if_match, replace_all=not partial)
+
+    async def delete(self, kind: Kind, key: str, if_match: str | None) -> Applied:
+        return await self._write(kind, key, None, if_match, replace_all=True)
+
+    # -- the write ------------------------------------------------------------------
+
+    def _file_of(self, files: list[ConfigFile], kind: Kind, key: str) -> ConfigFile | None:
+        for f in files:
+            if f.kind == _FILE_KIND[kind]:
+                try:
+                    if find(f.content.decode(), kind, key, _KEY_OF[kind]):
+                        return f
+                except (EditError, UnicodeDecodeError):
+                    continue
+        return None
+
+    def _target_for_create(self, files: list[ConfigFile], kind: Kind, fragment: str | None) -> Path:
+        base = _FILE_KIND[kind]
+        if fragment is None:
+            existing = [f for f in files if f.kind == base and f.is_main]
+            return self.config_dir / (existing[0].relpath if existing else f"{base}.yaml")
+        name = fragment if fragment.endswith((".yaml", ".yml")) else f"{fragment}.yaml"
+        if "/" in name or name.startswith("."):
+            raise InvalidError(f"fragment must be a file name in {base}.d/ (got {fragment!r})")
+        return self.config_dir / f"{base}.d" / name
+
+    async def _write(
+        self,
+        kind: Kind,
+        key: str | None,
+        fields: Mapping[str, Any] | None,
+        if_match: str | None,
+        *,
+        replace_all: bool,
+        fragment: str | None = None,
+    ) -> Applied:
+        reason = self.refusal()
+        if reason:
+            raise ReadOnlyError(reason)
+        async with self._lock:
+            applied = await asyncio.to_thread(
+                self._edit_and_write, kind, key, fields, if_match, replace_all, fragment
+            )
+            run = await self.reconciler.reconcile("api", force=True)
+        return replace(applied, run=run)
+
+    def _edit_and_write(
+        self,
+        kind: Kind,
+        key: str | None,
+        fields: Mapping[str, Any] | None,
+        if_match: str | None,
+        replace_all: bool,
+        fragment: str | None,
+    ) -> Applied:
+        files, _ = self._loader.read()
+        try:
+            before = self._loader.load(files)
+        except ConfigError as exc:
+            raise EditRefusedError(
+                "the config on disk has errors; fix them in the files first", exc.problems
+            ) from None
+        if key is None:
+            path = self._target_for_create(files, kind, fragment)
+            relpath = path.relative_to(self.config_dir).as_posix()
+            current = next((f for f in files if f.relpath == relpath), None)
+            old_text = current.content.decode() if current else ""
+        else:
+            current = self._file_of(files, kind, key)
+            if current is None:
+                raise NotFoundError(f"no {kind[:-1]} {key!r} in the config")
+            relpath, path = current.relpath, self.config_dir / current.relpath
+            old_text = current.content.decode()
+            if if_match is not None and if_match.strip() not in ("*", revision(current.content)):
+                raise PreconditionFailedError(
+                    f"{relpath} changed since you read it (If-Match {if_match} is not its "
+                    f"revision {revision(current.content)}): read it again and retry"
+                )
+        try:
+            result = edit(
+                old_text, kind, key, _KEY_OF[kind], fields, replace_all=replace_all, keep=MASK
+            )
+        except EditError as exc:
+            raise EditRefusedError(f"{relpath}: {exc}") from None
+        new_key = _KEY_OF[kind](result.entry) if result.entry is not None else ""
+        if key is None and new_key in _entries(before, kind):
+            raise EditRefusedError(f"a {kind[:-1]} with key {new_key!r} exists already")
+        content = result.text.encode()
+        overlay = self._overlay(files, relpath, path, content)
+        try:
+            after = self._loader.load(overlay)
+        except ConfigError as exc:
+            raise InvalidError(
+                f"the {kind[:-1]} is not valid", _about(exc.problems, relpath)
+            ) from None
+        _confirm(before, after, kind, key, new_key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, content)
+        commit = None
+        if self.git_author is not None:
+            action = "create" if key is None else ("delete" if fields is None else "update")
+            subject = f"sitewatch API: {action} {kind[:-1]} {new_key or key} in {relpath}"
+            try:
+                commit = commit_file(self.config_dir, relpath, subject, self.git_author)
+            except GitError as exc:
+                if current is not None:
+                    write_atomic(path, old_text.encode())  # put the file back as it was
+                else:
+                    path.unlink()
+                raise EditRefusedError(f"nothing was written: {exc}") from None
+        return Applied(new_key, relpath, revision(content), None, commit)
+
+    def _overlay(
+        self, files: list[ConfigFile], relpath: str, path: Path, content: bytes
+    ) -> list[ConfigFile]:
+        out = [replace(f, content=content) if f.relpath == relpath else f for f in files]
+        if not any(f.relpath == relpath for f in files):
+            kind = "monitors" if relpath.startswith("monitors") else "alerts"
+            display = (self.config_dir / relpath).as_posix()
+            out.append(ConfigFile(kind, relpath, display, content))
+        return out
+
+
+def _entries(snapshot: Snapshot, kind: Kind) -> Mapping[str, Any]:
+    return snapshot.websites if kind == "websites" else snapshot.alerts
+
+
+def _about(problems: tuple[Problem, ...], relpath: str) -> tuple[Problem, ...]:
+    """The problems the edit caused (those in the edited file come first)."""
+    errors = [p for p in problems if p.severity == "error"]
+    return tuple(sorted(errors, key=lambda p: not p.file.endswith(relpath)))
+
+
+def _confirm(before: Snapshot, after: Snapshot, kind: Kind, key: str | None, new_key: str) -> None:
+    """Nothing but the intended entry changed (other kinds may only see new bindings)."""
+    old = {k: e.spec_hash for k, e in _entries(before, kind).items() if k != key}
+    new = {k: e.spec_hash for k, e in _entries(after, kind).items() if k != new_key}
+    other: Kind = "alerts" if kind == "websites" else "websites"
+    same_other = {k: e.spec_hash for k, e in _entries(before, other).items()} == {
+        k: e.spec_hash for k, e in _entries(after, other).items()
+    }
+    if old != new or not same_other or (new_key and new_key not in _entries(after, kind)):
+        raise EditRefusedError(
+            "the edit would have changed more than the entry; nothing was written "
+            "(please report this with the file)"
+        )

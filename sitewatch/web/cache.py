@@ -1,0 +1,60 @@
+"""A one-second response cache with single flight, for the busy list endpoints.
+
+Fifty dashboards polling ``GET /api/websites`` ask the same question many times a
+second, and the answer only changes when a batch of results is stored (once a
+second) or the config changes. Each distinct URL is computed once per ``ttl``;
+concurrent requests for it wait for that one computation. API writes and applied
+reconciles clear the cache, so a client always reads its own writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+
+class ResponseCache:
+    def __init__(
+        self,
+        ttl: float = 1.0,
+        *,
+        max_entries: int = 512,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[str, tuple[float, bytes]] = {}
+        self._flights: dict[str, asyncio.Future[bytes]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def get(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > self.clock():
+            self.hits += 1
+            return entry[1]
+        flight = self._flights.get(key)
+        if flight is not None:
+            self.hits += 1
+            return await asyncio.shield(flight)
+        self.misses += 1
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._flights[key] = future
+        try:
+            body = await compute()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
+            raise
+        finally:
+            del self._flights[key]
+        future.set_result(body)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = (self.clock() + self.ttl, body)
+        return body

@@ -1,0 +1,366 @@
+"""The API contract: an OpenAPI 3.1 document built from the config models.
+
+Request bodies for websites and alerts are the JSON Schemas of the very pydantic
+models that validate the YAML, so the contract cannot drift from the files.
+Served at ``/api/openapi.json`` (no token needed); a readable page at ``/api/docs``.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from sitewatch import __version__
+from sitewatch.config.models import EmailAlert, WebhookAlert, Website
+
+REF = "#/components/schemas/{model}"
+
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                    "location": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+_STATUS = {
+    "type": "object",
+    "required": ["state"],
+    "properties": {
+        "state": {"enum": ["up", "down", "unknown"]},
+        "state_since": _TIME,
+        "streak": {"type": "integer"},
+        "last_checked_at": _TIME,
+        "last_status_code": {"type": ["integer", "null"]},
+        "last_response_ms": {"type": ["number", "null"]},
+        "last_error_kind": {"type": ["string", "null"]},
+        "last_error_message": {"type": ["string", "null"]},
+        "cert_expires_at": _TIME,
+    },
+}
+_SUMMARY = {
+    "type": "object",
+    "required": ["id", "key", "name", "url", "active", "tags", "status"],
+    "properties": {
+        "id": {"type": "integer"},
+        "key": {"type": "string"},
+        "name": {"type": "string"},
+        "url": {"type": "string"},
+        "active": {"type": "boolean"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "interval_seconds": {"type": "number"},
+        "status": {"$ref": REF.format(model="WebsiteStatus")},
+    },
+}
+_DETAIL = {
+    "allOf": [{"$ref": REF.format(model="WebsiteSummary")}],
+    "properties": {
+        "entry": {"type": ["object", "null"], "description": "The entry as written in the YAML."},
+        "spec": {"type": "object", "description": "The effective spec (defaults applied)."},
+        "source_file": {"type": ["string", "null"]},
+        "revision": {"type": ["string", "null"]},
+    },
+}
+_ALERT = {
+    "type": "object",
+    "required": ["id", "key", "type", "enabled", "spec"],
+    "properties": {
+        "id": {"type": "integer"},
+        "key": {"type": "string"},
+        "type": {"enum": ["email", "webhook"]},
+        "enabled": {"type": "boolean"},
+        "spec": {"type": "object"},
+        "entry": {"type": ["object", "null"]},
+        "websites": {"type": "array", "items": {"type": "string"}},
+        "source_file": {"type": ["string", "null"]},
+    },
+}
+
+
+def _page(item: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["items"],
+        "properties": {
+            "items": {"type": "array", "items": {"$ref": REF.format(model=item)}},
+            "total": {"type": "integer"},
+            "limit": {"type": "integer"},
+            "offset": {"type": "integer"},
+        },
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*codes: int) -> dict[str, Any]:
+    problem = {"$ref": REF.format(model="Problem")}
+    return {
+        str(code): {
+            "description": "An error (RFC 9457 problem details).",
+            "content": {"application/problem+json": {"schema": problem}},
+        }
+        for code in codes
+    }
+
+
+def _answers(code: int, ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    return {str(code): ok, **_problems(*errors)}
+
+
+def _ref(model: str) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model)}
+
+
+ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "description": "The numeric id or the key.",
+    "schema": {"type": "string", "minLength": 1},
+}
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag you read; 412 if the file changed since.",
+    "schema": {"type": "string"},
+}
+FRAGMENT = {
+    "name": "fragment",
+    "in": "query",
+    "required": False,
+    "description": "Create in this *.d/ fragment (file name) instead of the main file.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"},
+}
+DATE_TIME = {"type": "string", "format": "date-time"}
+READ_ERRORS = (400, 401, 404)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422)
+
+
+def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
+    """Paths of one kind of entry (websites or alerts)."""
+    single = f"/api/{kind}/{{id}}"
+    entry_body = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    patch_body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return {
+        f"/api/{kind}": {
+            "post": {
+                "summary": f"Create a {kind[:-1]} (written to the YAML)",
+                "parameters": [FRAGMENT],
+                "requestBody": entry_body,
+                "responses": {
+                    "201": _json(_ref(item), "Created and applied."),
+                    **_problems(*WRITE_ERRORS),
+                },
+            },
+        },
+        single: {
+            "get": {
+                "summary": f"One {kind[:-1]}",
+                "parameters": [ID],
+                "responses": {
+                    "200": _json(_ref(item), "The entry; ETag: its file's revision."),
+                    **_problems(*READ_ERRORS),
+                },
+            },
+            "put": {
+                "summary": f"Replace a {kind[:-1]} (the entry as it should be written)",
+                "parameters": [ID, IF_MATCH],
+                "requestBody": entry_body,
+                "responses": {
+                    "200": _json(_ref(item), "Written and applied."),
+                    **_problems(*WRITE_ERRORS),
+                },
+            },
+            "patch": {
+                "summary": f"Change some fields of a {kind[:-1]} (null: back to the default)",
+                "parameters": [ID, IF_MATCH],
+                "requestBody": patch_body,
+                "responses": {
+                    "200": _json(_ref(item), "Written and applied."),
+                    **_problems(*WRITE_ERRORS),
+                },
+            },
+            "delete": {
+                "summary": f"Delete a {kind[:-1]} from the YAML",
+                "parameters": [ID, IF_MATCH],
+                "responses": {
+                    "204": {"description": "Deleted and applied."},
+                    **_problems(*WRITE_ERRORS),
+                },
+            },
+        },
+    }
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    models: list[type[BaseModel]] = [Website, EmailAlert, WebhookAlert]
+    for model in models:
+        schema = model.model_json_schema(by_alias=True, mode="validation", ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas["AlertBody"] = {
+        "oneOf": [_ref("EmailAlert"), _ref("WebhookAlert")],
+        "discriminator": {"propertyName": "type"},
+    }
+    schemas.update(
+        Problem=_PROBLEM,
+        WebsiteStatus=_STATUS,
+        WebsiteSummary=_SUMMARY,
+        WebsiteDetail=_DETAIL,
+        Alert=_ALERT,
+    )
+    return schemas
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built once: it depends only on the code)."""
+    paths: dict[str, Any] = {}
+    paths.update(_crud("websites", "WebsiteDetail", "Website"))
+    paths.update(_crud("alerts", "Alert", "AlertBody"))
+    int_query = {"type": "string", "pattern": "^[0-9]+$"}
+    paths["/api/websites"]["get"] = {
+        "summary": "Websites with their status",
+        "parameters": [
+            {"name": "tag", "in": "query", "schema": {"type": "string"}},
+            {"name": "status", "in": "query", "schema": {"enum": ["up", "down", "unknown"]}},
+            {"name": "active", "in": "query", "schema": {"enum": ["true", "false"]}},
+            {"name": "limit", "in": "query", "schema": int_query},
+            {"name": "offset", "in": "query", "schema": int_query},
+        ],
+        "responses": {
+            "200": _json(_page("WebsiteSummary"), "A page of websites."),
+            **_problems(400, 401),
+        },
+    }
+    paths["/api/websites/{id}/status"] = {
+        "get": {
+            "summary": "Current state, open incidents, uptime 24h/7d/30d",
+            "parameters": [ID],
+            "responses": {
+                "200": _json({"type": "object"}, "The status."),
+                **_problems(*READ_ERRORS),
+            },
+        }
+    }
+    paths["/api/websites/{id}/history"] = {
+        "get": {
+            "summary": "Check history: raw (paged) or hourly/daily rollups",
+            "parameters": [
+                ID,
+                {
+                    "name": "start",
+                    "in": "query",
+                    "schema": {"type": "string", "format": "date-time"},
+                },
+                {"name": "end", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "limit", "in": "query", "schema": int_query},
+                {"name": "before_id", "in": "query", "schema": int_query},
+                {"name": "granularity", "in": "query", "schema": {"enum": ["raw", "hour", "day"]}},
+            ],
+            "responses": _answers(200, _json({"type": "object"}, "History."), *READ_ERRORS),
+        }
+    }
+    paths["/api/alerts"]["get"] = {
+        "summary": "Alert channels and rules (secrets masked)",
+        "responses": _answers(200, _json(_page("Alert"), "The alerts."), 401),
+    }
+    paths["/api/alerts/{id}/deliveries"] = {
+        "get": {
+            "summary": "The alert's outbox: notifications and every delivery attempt",
+            "parameters": [ID, {"name": "limit", "in": "query", "schema": int_query}],
+            "responses": {
+                "200": _json({"type": "object"}, "Deliveries."),
+                **_problems(*READ_ERRORS),
+            },
+        }
+    }
+    paths["/api/alerts/{id}/test"] = {
+        "post": {
+            "summary": "Send a test notification through the outbox",
+            "parameters": [ID],
+            "responses": {
+                "202": _json({"type": "object", "required": ["event_id"]}, "Queued."),
+                **_problems(401, 403, 404),
+            },
+        }
+    }
+    paths["/api/stats/summary"] = {
+        "get": {
+            "summary": "Totals: up, down, paused, uptime and mean response time over 24 h",
+            "responses": _answers(200, _json({"type": "object"}, "The summary."), 401),
+        }
+    }
+    paths["/api/config"] = {
+        "get": {
+            "summary": "Applied and attempted revisions, the last reconcile, read-only state",
+            "responses": _answers(200, _json({"type": "object"}, "Config status."), 401),
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sitewatch API",
+            "version": __version__,
+            "description": "Every write edits the YAML (see docs/api.md).",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _components(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}, {}],
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    """A readable list of the endpoints, without JavaScript or a CDN."""
+    rows = []
+    for path, methods in document()["paths"].items():
+        for method, op in methods.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op.get('summary', ''))}</td></tr>"
+            )
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8><title>sitewatch API</title>"
+        "<style>body{font:15px system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+        "padding:0 1rem}td{padding:.3rem .8rem;border-bottom:1px solid #e4e7ec}"
+        "code{font-size:.9em}</style></head><body><h1>sitewatch API</h1><p>The contract: "
+        "<a href=/api/openapi.json>/api/openapi.json</a> (OpenAPI 3.1). Errors are "
+        "<code>application/problem+json</code>.</p><table>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/api/openapi.json", openapi_json)
+    app.router.add_get("/api/docs", docs_page)

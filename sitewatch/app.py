@@ -43,7 +43,10 @@ log = logging.getLogger("sitewatch")
 
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> web.Application:
     """Build the application; ``environ`` is what ``${VAR}`` references see."""
-    policy = TokenPolicy.of(settings.api_tokens, settings.api_read_tokens, settings.api_open_reads)
+    tokens_file = settings.api_tokens_file.read_text() if settings.api_tokens_file else None
+    policy = TokenPolicy.of(
+        settings.api_tokens, settings.api_read_tokens, settings.api_open_reads, tokens_file
+    )
     app = web.Application(
         middlewares=[
             cors.middleware(

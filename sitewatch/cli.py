@@ -213,7 +213,11 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
+    try:
+        app = create_app(settings)
+    except (OSError, ValueError) as exc:
+        print(f"sitewatch: SITEWATCH_API_TOKENS_FILE: {exc}", file=sys.stderr)
+        return 2
     log.info(
         "sitewatch %s serving on http://%s:%d, config %s",
         __version__,

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     api_read_tokens: str = Field(
         "", description="Comma-separated bearer tokens that may only read."
     )
+    api_tokens_file: Path | None = Field(
+        None,
+        description="File of tokens, one per line: a token (read and write) or "
+        "'read <token>' (read only); # starts a comment. Read at start.",
+    )
     api_open_reads: bool = Field(
         True,
         description="Reads need no token (true), or any configured token (false). "

@@ -28,8 +28,21 @@ class TokenPolicy:
     open_reads: bool = True
 
     @classmethod
-    def of(cls, write: str, read: str, open_reads: bool) -> TokenPolicy:
-        return cls(_split(write), _split(read), open_reads)
+    def of(
+        cls, write: str, read: str, open_reads: bool, file_text: str | None = None
+    ) -> TokenPolicy:
+        writes, reads = list(_split(write)), list(_split(read))
+        for number, line in enumerate((file_text or "").splitlines(), 1):
+            words = line.split("#", 1)[0].split()
+            if len(words) == 1:
+                writes.append(words[0])
+            elif len(words) == 2 and words[0] == "read":
+                reads.append(words[1])
+            elif words:
+                raise ValueError(
+                    f"line {number}: expected a token, or 'read <token>' (the line is not shown)"
+                )
+        return cls(tuple(writes), tuple(reads), open_reads)
 
     @property
     def enabled(self) -> bool:

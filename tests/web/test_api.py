@@ -70,11 +70,13 @@ def make_client(config_dir: Path, database_url: str) -> Callable[..., Any]:
 
     async def make(**overrides: Any) -> Client:
         settings = Settings(
-            config_dir=config_dir,
-            database_url=database_url,
-            check=False,
-            watch=False,
-            **overrides,
+            **{
+                "config_dir": config_dir,
+                "database_url": database_url,
+                "check": False,
+                "watch": False,
+                **overrides,
+            }
         )
         client: Client = TestClient(TestServer(create_app(settings, environ={})))
         await client.start_server()
@@ -460,3 +462,78 @@ async def test_git_mode_outside_a_work_tree_refuses_writes(
         )
     finally:
         await client.close()
+
+
+async def test_tokens_file(make_client: Callable[..., Any], tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# ops\nfile-writer\nread file-reader   # the dashboard\n")
+    client = await make_client(api_tokens_file=tokens, api_open_reads=False)
+    try:
+        new = {"name": "A", "url": "https://a.example.com/"}
+        reader = {"Authorization": "Bearer file-reader"}
+        assert (await client.get("/api/websites", headers=reader)).status == 200
+        assert (await client.post("/api/websites", json=new, headers=reader)).status == 403
+        writer = {"Authorization": "Bearer file-writer"}
+        assert (await client.post("/api/websites", json=new, headers=writer)).status == 201
+    finally:
+        await client.close()
+    from sitewatch.web.auth import TokenPolicy
+
+    with pytest.raises(ValueError, match="line 2"):
+        TokenPolicy.of("", "", True, "ok\nwrite too many words\n")
+
+
+async def test_fragments_are_edited_where_the_entry_lives(client: Client, config_dir: Path) -> None:
+    created = await client.post(
+        "/api/websites",
+        params={"fragment": "team-a"},
+        json={"name": "Team A", "url": "https://a.example.com/"},
+    )
+    assert created.status == 201, await created.text()
+    fragment = config_dir / "monitors.d" / "team-a.yaml"
+    assert fragment.read_text() == "websites:\n  - name: Team A\n    url: https://a.example.com/\n"
+    assert (await created.json())["source_file"] == "monitors.d/team-a.yaml"
+    main_before = (config_dir / "monitors.yaml").read_text()
+    patched = await client.patch("/api/websites/team-a", json={"tags": ["team-a"]})
+    assert patched.status == 200
+    assert "tags: [team-a]" in fragment.read_text()
+    assert (config_dir / "monitors.yaml").read_text() == main_before
+    bad = await client.post(
+        "/api/websites",
+        params={"fragment": "../escape"},
+        json={"name": "X", "url": "https://x.example.com/"},
+    )
+    assert bad.status == 422
+
+
+async def test_the_watcher_does_not_apply_an_api_write_twice(
+    make_client: Callable[..., Any], database_url: str
+) -> None:
+    client = await make_client(watch=True)
+    try:
+        created = await client.post(
+            "/api/websites", json={"name": "A", "url": "https://a.example.com/"}
+        )
+        assert created.status == 201
+        revision = (await created.json())["revision"]
+        await asyncio.sleep(2.5)  # the watcher's debounce has long passed
+        config = await (await client.get("/api/config")).json()
+        assert config["applied_revision"] == revision
+    finally:
+        await client.close()
+    from sqlalchemy import func, select
+
+    from sitewatch.store.engine import create_engine
+    from sitewatch.store.runs import reconcile_runs
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            runs = await conn.scalar(
+                select(func.count())
+                .select_from(reconcile_runs)
+                .where(reconcile_runs.c.revision == revision)
+            )
+    finally:
+        await engine.dispose()
+    assert runs == 1  # applied once, by the API; the watcher's reconcile changed nothing

@@ -27,7 +27,16 @@ from sitewatch.checker.probe import Prober
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
-from sitewatch.keys import ALERTING, CACHE, CHECKER, EDITOR, ENGINE, RECONCILER, SETTINGS
+from sitewatch.keys import (
+    ALERTING,
+    CACHE,
+    CHECKER,
+    EDITOR,
+    ENGINE,
+    ENVIRON,
+    RECONCILER,
+    SETTINGS,
+)
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
@@ -61,6 +70,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app[CACHE] = ResponseCache(ttl=1.0)
     app.cleanup_ctx.append(_database)
     env = os.environ if environ is None else environ
+    app[ENVIRON] = env
     app.cleanup_ctx.append(_reconciler(env))
     app.cleanup_ctx.append(_alerting(env))
     if settings.check:

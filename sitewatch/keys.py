@@ -6,6 +6,8 @@ place that builds things.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -23,3 +25,4 @@ CHECKER = web.AppKey("checker", Checker)
 ALERTING = web.AppKey("alerting", Alerting)
 EDITOR = web.AppKey("editor", ConfigEditor)
 CACHE = web.AppKey("response_cache", ResponseCache)
+ENVIRON = web.AppKey("environ", Mapping[str, str])

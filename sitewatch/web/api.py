@@ -15,11 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts.service import UnknownAlertError
-from sitewatch.keys import ALERTING, CACHE, EDITOR, ENGINE, RECONCILER, SETTINGS
+from sitewatch.config.envsubst import EnvError
+from sitewatch.keys import ALERTING, CACHE, CHECKER, EDITOR, ENGINE, ENVIRON, RECONCILER, SETTINGS
+from sitewatch.services.checknow import NoSuchWebsiteError, check_now, result_dict
 from sitewatch.services.configedit import MASK, Applied, EditRefusedError, Kind
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, checks
@@ -361,6 +364,21 @@ def _writes(kind: Kind) -> dict[str, Any]:
     return {"POST": create, "PUT": put, "PATCH": patch, "DELETE": delete}
 
 
+async def check_website(request: web.Request) -> web.Response:
+    async with request.app[ENGINE].connect() as conn:
+        row = await _find(conn, catalog.websites, request.match_info["id"])
+    checker = request.app.get(CHECKER)
+    try:
+        result, stored = await check_now(
+            request.app[ENGINE], request.app[ENVIRON], row["id"], checker
+        )
+    except NoSuchWebsiteError:
+        raise ProblemError(404, f"no website {request.match_info['id']!r}") from None
+    except (EnvError, ValidationError) as exc:
+        raise ProblemError(409, f"the website cannot be checked here: {exc}") from None
+    return _json({**result_dict(result), "stored": stored})
+
+
 # -- alerts -------------------------------------------------------------------------------
 
 
@@ -493,6 +511,7 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/websites/{id}", sites["DELETE"])
     r.add_get("/api/websites/{id}/status", website_status)
     r.add_get("/api/websites/{id}/history", website_history)
+    r.add_post("/api/websites/{id}/check", check_website)
     r.add_get("/api/alerts", _cached(list_alerts))
     r.add_post("/api/alerts", alerts["POST"])
     r.add_get("/api/alerts/{id}", get_alert)

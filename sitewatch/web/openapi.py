@@ -283,6 +283,20 @@ def document() -> dict[str, Any]:
             "responses": _answers(200, _json({"type": "object"}, "History."), *READ_ERRORS),
         }
     }
+    paths["/api/websites/{id}/check"] = {
+        "post": {
+            "summary": "Check the website now; the result (stored when the checker runs here)",
+            "parameters": [ID],
+            "responses": _answers(
+                200,
+                _json({"type": "object", "required": ["ok", "stored"]}, "The check's result."),
+                401,
+                403,
+                404,
+                409,
+            ),
+        }
+    }
     paths["/api/alerts"]["get"] = {
         "summary": "Alert channels and rules (secrets masked)",
         "responses": _answers(200, _json(_page("Alert"), "The alerts."), 401),

@@ -537,3 +537,24 @@ async def test_the_watcher_does_not_apply_an_api_write_twice(
     finally:
         await engine.dispose()
     assert runs == 1  # applied once, by the API; the watcher's reconcile changed nothing
+
+
+async def test_check_now_probes_and_returns_the_result(client: Client) -> None:
+    from tests.targets import TargetServer
+
+    async with TargetServer() as target:
+        created = await client.post(
+            "/api/websites", json={"name": "Local", "url": target.url("/status/200")}
+        )
+        assert created.status == 201
+        response = await client.post("/api/websites/local/check")
+        assert response.status == 200, await response.text()
+        result = await response.json()
+        assert result["ok"] is True and result["status_code"] == 200
+        assert result["timings_ms"]["total_ms"] > 0
+        assert result["stored"] is False  # no checker in this app: returned only
+        failing = await client.patch("/api/websites/local", json={"url": target.url("/status/503")})
+        assert failing.status == 200
+        bad = await (await client.post("/api/websites/local/check")).json()
+        assert (bad["ok"], bad["error_kind"]) == (False, "status")
+    assert (await client.post("/api/websites/nope/check")).status == 404

@@ -1,0 +1,66 @@
+"""Run one website's check now, on demand (``POST /api/websites/{id}/check``).
+
+Uses the running checker's prober and result writer when the checker runs here,
+so the result lands in the history and the alert states like any other check;
+otherwise a one-off prober, and the result is only returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.checker.probe import Prober
+from sitewatch.checker.result import CheckResult
+from sitewatch.checker.service import Checker
+from sitewatch.checker.target import target_from_spec
+from sitewatch.store import checks
+
+
+class NoSuchWebsiteError(LookupError):
+    pass
+
+
+async def check_now(
+    engine: AsyncEngine,
+    environ: Mapping[str, str],
+    website_id: int,
+    checker: Checker | None,
+) -> tuple[CheckResult, bool]:
+    """The result, and whether it was stored (queued to the running writer)."""
+    web = checks.websites
+    async with engine.connect() as conn:
+        spec = await conn.scalar(
+            select(web.c.spec).where(web.c.id == website_id, web.c.archived_at.is_(None))
+        )
+    if spec is None:
+        raise NoSuchWebsiteError(website_id)
+    target = target_from_spec(website_id, spec, environ)
+    if checker is not None:
+        result = await checker.prober.check(target)
+        checker.writer.add(result)
+        return result, True
+    async with Prober() as prober:
+        return await prober.check(target), False
+
+
+def result_dict(result: CheckResult) -> dict[str, Any]:
+    t = result.timings
+    return {
+        "website_id": result.website_id,
+        "checked_at": result.checked_at.isoformat().replace("+00:00", "Z"),
+        "ok": result.ok,
+        "status_code": result.status_code,
+        "error_kind": result.error_kind,
+        "error_message": result.error_message,
+        "timings_ms": asdict(t) if t else None,
+        "size_bytes": result.size_bytes,
+        "final_url": result.final_url,
+        "cert_expires_at": result.cert_expires_at.isoformat().replace("+00:00", "Z")
+        if result.cert_expires_at
+        else None,
+    }

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch import __version__
-from sitewatch.keys import ENGINE, RECONCILER
+from sitewatch.keys import ALERTING, ENGINE, RECONCILER
 
 DB_TIMEOUT = 2.0
 
@@ -42,6 +42,10 @@ async def health(request: web.Request) -> web.Response:
             "last_reconcile": status.last.to_dict() if status.last else None,
         },
     }
+    alerting = request.app.get(ALERTING)
+    if alerting is not None:
+        # The connectivity guard: why DOWN notifications are held, if they are.
+        body["alerts"] = {"notifications_held": alerting.offline}
     return web.json_response(body)
 
 

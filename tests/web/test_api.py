@@ -128,6 +128,8 @@ async def test_list_get_and_status(client: Client) -> None:
     assert (summary["websites"], summary["unknown"]) == (3, 3)
     config = await (await client.get("/api/config")).json()
     assert config["read_only"] is False and config["applied_revision"]
+    health = await (await client.get("/health")).json()
+    assert health["alerts"] == {"notifications_held": None}
 
 
 async def test_create_update_delete_touch_only_the_entry(client: Client, config_dir: Path) -> None:

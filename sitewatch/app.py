@@ -38,7 +38,7 @@ from sitewatch.keys import (
     SETTINGS,
 )
 from sitewatch.reconcile.service import Reconciler
-from sitewatch.services.configedit import ConfigEditor
+from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
@@ -119,6 +119,8 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
         app[RECONCILER] = reconciler
         cache = app[CACHE]
         reconciler.status.listeners.append(lambda run: cache.clear())
+        for stale in remove_stale_temp_files(settings.config_dir):
+            log.warning("removed %s, left by an interrupted API write", stale)
         app[EDITOR] = ConfigEditor(
             settings.config_dir,
             environ,

@@ -94,6 +94,22 @@ def write_atomic(path: Path, content: bytes) -> None:
         os.close(dir_fd)
 
 
+def remove_stale_temp_files(config_dir: Path) -> list[Path]:
+    """Temp files a crash mid-write left behind (``.<name>.<random>.tmp`` beside a
+    config file); the loader ignores them, this tidies them away at start."""
+    removed = []
+    for folder in (config_dir, config_dir / "monitors.d", config_dir / "alerts.d"):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(".*.yaml.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        for path in folder.glob(".*.yml.*.tmp"):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     file: str  # relative to the config folder

@@ -66,3 +66,19 @@ def test_sigkill_mid_write_leaves_old_or_new(tmp_path: Path) -> None:
     leftovers = [p.name for p in path.parent.iterdir() if p.name != "monitors.yaml"]
     # A kill can leave a temp file; it is hidden, so the loader never reads it.
     assert all(name.startswith(".monitors.yaml.") for name in leftovers)
+
+
+def test_stale_temp_files_are_removed_and_nothing_else(tmp_path: Path) -> None:
+    from sitewatch.services.configedit import remove_stale_temp_files
+
+    (tmp_path / "monitors.d").mkdir()
+    keep = [
+        tmp_path / "monitors.yaml",
+        tmp_path / ".hidden-notes",
+        tmp_path / "monitors.d" / "a.yaml",
+    ]
+    stale = [tmp_path / ".monitors.yaml.k3j2_x.tmp", tmp_path / "monitors.d" / ".a.yaml.abc.tmp"]
+    for path in keep + stale:
+        path.write_text("x")
+    assert sorted(remove_stale_temp_files(tmp_path)) == sorted(stale)
+    assert all(p.exists() for p in keep) and not any(p.exists() for p in stale)

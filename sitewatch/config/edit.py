@@ -151,22 +151,16 @@ class Edit:
     entry: dict[str, Any] | None  # the entry as written (None after a delete)
 
 
-def read_entry(
-    text: str, section: str, key: str, key_of: Callable[[Mapping[str, Any]], str]
-) -> dict[str, Any] | None:
-    """The entry as written in the file (plain values, no defaults filled in)."""
+def entries(
+    text: str, section: str, key_of: Callable[[Mapping[str, Any]], str]
+) -> dict[str, dict[str, Any]]:
+    """Every entry of ``section`` as written in the file (plain values, no
+    defaults filled in), by key."""
     _, data = _yaml(text)
     seq = data.get(section) if isinstance(data, Mapping) else None
     if not isinstance(seq, list):
-        return None
-    for item in seq:
-        if isinstance(item, Mapping) and key_of(item) == key:
-            return dict(_plain(item))
-    return None
-
-
-def find(text: str, section: str, key: str, key_of: Callable[[Mapping[str, Any]], str]) -> bool:
-    return read_entry(text, section, key, key_of) is not None
+        return {}
+    return {key_of(item): dict(_plain(item)) for item in seq if isinstance(item, Mapping)}
 
 
 def edit(

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from sitewatch.config.edit import EditError, edit, find, named_key, read_entry, website_key
+from sitewatch.config.edit import EditError, edit, entries, named_key, website_key
 from sitewatch.config.gitinfo import GitError, commit_file, is_work_tree
 from sitewatch.config.loader import ConfigFile, ConfigLoader, Snapshot
 from sitewatch.config.problems import Problem
@@ -143,6 +143,9 @@ class ConfigEditor:
         self.read_only = read_only
         self._lock = asyncio.Lock()
         self._loader = ConfigLoader(config_dir, environ)
+        # relpath -> (content, key -> entry): a round-trip parse is slow, and
+        # every read of an entry needs to know which file holds it.
+        self._indexes: dict[str, tuple[bytes, dict[str, dict[str, Any]]]] = {}
 
     def refusal(self) -> str | None:
         """Why writes are refused, or None."""
@@ -169,7 +172,7 @@ class ConfigEditor:
         found = self._file_of(files, kind, key)
         if found is None:
             return None
-        fields = read_entry(found.content.decode(), kind, key, _KEY_OF[kind]) or {}
+        fields = self._index(found, kind).get(key, {})
         return Written(found.relpath, revision(found.content), fields)
 
     async def create(self, kind: Kind, fields: Mapping[str, Any], fragment: str | None) -> Applied:
@@ -191,14 +194,21 @@ class ConfigEditor:
 
     # -- the write ------------------------------------------------------------------
 
+    def _index(self, f: ConfigFile, kind: Kind) -> dict[str, dict[str, Any]]:
+        cached = self._indexes.get(f.relpath)
+        if cached is not None and cached[0] == f.content:
+            return cached[1]
+        try:
+            index = entries(f.content.decode(), kind, _KEY_OF[kind])
+        except (EditError, UnicodeDecodeError):
+            index = {}
+        self._indexes[f.relpath] = (f.content, index)
+        return index
+
     def _file_of(self, files: list[ConfigFile], kind: Kind, key: str) -> ConfigFile | None:
         for f in files:
-            if f.kind == _FILE_KIND[kind]:
-                try:
-                    if find(f.content.decode(), kind, key, _KEY_OF[kind]):
-                        return f
-                except (EditError, UnicodeDecodeError):
-                    continue
+            if f.kind == _FILE_KIND[kind] and key in self._index(f, kind):
+                return f
         return None
 
     def _target_for_create(self, files: list[ConfigFile], kind: Kind, fragment: str | None) -> Path:

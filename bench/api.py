@@ -54,6 +54,13 @@ def write_config(folder: Path, count: int) -> None:
     (folder / "monitors.yaml").write_text("\n".join(lines) + "\n")
 
 
+def start_server(folder: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`sitewatch serve` on core 0 alone, with the config in ``folder/config``."""
+    command = ["taskset", "-c", "0", sys.executable, "-m", "sitewatch", "serve"]
+    command += ["--config", str(folder / "config"), "--port", str(port)]
+    return subprocess.Popen(command, env=env, cwd=folder)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
@@ -162,23 +169,7 @@ def main() -> None:
         "SITEWATCH_DATABASE_URL": url.render_as_string(hide_password=False),
         "SITEWATCH_LOG_LEVEL": "warning",
     }
-    server = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "0",
-            sys.executable,
-            "-m",
-            "sitewatch",
-            "serve",
-            "--config",
-            str(tmp / "config"),
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=tmp,
-    )
+    server = start_server(tmp, port, env)
     try:
         asyncio.run(measure(f"http://127.0.0.1:{port}", args))
     finally:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sitewatch.store import checks
 from sitewatch.store.engine import create_engine
@@ -38,8 +39,6 @@ async def run(url: str, websites: int, days: int, repeat: int, gc_policy: str = 
     engine = create_engine(url)
     await upgrade(engine)
     now = datetime.now(UTC)
-    today = checks.floor_day(now)
-    start = today - timedelta(days=days)
     t0 = time.perf_counter()
     async with engine.begin() as conn:
         await conn.execute(
@@ -51,46 +50,66 @@ async def run(url: str, websites: int, days: int, repeat: int, gc_policy: str = 
             ),
             {"n": websites},
         )
-        # 120 checks an hour (30 s interval); a few failures here and there.
-        await conn.execute(
-            text(
-                "INSERT INTO rollups_hourly (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
-                " SELECT w.id, h, 120, (w.id + extract(epoch from h)::bigint) % 3, 120, 120 * 42.0, 90, 60"
-                " FROM websites w, generate_series(:start, :end, interval '1 hour') h"
-            ),
-            {"start": start, "end": checks.floor_hour(now)},
-        )
-        await conn.execute(
-            text(
-                "INSERT INTO rollups_daily (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
-                " SELECT website_id, date_trunc('day', bucket), sum(checks), sum(failures), sum(timed),"
-                " sum(sum_ms), max(max_ms), max(p95_ms) FROM rollups_hourly WHERE bucket < :today"
-                " GROUP BY website_id, date_trunc('day', bucket)"
-            ),
-            {"today": today},
-        )
-        await set_mark(conn, checks.DAILY_SEALED, today)
-        # Every finished hour sealed, and the uptime totals as housekeeping
-        # leaves them: the windows moved on to the current hour.
-        await set_mark(conn, checks.HOURLY_SEALED, checks.floor_hour(now))
-        window_end = checks.floor_hour(now) + checks.HOUR
-        sums = ", ".join(
-            f"sum(CASE WHEN bucket >= :s_{suffix} THEN {n} ELSE 0 END)"
-            for suffix in checks.SLIDING.values()
-            for n in checks.SUMS
-        )
-        await conn.execute(
-            text(
-                f"INSERT INTO uptime_totals (website_id, {', '.join(checks.TOTAL_COLUMNS)})"
-                f" SELECT website_id, {sums} FROM rollups_hourly"
-                " WHERE bucket >= :oldest GROUP BY website_id"
-            ),
-            {
-                "oldest": window_end - checks.LONGEST_WINDOW,
-                **{f"s_{sfx}": window_end - w for w, sfx in checks.SLIDING.items()},
-            },
-        )
-        await set_mark(conn, checks.TOTALS_FROM, window_end)
+        await seed_rollups(conn, days, now)
+    await report(engine, websites, days, repeat, gc_policy, now, t0)
+
+
+async def seed_rollups(conn: AsyncConnection, days: int, now: datetime) -> None:
+    """``days`` of hourly and daily rollups and the sliding uptime totals of every
+    website in the table, as the checker and housekeeping leave them (PostgreSQL)."""
+    today = checks.floor_day(now)
+    start = today - timedelta(days=days)
+    # 120 checks an hour (30 s interval); a few failures here and there.
+    await conn.execute(
+        text(
+            "INSERT INTO rollups_hourly (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
+            " SELECT w.id, h, 120, (w.id + extract(epoch from h)::bigint) % 3, 120, 120 * 42.0, 90, 60"
+            " FROM websites w, generate_series(:start, :end, interval '1 hour') h"
+        ),
+        {"start": start, "end": checks.floor_hour(now)},
+    )
+    await conn.execute(
+        text(
+            "INSERT INTO rollups_daily (website_id, bucket, checks, failures, timed, sum_ms, max_ms, p95_ms)"
+            " SELECT website_id, date_trunc('day', bucket), sum(checks), sum(failures), sum(timed),"
+            " sum(sum_ms), max(max_ms), max(p95_ms) FROM rollups_hourly WHERE bucket < :today"
+            " GROUP BY website_id, date_trunc('day', bucket)"
+        ),
+        {"today": today},
+    )
+    await set_mark(conn, checks.DAILY_SEALED, today)
+    # Every finished hour sealed, and the uptime totals as housekeeping
+    # leaves them: the windows moved on to the current hour.
+    await set_mark(conn, checks.HOURLY_SEALED, checks.floor_hour(now))
+    window_end = checks.floor_hour(now) + checks.HOUR
+    sums = ", ".join(
+        f"sum(CASE WHEN bucket >= :s_{suffix} THEN {n} ELSE 0 END)"
+        for suffix in checks.SLIDING.values()
+        for n in checks.SUMS
+    )
+    await conn.execute(
+        text(
+            f"INSERT INTO uptime_totals (website_id, {', '.join(checks.TOTAL_COLUMNS)})"
+            f" SELECT website_id, {sums} FROM rollups_hourly"
+            " WHERE bucket >= :oldest GROUP BY website_id"
+        ),
+        {
+            "oldest": window_end - checks.LONGEST_WINDOW,
+            **{f"s_{sfx}": window_end - w for w, sfx in checks.SLIDING.items()},
+        },
+    )
+    await set_mark(conn, checks.TOTALS_FROM, window_end)
+
+
+async def report(
+    engine: AsyncEngine,
+    websites: int,
+    days: int,
+    repeat: int,
+    gc_policy: str,
+    now: datetime,
+    t0: float,
+) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("ANALYZE"))
         counts = (

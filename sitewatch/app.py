@@ -45,6 +45,7 @@ from sitewatch.store.migrate import upgrade
 from sitewatch.web import api, auth, cors, health, openapi
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
+from sitewatch.web.dashboard import routes as dashboard
 from sitewatch.web.problems import problems
 
 log = logging.getLogger("sitewatch")
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     health.add_routes(app)
     api.add_routes(app)
     openapi.add_routes(app)
+    dashboard.setup(app, policy)  # after the checker: it listens to its results
     # After every cleanup_ctx has started (aiohttp runs them first).
     app.on_startup.append(_settle_heap)
     return app

@@ -17,6 +17,8 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
 from sitewatch.web.cache import ResponseCache
+from sitewatch.web.dashboard.live import LiveHub
+from sitewatch.web.dashboard.render import Dashboard
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -26,3 +28,5 @@ ALERTING = web.AppKey("alerting", Alerting)
 EDITOR = web.AppKey("editor", ConfigEditor)
 CACHE = web.AppKey("response_cache", ResponseCache)
 ENVIRON = web.AppKey("environ", Mapping[str, str])
+DASHBOARD = web.AppKey("dashboard", Dashboard)
+LIVE = web.AppKey("live_hub", LiveHub)

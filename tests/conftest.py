@@ -34,6 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="fail (instead of skip) the PostgreSQL tests when no server answers",
     )
+    parser.addoption(
+        "--screenshots",
+        default="build/screenshots",
+        help="where the browser tests save their screenshots (docs/screenshots refreshes"
+        " the ones the README shows)",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -79,6 +79,43 @@ async def bindings(conn: AsyncConnection) -> list[Binding]:
     ]
 
 
+def _bound() -> Any:
+    return (
+        select(website_alerts.c.website_id, website_alerts.c.alert_id)
+        .join(websites, websites.c.id == website_alerts.c.website_id)
+        .join(alerts, alerts.c.id == website_alerts.c.alert_id)
+        .where(websites.c.archived_at.is_(None), alerts.c.archived_at.is_(None))
+    )
+
+
+async def alerts_of_website(conn: AsyncConnection, website_id: int) -> list[str]:
+    """Keys of the alerts that cover one website, sorted."""
+    sub = _bound().where(website_alerts.c.website_id == website_id).subquery()
+    query = select(alerts.c.key).join(sub, sub.c.alert_id == alerts.c.id).order_by(alerts.c.key)
+    return [r[0] for r in await conn.execute(query)]
+
+
+async def coverage(conn: AsyncConnection) -> dict[int, int]:
+    """How many websites each alert covers, by alert id."""
+    sub = _bound().subquery()
+    query = select(sub.c.alert_id, func.count()).group_by(sub.c.alert_id)
+    return {r[0]: int(r[1]) for r in await conn.execute(query)}
+
+
+async def websites_of_alert(
+    conn: AsyncConnection, alert_id: int, limit: int | None = None
+) -> list[tuple[int, str, str]]:
+    """(id, key, name) of the websites one alert covers, by key; at most ``limit``."""
+    sub = _bound().where(website_alerts.c.alert_id == alert_id).subquery()
+    query = (
+        select(websites.c.id, websites.c.key, websites.c.name)
+        .join(sub, sub.c.website_id == websites.c.id)
+        .order_by(websites.c.key)
+        .limit(limit)
+    )
+    return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
+
+
 async def alert_specs(conn: AsyncConnection) -> dict[int, tuple[str, dict[str, Any]]]:
     """alert id -> (key, stored spec), for the live alerts."""
     result = await conn.execute(

@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -315,6 +326,7 @@ class StatusFilter:
     state: str | None = None  # up | down | unknown
     active: bool | None = None
     tag: str | None = None
+    search: str | None = None  # in the name, key or URL, any case
 
 
 def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[bool]]:
@@ -334,6 +346,20 @@ def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[
         else:
             each = func.json_each(websites.c.tags).table_valued("value")
             where.append(select(each.c.value).where(each.c.value == f.tag).exists())
+    if f.search:
+        needle = (
+            "%"
+            + f.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            + "%"
+        )
+        where.append(
+            or_(
+                *(
+                    func.lower(column).like(needle, escape="\\")
+                    for column in (websites.c.name, websites.c.key, websites.c.url)
+                )
+            )
+        )
     return where
 
 
@@ -344,10 +370,21 @@ async def current_status(
     where: StatusFilter | None = None,
     limit: int | None = None,
     offset: int = 0,
+    attention_first: bool = False,
 ) -> list[WebsiteStatus]:
     """Websites in the config (not archived), with their latest check, by key;
-    filtered and paged in the database."""
+    filtered and paged in the database. ``attention_first`` puts the active
+    websites that are down first, then those never checked, then paused ones."""
     f = where or StatusFilter(key=key)
+    order: list[ColumnElement[Any]] = [websites.c.key]
+    if attention_first:
+        rank = case(
+            (websites.c.active.is_(False), 3),
+            (status.c.state == "down", 0),
+            (status.c.state.is_(None), 1),
+            else_=2,
+        )
+        order.insert(0, rank)
     query = (
         select(
             websites.c.id,
@@ -369,7 +406,7 @@ async def current_status(
         )
         .select_from(websites.outerjoin(status, status.c.website_id == websites.c.id))
         .where(*_status_where(conn, f))
-        .order_by(websites.c.key)
+        .order_by(*order)
         .offset(offset)
     )
     if limit is not None:
@@ -465,7 +502,11 @@ async def get_mark(conn: AsyncConnection, name: str, *, lock: str | None = None)
 
 
 async def uptime(
-    conn: AsyncConnection, windows: Sequence[timedelta], now: datetime | None = None
+    conn: AsyncConnection,
+    windows: Sequence[timedelta],
+    now: datetime | None = None,
+    *,
+    ids: Sequence[int] | None = None,
 ) -> dict[int, dict[timedelta, Uptime]]:
     """Uptime and mean response time of every website over each window ending now.
 
@@ -475,6 +516,7 @@ async def uptime(
     are read from the hourly rollup; longer ones are whole UTC days read from the
     daily rollup (and the hourly rows of days not sealed into it yet). Websites
     without a check in any window are left out: their uptime is unknown.
+    ``ids`` limits the answer to those websites (a page of the dashboard).
     """
     now = now or datetime.now(UTC)
     end = floor_hour(now) + HOUR
@@ -494,14 +536,14 @@ async def uptime(
     ]
     out: dict[int, dict[timedelta, Uptime]] = {}
     if fast and window_end is not None:
-        await _uptime_from_totals(conn, fast, window_end, end, out)
+        await _uptime_from_totals(conn, fast, window_end, end, out, ids)
     rolling = [w for w in windows if w not in fast and (w in SLIDING or w <= 2 * DAY)]
     if rolling:
         starts = {w: end - w for w in rolling}
-        await _uptime_from_rollup(conn, hourly, starts, None, out)
+        await _uptime_from_rollup(conn, hourly, starts, None, out, ids)
     days = [w for w in windows if w not in fast and w not in rolling]
     if days:
-        await _uptime_in_days(conn, days, now, out)
+        await _uptime_in_days(conn, days, now, out, ids)
     if not rolling and not days:
         return out  # only websites with checks came from the totals
     return {
@@ -509,21 +551,25 @@ async def uptime(
     }
 
 
-async def _uptime_from_totals(
-    conn: AsyncConnection,
+def _totals_query(
     windows: list[timedelta],
     window_end: datetime,
     end: datetime,
-    out: dict[int, dict[timedelta, Uptime]],
-) -> None:
+    ids: Sequence[int] | None = None,
+) -> Select[Any]:
     """Window ``[end - w, end)`` = the totals ``[window_end - w, end)`` minus the
     hours ``[window_end - w, end - w)`` that have left it since the totals moved
-    on: one row per website, plus one hourly row each just after an hour starts."""
+    on: one row per website, plus one hourly row each just after an hour starts.
+    Columns: website id, then ``SUMS`` of each window."""
     b = hourly.c.bucket
     olds = [and_(b >= window_end - w, b < end - w) for w in windows]
     columns: list[ColumnElement[Any]] = [websites.c.id]
     joined = websites.outerjoin(totals, totals.c.website_id == websites.c.id)
     present: ColumnElement[bool] = totals.c.website_id.is_not(None)
+    edge_where: ColumnElement[bool] = or_(*olds)
+    if ids is not None:
+        present = and_(present, websites.c.id.in_(ids))
+        edge_where = and_(edge_where, hourly.c.website_id.in_(ids))
     if window_end == end:
         for w in windows:
             columns += [totals.c[f"{n}_{SLIDING[w]}"] for n in SUMS]
@@ -531,7 +577,7 @@ async def _uptime_from_totals(
         signs = [case((old, 1), else_=0).label(f"s{i}") for i, old in enumerate(olds)]
         edges = (
             select(hourly.c.website_id, *(hourly.c[n] for n in SUMS), *signs)
-            .where(or_(*olds))
+            .where(edge_where)
             .subquery()
         )
         gone: list[ColumnElement[Any]] = [edges.c.website_id]
@@ -543,7 +589,18 @@ async def _uptime_from_totals(
             for j, n in enumerate(SUMS):
                 mine = totals.c[f"{n}_{SLIDING[w]}"]
                 columns.append(mine - func.coalesce(sub.c[1 + len(SUMS) * i + j], 0))
-    query = select(*columns).select_from(joined).where(present)
+    return select(*columns).select_from(joined).where(present)
+
+
+async def _uptime_from_totals(
+    conn: AsyncConnection,
+    windows: list[timedelta],
+    window_end: datetime,
+    end: datetime,
+    out: dict[int, dict[timedelta, Uptime]],
+    ids: Sequence[int] | None = None,
+) -> None:
+    query = _totals_query(windows, window_end, end, ids)
     k = len(SUMS)
     spans = [(1 + k * i, 1 + k * (i + 1)) for i in range(len(windows))]
     counts = [lo for lo, _hi in spans]  # the checks column of each window
@@ -565,6 +622,7 @@ async def _uptime_from_rollup(
     starts: dict[timedelta, datetime],
     until: datetime | None,
     out: dict[int, dict[timedelta, Uptime]],
+    ids: Sequence[int] | None = None,
 ) -> None:
     """Sum a rollup's buckets from each window's start (to ``until``) per website."""
     columns: list[Any] = [table.c.website_id]
@@ -574,6 +632,8 @@ async def _uptime_from_rollup(
     condition = table.c.bucket >= min(starts.values())
     if until is not None:
         condition = and_(condition, table.c.bucket < until)
+    if ids is not None:
+        condition = and_(condition, table.c.website_id.in_(ids))
     result = await conn.execute(select(*columns).where(condition).group_by(table.c.website_id))
     k = len(SUMS)
     for row in result:
@@ -589,14 +649,15 @@ async def _uptime_in_days(
     windows: list[timedelta],
     now: datetime,
     out: dict[int, dict[timedelta, Uptime]],
+    ids: Sequence[int] | None = None,
 ) -> None:
     """Windows of whole UTC days: sealed days from the daily rollup, the rest hourly."""
     today = floor_day(now)
     sealed = min(await get_mark(conn, DAILY_SEALED) or today, today)
     starts = {w: today - (w - DAY) for w in windows}
-    await _uptime_from_rollup(conn, daily, starts, sealed, out)
+    await _uptime_from_rollup(conn, daily, starts, sealed, out, ids)
     tail = {w: max(sealed, s) for w, s in starts.items()}
-    await _uptime_from_rollup(conn, hourly, tail, None, out)
+    await _uptime_from_rollup(conn, hourly, tail, None, out, ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -651,10 +712,8 @@ class Summary:
         return Uptime(self.checks_24h, self.failures_24h).ratio
 
 
-async def summary(conn: AsyncConnection, now: datetime | None = None) -> Summary:
-    """Counts for a dashboard header: how many websites, how many up and down."""
-    now = now or datetime.now(UTC)
-    live = websites.c.archived_at.is_(None)
+async def state_counts(conn: AsyncConnection) -> tuple[int, int, int, int]:
+    """(websites, active, up, down): one pass over the websites and their status."""
     counts = (
         await conn.execute(
             select(
@@ -664,15 +723,17 @@ async def summary(conn: AsyncConnection, now: datetime | None = None) -> Summary
                 func.sum(case((and_(websites.c.active, status.c.state == "down"), 1), else_=0)),
             )
             .select_from(websites.outerjoin(status, status.c.website_id == websites.c.id))
-            .where(live)
+            .where(websites.c.archived_at.is_(None))
         )
     ).one()
-    total, active = int(counts[0] or 0), int(counts[1] or 0)
-    up, down = int(counts[2] or 0), int(counts[3] or 0)
-    day = timedelta(hours=24)
-    sums = Uptime(0, 0)
-    for per in (await uptime(conn, [day], now)).values():
-        sums = sums.plus(per[day])
+    return int(counts[0] or 0), int(counts[1] or 0), int(counts[2] or 0), int(counts[3] or 0)
+
+
+async def summary(conn: AsyncConnection, now: datetime | None = None) -> Summary:
+    """Counts for a dashboard header: how many websites, how many up and down."""
+    now = now or datetime.now(UTC)
+    total, active, up, down = await state_counts(conn)
+    sums = await _uptime_of_all(conn, now)
     return Summary(
         websites=total,
         active=active,
@@ -683,6 +744,24 @@ async def summary(conn: AsyncConnection, now: datetime | None = None) -> Summary
         failures_24h=sums.failures,
         mean_response_ms_24h=sums.mean_ms,
     )
+
+
+async def _uptime_of_all(conn: AsyncConnection, now: datetime) -> Uptime:
+    """The last 24 hours of every website together, summed in the database when
+    the sliding totals are current (the usual case), else from ``uptime``."""
+    day = timedelta(hours=24)
+    end = floor_hour(now) + HOUR
+    window_end = await get_mark(conn, TOTALS_FROM)
+    if window_end is not None and end - SHORTEST_WINDOW < window_end <= end:
+        if conn.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SET LOCAL jit = off")  # as in ``uptime``
+        sub = _totals_query([day], window_end, end).subquery()
+        row = (await conn.execute(select(*(func.sum(c) for c in list(sub.c)[1:])))).one()
+        return Uptime(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0))
+    sums = Uptime(0, 0)
+    for per in (await uptime(conn, [day], now)).values():
+        sums = sums.plus(per[day])
+    return sums
 
 
 async def last_states(conn: AsyncConnection) -> dict[int, bool]:

@@ -179,8 +179,14 @@ async def list_websites(request: web.Request) -> dict[str, Any]:
         raise ProblemError(400, f"active must be true or false (got {active_raw!r})")
     limit = _int_param(request, "limit", 100, 1, 1000)
     offset = _int_param(request, "offset", 0, 0, 10_000_000)
+    search = request.query.get("q", "").strip()
+    if len(search) > 200:
+        raise ProblemError(400, "q must be at most 200 characters")
     wanted = checks.StatusFilter(
-        state=state, active=None if active_raw is None else active_raw == "true", tag=tag
+        state=state,
+        active=None if active_raw is None else active_raw == "true",
+        tag=tag,
+        search=search or None,
     )
     async with request.app[ENGINE].connect() as conn:
         rows = await checks.current_status(conn, where=wanted, limit=limit, offset=offset)
@@ -406,8 +412,7 @@ async def list_alerts(request: web.Request) -> dict[str, Any]:
 async def _alert_detail(request: web.Request, ident: str) -> tuple[dict[str, Any], str | None]:
     async with request.app[ENGINE].connect() as conn:
         row = await _find(conn, catalog.alerts, ident)
-        bindings = await alert_store.bindings(conn)
-    websites = sorted(b.website_key for b in bindings if b.alert_id == row["id"])
+        websites = [key for _id, key, _name in await alert_store.websites_of_alert(conn, row["id"])]
     where = await request.app[EDITOR].entry("alerts", row["key"])
     body = {
         **_alert_dict(row),

@@ -8,7 +8,11 @@ read for, so 10,000 points draw as a few hundred without hiding an outage.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 Point = tuple[float, float]  # (x, y), e.g. (unix seconds, milliseconds)
 
@@ -93,3 +97,180 @@ def sparkline(
         head + f'<polyline fill="none" stroke="currentColor" stroke-width="1.5" '
         f'stroke-linejoin="round" points="{path}"/></svg>'
     )
+
+
+# -- the response-time chart of one website -------------------------------------------
+
+PHASE_NAMES = (
+    ("dns_ms", "DNS"),
+    ("connect_ms", "Connect"),
+    ("tls_ms", "TLS"),
+    ("first_byte_ms", "Time to first byte"),
+)
+
+
+def _nice(value: float) -> float:
+    """A round axis maximum at or above ``value`` (1, 2, 2.5, 5 x 10^n)."""
+    if value <= 0:
+        return 1.0
+    exp = 10.0 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * exp:
+            return step * exp
+    return 10 * exp
+
+
+def _clock(moment: float, span: float) -> str:
+    t = datetime.fromtimestamp(moment, UTC)
+    return t.strftime("%H:%M") if span <= 2 * 86400 else t.strftime("%b %d")
+
+
+def response_chart(
+    points: Sequence[Any],
+    *,
+    start: float,
+    end: float,
+    label: str,
+    width: int = 960,
+    height: int = 260,
+) -> str:
+    """Stacked timing phases (bars), the mean total (line) and the slowest check
+    (dashed) per bucket, and a mark under every bucket with failed checks.
+
+    ``points`` have ``start`` (datetime), ``checks``, ``failures``, ``mean_ms``,
+    ``max_ms`` and the phase means (``dns_ms``...); ``start``/``end`` bound the
+    x axis in unix seconds. Drawn in a fixed viewBox and scaled by CSS.
+    """
+    left, right, top, bottom = 48.0, 8.0, 8.0, 22.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    span = max(end - start, 1.0)
+    peak = max((p.max_ms or p.mean_ms or 0.0 for p in points), default=0.0)
+    y_max = _nice(peak * 1.05)
+    bar_w = plot_w / max(len(points), 1)
+    if len(points) > 1:
+        step = min(
+            (b.start.timestamp() - a.start.timestamp() for a, b in itertools.pairwise(points)),
+            default=span,
+        )
+        bar_w = max(plot_w * step / span, 1.0)
+
+    def x(moment: float) -> float:
+        return left + (moment - start) / span * plot_w
+
+    def y(value: float) -> float:
+        return top + plot_h - min(value, y_max) / y_max * plot_h
+
+    phase_paths: dict[str, list[str]] = {name: [] for name, _ in PHASE_NAMES}
+    mean_path: list[str] = []
+    max_path: list[str] = []
+    fails: list[str] = []
+    previous: float | None = None
+    failed_checks = checks_total = 0
+    for p in points:
+        t = p.start.timestamp()
+        x0 = x(t)
+        base = 0.0
+        for name, _label in PHASE_NAMES:
+            value = getattr(p, name)
+            if value:
+                y_top, y_bottom = y(base + value), y(base)
+                phase_paths[name].append(
+                    f"M{x0:.1f} {y_bottom:.1f}V{y_top:.1f}h{max(bar_w - 0.5, 0.5):.1f}"
+                    f"V{y_bottom:.1f}z"
+                )
+                base += value
+        mid = x0 + bar_w / 2
+        gap = previous is None or t - previous > 1.5 * max(span / max(len(points), 1), 1.0)
+        if p.mean_ms is not None:
+            mean_path.append(f"{'M' if gap or not mean_path else 'L'}{mid:.1f} {y(p.mean_ms):.1f}")
+        if p.max_ms is not None:
+            max_path.append(f"{'M' if gap or not max_path else 'L'}{mid:.1f} {y(p.max_ms):.1f}")
+        previous = t
+        checks_total += p.checks
+        if p.failures:
+            failed_checks += p.failures
+            base_y = top + plot_h
+            fails.append(f"M{mid:.1f} {base_y - 7:.1f}l4 7h-8z")
+    title = html.escape(
+        f"{label}: {len(points)} buckets, {checks_total} checks, {failed_checks} failed; "
+        f"slowest {peak:.0f} ms"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{title}" class="chart">'
+        f"<title>{title}</title>"
+    ]
+    for fraction in (0.0, 0.5, 1.0):
+        value = y_max * fraction
+        gy = y(value)
+        parts.append(
+            f'<line class="chart-grid" x1="{left}" x2="{width - right}" y1="{gy:.1f}" '
+            f'y2="{gy:.1f}"/><text class="chart-label" x="{left - 6}" y="{gy + 4:.1f}" '
+            f'text-anchor="end">{_axis_ms(value)}</text>'
+        )
+    for fraction, anchor in ((0.0, "start"), (0.5, "middle"), (1.0, "end")):
+        moment = start + span * fraction
+        parts.append(
+            f'<text class="chart-label" x="{x(moment):.1f}" y="{height - 6}" '
+            f'text-anchor="{anchor}">{_clock(moment, span)}</text>'
+        )
+    for name, _label in PHASE_NAMES:
+        if phase_paths[name]:
+            css = "chart-" + name.removesuffix("_ms").replace("_", "-")
+            parts.append(f'<path class="{css}" d="{"".join(phase_paths[name])}"/>')
+    if max_path:
+        parts.append(f'<path class="chart-max" d="{"".join(max_path)}"/>')
+    if mean_path:
+        parts.append(f'<path class="chart-mean" d="{"".join(mean_path)}"/>')
+    if fails:
+        parts.append(f'<path class="chart-fail" d="{"".join(fails)}"/>')
+    if not points:
+        parts.append(
+            f'<text class="chart-label" x="{left + plot_w / 2:.1f}" y="{top + plot_h / 2:.1f}" '
+            'text-anchor="middle">No checks in this range yet</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _axis_ms(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:g} s"
+    return f"{value:g} ms"
+
+
+def status_bar(checks: Sequence[Mapping[str, Any]], *, slots: int = 60) -> str:
+    """The last checks, oldest left: passing checks as short bars, failing ones as
+    full-height bars with a notch (shape and colour, never colour alone)."""
+    w, gap, h = 6, 2, 24
+    width = slots * (w + gap)
+    failed = sum(1 for c in checks if not c["ok"])
+    label = html.escape(
+        f"Last {len(checks)} checks: {len(checks) - failed} passed, {failed} failed"
+    )
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" role="img" '
+        f'aria-label="{label}" class="status-bar"><title>{label}</title>'
+    ]
+    offset = slots - len(checks)
+    for i, c in enumerate(checks):
+        bx = (offset + i) * (w + gap)
+        what = "passed" if c["ok"] else f"failed ({c.get('error_kind') or 'error'})"
+        moment = c["checked_at"].strftime("%Y-%m-%d %H:%M:%S UTC")
+        tip = html.escape(f"{moment}: {what}, {c.get('status_code') or '—'}")
+        if c["ok"]:
+            parts.append(
+                f'<rect class="bar-ok" x="{bx}" y="{h - 14}" width="{w}" height="14" rx="1">'
+                f"<title>{tip}</title></rect>"
+            )
+        else:
+            parts.append(
+                f'<path class="bar-fail" d="M{bx} 0h{w}v{h}h-{w}z M{bx + 1} 3h{w - 2}v3h-{w - 2}z" '
+                f'fill-rule="evenodd"><title>{tip}</title></path>'
+            )
+    for i in range(offset):
+        parts.append(
+            f'<rect class="bar-none" x="{i * (w + gap)}" y="{h - 4}" width="{w}" height="4"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)

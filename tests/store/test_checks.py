@@ -260,6 +260,16 @@ async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
                             want.timed,
                         ), (step, at, site, w)
                         assert have.sum_ms == pytest.approx(want.sum_ms)
+                # The header's 24 h figure, summed in the database, agrees too;
+                # so does the uptime of one page of websites.
+                day = timedelta(hours=24)
+                summed = await checks.summary(conn, at)
+                want_all = [brute_uptime(written, site, at, day) for site in ids.values()]
+                assert summed.checks_24h == sum(u.checks for u in want_all)
+                assert summed.failures_24h == sum(u.failures for u in want_all)
+                page = await checks.uptime(conn, windows, at, ids=[ids["b"]])
+                assert set(page) <= {ids["b"]}
+                assert page.get(ids["b"]) == got.get(ids["b"])
 
 
 def test_window_totals_count_each_hour_in_the_windows_that_hold_it() -> None:

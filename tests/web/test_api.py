@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
-from sitewatch.app import create_app
-from sitewatch.settings import Settings
+from tests.appclient import Client, start_client
 
 MONITORS = textwrap.dedent(
     """\
@@ -60,8 +58,6 @@ ALERTS = textwrap.dedent(
     """
 )
 
-Client = TestClient[Any, Any]
-
 
 @pytest.fixture
 def make_client(config_dir: Path, database_url: str) -> Callable[..., Any]:
@@ -69,18 +65,7 @@ def make_client(config_dir: Path, database_url: str) -> Callable[..., Any]:
     (config_dir / "alerts.yaml").write_text(ALERTS)
 
     async def make(**overrides: Any) -> Client:
-        settings = Settings(
-            **{
-                "config_dir": config_dir,
-                "database_url": database_url,
-                "check": False,
-                "watch": False,
-                **overrides,
-            }
-        )
-        client: Client = TestClient(TestServer(create_app(settings, environ={})))
-        await client.start_server()
-        return client
+        return await start_client(config_dir, database_url, **overrides)
 
     return make
 
@@ -109,6 +94,9 @@ async def test_list_get_and_status(client: Client) -> None:
         await client.get("/api/websites", params={"active": "true", "limit": "2", "offset": "1"})
     ).json()
     assert page["total"] == 3 and [i["key"] for i in page["items"]] == ["docs", "shop"]
+    found = await (await client.get("/api/websites", params={"q": "SHOP.example"})).json()
+    assert [i["key"] for i in found["items"]] == ["shop"]  # the URL matched, any case
+    assert (await client.get("/api/websites", params={"q": "x" * 201})).status == 400
     unknown = await (await client.get("/api/websites", params={"status": "unknown"})).json()
     down = await (await client.get("/api/websites", params={"status": "down"})).json()
     assert (unknown["total"], down["total"]) == (3, 0)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sitewatch.web.charts import downsample, sparkline
+from sitewatch.store.series import Point
+from sitewatch.web.charts import downsample, response_chart, sparkline, status_bar
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -48,3 +50,94 @@ def test_sparkline_of_nothing_or_one_point() -> None:
     assert empty.find(f"{SVG}line") is not None
     one = ET.fromstring(sparkline([(1.0, 5.0)], label="one"))
     assert len(one.find(f"{SVG}polyline").get("points", "").split()) == 2  # type: ignore[union-attr]
+
+
+T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
+
+
+def _points(n: int) -> list[Point]:
+    return [
+        Point(
+            T0 + timedelta(minutes=i),
+            2,
+            1 if i == 7 else 0,
+            50.0 + i,
+            80.0 + i,
+            1.0,
+            5.0,
+            10.0 if i % 2 else None,
+            30.0,
+        )
+        for i in range(n)
+    ]
+
+
+def test_response_chart_stacks_phases_and_marks_failures() -> None:
+    points = _points(120)
+    points[60] = Point(points[60].start, 1, 0, 900.0, 9_000.0)  # a spike, no phases
+    svg = response_chart(
+        points,
+        start=T0.timestamp(),
+        end=(T0 + timedelta(hours=2)).timestamp(),
+        label="Response time of <Shop>",
+    )
+    root = ET.fromstring(svg)
+    assert root.get("role") == "img"
+    label = root.get("aria-label") or ""
+    assert "Response time of <Shop>" in label and "240 checks" not in label
+    assert "1 failed" in label and "slowest 9000 ms" in label
+    classes = {e.get("class") for e in root.iter(f"{SVG}path")}
+    assert {
+        "chart-dns",
+        "chart-connect",
+        "chart-tls",
+        "chart-first-byte",
+        "chart-mean",
+        "chart-max",
+        "chart-fail",
+    } <= classes
+    fail = next(e for e in root.iter(f"{SVG}path") if e.get("class") == "chart-fail")
+    assert (fail.get("d") or "").count("M") == 1  # one bucket had failures
+    # The y axis fits the spike: its top label is a round number at or above 9 s.
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert "10 s" in labels and "0 ms" in labels
+    assert len(svg) < 40_000  # 120 buckets stay small in the page
+
+
+def test_response_chart_without_points_says_so() -> None:
+    svg = response_chart([], start=0.0, end=3600.0, label="x")
+    root = ET.fromstring(svg)
+    assert "No checks in this range yet" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+def test_response_chart_breaks_the_line_over_gaps() -> None:
+    points = _points(10) + [
+        Point(T0 + timedelta(minutes=m), 1, 0, 50.0, 60.0) for m in range(100, 110)
+    ]
+    svg = response_chart(
+        points, start=T0.timestamp(), end=(T0 + timedelta(hours=2)).timestamp(), label="x"
+    )
+    mean = next(e for e in ET.fromstring(svg).iter(f"{SVG}path") if e.get("class") == "chart-mean")
+    assert (mean.get("d") or "").count("M") == 2
+
+
+def test_status_bar_shows_failures_by_shape_and_text() -> None:
+    checks = [
+        {
+            "checked_at": T0 + timedelta(seconds=30 * i),
+            "ok": i != 3,
+            "status_code": 200 if i != 3 else 503,
+            "error_kind": None if i != 3 else "status",
+        }
+        for i in range(5)
+    ]
+    svg = status_bar(checks, slots=10)
+    root = ET.fromstring(svg)
+    assert root.get("aria-label") == "Last 5 checks: 4 passed, 1 failed"
+    oks = [e for e in root.iter(f"{SVG}rect") if e.get("class") == "bar-ok"]
+    fails = [e for e in root.iter(f"{SVG}path") if e.get("class") == "bar-fail"]
+    assert len(oks) == 4 and len(fails) == 1
+    assert int(oks[0].get("height") or 0) < 24  # passing: short; failing: full height
+    tip = fails[0].find(f"{SVG}title")
+    assert tip is not None and "failed (status), 503" in (tip.text or "")
+    assert len([e for e in root.iter(f"{SVG}rect") if e.get("class") == "bar-none"]) == 5

@@ -1,0 +1,245 @@
+"""The dashboard's create/edit forms: form fields <-> config entries (pure).
+
+A form edits the entry *as written* in the YAML: fields the form does not show
+(headers, JSON assertions, ...) are kept, a field left blank is removed (so the
+defaults apply again), and a value is written only when the entry had it or it
+differs from the default. Validation is not done here: the entry goes through
+the same ``ConfigEditor`` as the API, and its problems come back to the fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sitewatch.config.problems import Problem
+
+Kind = Literal["text", "url", "number", "select", "checkbox", "list", "lines", "secret", "choices"]
+
+
+@dataclass(frozen=True, slots=True)
+class FormField:
+    name: str  # the YAML key
+    label: str
+    kind: Kind = "text"
+    help: str = ""
+    required: bool = False
+    options: tuple[str, ...] = ()  # select: the values
+    default: bool | None = None  # checkbox: the model's default
+    group: str = ""  # alerts: "email" / "webhook" for type-specific fields
+    placeholder: str = ""
+
+
+WEBSITE_FIELDS: tuple[FormField, ...] = (
+    FormField("name", "Name", required=True, placeholder="Shop front page"),
+    FormField(
+        "url",
+        "URL",
+        "url",
+        "http:// or https://; ${VAR} references work.",
+        True,
+        placeholder="https://shop.example.com/",
+    ),
+    FormField(
+        "key",
+        "Key",
+        help="Stable id; defaults to the slug of the name. "
+        "Keep it when renaming to keep the history.",
+    ),
+    FormField(
+        "method",
+        "Method",
+        "select",
+        options=("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+    ),
+    FormField(
+        "expected_status",
+        "Expected status",
+        help="A code (200), a class (2xx), a range (200-299) or several, comma-separated.",
+        placeholder="2xx",
+    ),
+    FormField(
+        "interval",
+        "Interval",
+        help="How often to check: 30s, 5m, 1h (5s to 7d).",
+        placeholder="60s",
+    ),
+    FormField("timeout", "Timeout", help="Give up after this long: 10s, 500ms.", placeholder="10s"),
+    FormField(
+        "max_response_time",
+        "Slowest acceptable response",
+        help="Fail a check slower than this, e.g. 2s.",
+    ),
+    FormField("body_contains", "Body must contain", "lines", "One text per line."),
+    FormField("body_regex", "Body must match (regex)"),
+    FormField(
+        "tls_expiry_days",
+        "Certificate expiry warning (days)",
+        "number",
+        "Fail when the TLS certificate expires within this many days.",
+    ),
+    FormField("tags", "Tags", "list", "Comma-separated, e.g. shop, eu."),
+    FormField("alerts", "Alerts", "choices", "Alerts this website uses."),
+    FormField(
+        "active",
+        "Active (checks run)",
+        "checkbox",
+        "Unticked: paused, kept in the config.",
+        default=True,
+    ),
+    FormField("follow_redirects", "Follow redirects", "checkbox", default=True),
+    FormField("verify_tls", "Verify the TLS certificate", "checkbox", default=True),
+)
+
+ALERT_FIELDS: tuple[FormField, ...] = (
+    FormField(
+        "name",
+        "Name",
+        required=True,
+        help="Unique; websites list it in alerts:.",
+        placeholder="oncall-email",
+    ),
+    FormField("type", "Type", "select", required=True, options=("webhook", "email")),
+    FormField("description", "Description"),
+    FormField(
+        "enabled", "Enabled", "checkbox", "Unticked: defined but sends nothing.", default=True
+    ),
+    FormField("failure_threshold", "Failures before DOWN", "number", placeholder="3"),
+    FormField("success_threshold", "Successes before UP", "number", placeholder="2"),
+    FormField("send_on_resolved", "Notify on recovery", "checkbox", default=True),
+    FormField("reminder_interval", "Remind while down every", help="e.g. 1h; blank: never."),
+    FormField("websites", "Websites", "list", "Keys, comma-separated, or * for all."),
+    FormField("tags", "Websites with tags", "list", "Comma-separated."),
+    # webhook
+    FormField("url", "Webhook URL", "url", required=True, group="webhook"),
+    FormField(
+        "secret", "Signing secret", "secret", "HMAC-SHA256 key; use ${VAR}.", group="webhook"
+    ),
+    FormField("format", "Format", "select", options=("json", "slack", "discord"), group="webhook"),
+    # email
+    FormField("host", "SMTP host", required=True, group="email"),
+    FormField("port", "SMTP port", "number", group="email"),
+    FormField("tls", "TLS", "select", options=("starttls", "tls", "none"), group="email"),
+    FormField("username", "SMTP user", group="email"),
+    FormField("password", "SMTP password", "secret", "Use ${VAR}.", group="email"),
+    FormField("from", "From", required=True, group="email", placeholder="sitewatch@example.com"),
+    FormField("to", "To", "list", "Recipients, comma-separated.", True, group="email"),
+    FormField("subject_prefix", "Subject prefix", group="email"),
+)
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _scalar(text: str) -> Any:
+    """A number where the text is one (YAML would read it so), else the text."""
+    if _NUMBER.fullmatch(text):
+        return float(text) if "." in text else int(text)
+    return text
+
+
+def display(value: Any, kind: Kind) -> Any:
+    """An entry's value as the form shows it."""
+    if kind == "checkbox":
+        return value
+    if value is None:
+        return [] if kind == "choices" else ""
+    if kind == "choices":
+        return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    if isinstance(value, list):
+        joiner = "\n" if kind == "lines" else ", "
+        return joiner.join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def form_values(fields: Sequence[FormField], entry: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields:
+        if f.kind == "checkbox":
+            raw = entry.get(f.name, f.default)
+            out[f.name] = raw if isinstance(raw, bool) else bool(f.default)
+        else:
+            out[f.name] = display(entry.get(f.name), f.kind)
+    return out
+
+
+def _parse(f: FormField, raw: str) -> Any:
+    text = raw.strip()
+    if f.kind == "list":
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return items or None
+    if f.kind == "lines":
+        items = [t.strip() for t in text.splitlines() if t.strip()]
+        return items or None
+    if not text:
+        return None
+    if f.name == "expected_status" and "," in text:
+        return [_scalar(t.strip()) for t in text.split(",") if t.strip()]
+    if f.kind in ("number",) or f.name == "expected_status":
+        return _scalar(text)
+    return text
+
+
+def entry_from_form(
+    fields: Sequence[FormField],
+    form: Mapping[str, str],
+    chosen: Iterable[str],
+    original: Mapping[str, Any] | None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """The entry to write: ``original`` (as written) with the form's fields applied.
+
+    ``form`` maps field names to submitted text (checkboxes: present or not);
+    ``chosen`` are the ticked values of a "choices" field; ``group`` keeps only
+    the type-specific fields of that group (an alert's type).
+    """
+    entry: dict[str, Any] = dict(original or {})
+    for f in fields:
+        if f.group and f.group != group:
+            if f.group and group is not None:
+                entry.pop(f.name, None)  # the other type's fields
+            continue
+        if f.kind == "checkbox":
+            value = f.name in form
+            if f.name in entry or value != f.default:
+                entry[f.name] = value
+            continue
+        parsed = list(chosen) or None if f.kind == "choices" else _parse(f, form.get(f.name, ""))
+        if parsed is None:
+            entry.pop(f.name, None)
+        else:
+            entry[f.name] = parsed
+    # The order people expect to read: name first, like the example config.
+    firsts = [k for k in ("name", "key", "type", "url") if k in entry]
+    return {**{k: entry[k] for k in firsts}, **{k: v for k, v in entry.items() if k not in firsts}}
+
+
+@dataclass(frozen=True, slots=True)
+class FormErrors:
+    by_field: dict[str, list[str]]
+    general: list[str]  # not about one field of the form
+    lines: list[str]  # every problem, worded as `sitewatch validate` prints it
+
+    def __bool__(self) -> bool:
+        return bool(self.lines or self.general)
+
+
+def form_errors(
+    problems: Sequence[Problem], fields: Sequence[FormField], message: str = ""
+) -> FormErrors:
+    """Problems of the edited entry, put next to the fields they are about."""
+    names = {f.name for f in fields}
+    by_field: dict[str, list[str]] = {}
+    general: list[str] = []
+    for p in problems:
+        name = str(p.path[2]) if len(p.path) > 2 else None
+        if name in names:
+            by_field.setdefault(name, []).append(p.message)
+        else:
+            general.append(p.format())
+    if not problems and message:
+        general.append(message)
+    return FormErrors(by_field, general, [p.format() for p in problems])

@@ -1,0 +1,412 @@
+"""The dashboard's pages: overview, websites, alerts, settings (all reading)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sitewatch.keys import DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
+from sitewatch.store import alerting as alert_store
+from sitewatch.store import catalog, checks, series
+from sitewatch.web import charts, openapi
+from sitewatch.web.api import mask
+from sitewatch.web.dashboard.live import stream
+from sitewatch.web.dashboard.render import SESSION, markup, page, render
+
+PAGE_SIZE = 60  # cards on the overview
+ROWS = 100  # rows in the website table
+WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+STATE_FILTERS = ("down", "up", "unknown", "paused")
+BUCKETS = 120
+COVERED_SHOWN = 200  # websites listed on an alert's page ("*" may cover thousands)
+
+
+def _filters(request: web.Request) -> tuple[checks.StatusFilter, dict[str, str]]:
+    """The overview's and the table's filters, from the query string."""
+    q = request.query.get("q", "").strip()[:200]
+    tag = request.query.get("tag", "").strip()[:64]
+    state = request.query.get("state", "")
+    if state not in STATE_FILTERS:
+        state = ""
+    wanted = checks.StatusFilter(
+        state=state if state in ("up", "down", "unknown") else None,
+        active=False if state == "paused" else (True if state else None),
+        tag=tag or None,
+        search=q or None,
+    )
+    return wanted, {"q": q, "tag": tag, "state": state}
+
+
+def _page_number(request: web.Request) -> int:
+    raw = request.query.get("page", "1")
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 else 1
+
+
+def _tags(request: web.Request) -> list[str]:
+    snapshot = request.app[RECONCILER].status.snapshot
+    if snapshot is None:
+        return []
+    return sorted({t for e in snapshot.websites.values() for t in e.website.tags})
+
+
+async def _cards(
+    conn: AsyncConnection, rows: list[checks.WebsiteStatus], now: datetime
+) -> list[dict[str, Any]]:
+    ids = [r.website_id for r in rows]
+    uptimes = await checks.uptime(conn, list(WINDOWS.values()), now, ids=ids)
+    lines = await series.sparklines(conn, ids, now - timedelta(hours=24))
+    cards = []
+    for r in rows:
+        per = uptimes.get(r.website_id, {})
+        cards.append(
+            {
+                "s": r,
+                "state": r.state if r.active else "paused",
+                "uptime": {name: per[w].ratio if w in per else None for name, w in WINDOWS.items()},
+                "mean_24h": per[WINDOWS["24h"]].mean_ms if WINDOWS["24h"] in per else None,
+                "sparkline": markup(
+                    charts.sparkline(
+                        lines.get(r.website_id, []),
+                        label=f"Response time of {r.name}, last 24 hours",
+                    )
+                ),
+            }
+        )
+    return cards
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of filtered websites, as the overview and the table show them."""
+
+    rows: list[checks.WebsiteStatus]
+    total: int
+    page: int
+    pages: int
+    params: dict[str, str]
+
+    def context(self, request: web.Request) -> dict[str, Any]:
+        return {
+            "total": self.total,
+            "page": self.page,
+            "pages": self.pages,
+            "params": self.params,
+            "tags": _tags(request),
+            "states": STATE_FILTERS,
+            "live_ids": ",".join(str(r.website_id) for r in self.rows),
+        }
+
+
+async def _listing(request: web.Request, conn: AsyncConnection, size: int) -> Listing:
+    """Filtered, ordered (down first) and paged in SQL; a page past the end shows the last."""
+    wanted, params = _filters(request)
+    total = await checks.count_status(conn, wanted)
+    pages = max(1, math.ceil(total / size))
+    number = min(_page_number(request), pages)
+    rows = await checks.current_status(
+        conn, where=wanted, limit=size, offset=(number - 1) * size, attention_first=True
+    )
+    return Listing(rows, total, number, pages, params)
+
+
+async def overview(request: web.Request) -> web.StreamResponse:
+    now = datetime.now(UTC)
+    async with request.app[ENGINE].connect() as conn:
+        summary = await checks.summary(conn, now)
+        listing = await _listing(request, conn, PAGE_SIZE)
+        cards = await _cards(conn, listing.rows, now)
+        incidents = await _open_incidents(conn)
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "overview.html",
+        {
+            "title": "Overview",
+            "nav": "overview",
+            "summary": summary,
+            "cards": cards,
+            "incidents": incidents,
+            **listing.context(request),
+        },
+    )
+
+
+async def _open_incidents(conn: AsyncConnection, limit: int = 50) -> list[dict[str, Any]]:
+    rows = (await alert_store.open_incidents(conn))[-limit:]
+    if not rows:
+        return []
+    w, a = catalog.websites, catalog.alerts
+    ids = {r["website_id"] for r in rows}
+    names = {
+        r[0]: (r[1], r[2])
+        for r in await conn.execute(select(w.c.id, w.c.key, w.c.name).where(w.c.id.in_(ids)))
+    }
+    alerts = {r[0]: r[1] for r in await conn.execute(select(a.c.id, a.c.key))}
+    out = []
+    for r in sorted(rows, key=lambda r: r["started_at"], reverse=True):
+        key, name = names.get(r["website_id"], ("", "(removed)"))
+        out.append(
+            {**r, "website_key": key, "website_name": name, "alert": alerts.get(r["alert_id"])}
+        )
+    return out
+
+
+async def websites_table(request: web.Request) -> web.StreamResponse:
+    now = datetime.now(UTC)
+    day = WINDOWS["24h"]
+    async with request.app[ENGINE].connect() as conn:
+        listing = await _listing(request, conn, ROWS)
+        ids = [r.website_id for r in listing.rows]
+        uptimes = await checks.uptime(conn, [day], now, ids=ids)
+    items = [
+        {
+            "s": r,
+            "state": r.state if r.active else "paused",
+            "uptime_24h": uptimes[r.website_id][day].ratio if r.website_id in uptimes else None,
+        }
+        for r in listing.rows
+    ]
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "websites.html",
+        {"title": "Websites", "nav": "websites", "items": items, **listing.context(request)},
+    )
+
+
+async def _website_row(conn: AsyncConnection, key: str) -> dict[str, Any]:
+    w = catalog.websites
+    row = (await conn.execute(select(w).where(w.c.key == key, w.c.archived_at.is_(None)))).first()
+    if row is None:
+        raise web.HTTPNotFound(text=f"no website {key!r}")
+    return dict(row._mapping)
+
+
+def _range(request: web.Request) -> str:
+    chosen = request.query.get("range", "24h")
+    return chosen if chosen in RANGES else "24h"
+
+
+async def _chart(
+    request: web.Request, conn: AsyncConnection, website_id: int, name: str, chosen: str
+) -> tuple[str, bool]:
+    """The chart's SVG, and whether it has the timing phases (raw checks) or only
+    the hourly rollup (ranges longer than the raw checks are kept or than 7 days)."""
+    now = datetime.now(UTC)
+    span = RANGES[chosen]
+    start, end = now - span, now
+    retention = timedelta(days=request.app[SETTINGS].history_retention_days)
+    raw = span <= timedelta(days=7) and span <= retention
+    if raw:
+        points = await series.checks_series(conn, website_id, start, end, BUCKETS)
+    else:
+        points = await series.rollup_series(conn, website_id, start, end)
+    svg = charts.response_chart(
+        points,
+        start=start.timestamp(),
+        end=end.timestamp(),
+        label=f"Response time of {name} over {chosen}",
+    )
+    return svg, raw
+
+
+async def website(request: web.Request) -> web.StreamResponse:
+    key = request.match_info["key"]
+    chosen = _range(request)
+    now = datetime.now(UTC)
+    async with request.app[ENGINE].connect() as conn:
+        row = await _website_row(conn, key)
+        (status,) = await checks.current_status(conn, key)
+        per = (await checks.uptime(conn, list(WINDOWS.values()), now, ids=[row["id"]])).get(
+            row["id"], {}
+        )
+        svg, phases = await _chart(request, conn, row["id"], row["name"], chosen)
+        recent = await series.recent_checks(conn, row["id"], 60)
+        history = await checks.history_page(conn, row["id"], limit=25)
+        incidents = await alert_store.incidents_of(conn, row["id"], 20)
+        alert_keys = await alert_store.alerts_of_website(conn, row["id"])
+    where = await request.app[EDITOR].entry("websites", key)
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "website.html",
+        {
+            "title": row["name"],
+            "nav": "websites",
+            "w": row,
+            "s": status,
+            "state": status.state if status.active else "paused",
+            "uptime": {name: per.get(w) for name, w in WINDOWS.items()},
+            "chart": markup(svg),
+            "phases": phases,
+            "ranges": list(RANGES),
+            "range": chosen,
+            "status_bar": markup(charts.status_bar(recent)),
+            "history": history,
+            "incidents": incidents,
+            "alerts": alert_keys,
+            "source_file": where.file if where else row["source_file"],
+            "spec": mask(row["spec"]),
+            "live_ids": str(row["id"]),
+        },
+    )
+
+
+async def website_chart(request: web.Request) -> web.StreamResponse:
+    """The chart alone: what the page's script swaps in after new checks."""
+    async with request.app[ENGINE].connect() as conn:
+        row = await _website_row(conn, request.match_info["key"])
+        svg, _ = await _chart(request, conn, row["id"], row["name"], _range(request))
+    return web.Response(
+        text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+async def alerts_page(request: web.Request) -> web.StreamResponse:
+    a = catalog.alerts
+    async with request.app[ENGINE].connect() as conn:
+        rows = [
+            dict(r._mapping)
+            for r in await conn.execute(
+                select(a).where(a.c.archived_at.is_(None)).order_by(a.c.key)
+            )
+        ]
+        covered = await alert_store.coverage(conn)
+    snapshot = request.app[RECONCILER].status.snapshot
+    windows = sorted(snapshot.maintenance.values(), key=lambda m: m.window.name) if snapshot else []
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "alerts.html",
+        {
+            "title": "Alerts",
+            "nav": "alerts",
+            "alerts": [
+                {**r, "spec": mask(r["spec"]), "covers": covered.get(r["id"], 0)} for r in rows
+            ],
+            "maintenance": windows,
+        },
+    )
+
+
+async def alert(request: web.Request) -> web.StreamResponse:
+    key = request.match_info["key"]
+    a = catalog.alerts
+    async with request.app[ENGINE].connect() as conn:
+        found = (
+            await conn.execute(select(a).where(a.c.key == key, a.c.archived_at.is_(None)))
+        ).first()
+        if found is None:
+            raise web.HTTPNotFound(text=f"no alert {key!r}")
+        row = dict(found._mapping)
+        covered = (await alert_store.coverage(conn)).get(row["id"], 0)
+        shown = await alert_store.websites_of_alert(conn, row["id"], COVERED_SHOWN)
+        deliveries = await alert_store.deliveries(conn, row["id"], 50)
+        w = catalog.websites
+        ids = {d["website_id"] for d in deliveries if d["website_id"]}
+        names = {
+            r[0]: (r[1], r[2])
+            for r in await conn.execute(select(w.c.id, w.c.key, w.c.name).where(w.c.id.in_(ids)))
+        }
+    for d in deliveries:
+        d["website"] = names.get(d["website_id"]) if d["website_id"] else None
+    where = await request.app[EDITOR].entry("alerts", key)
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "alert.html",
+        {
+            "title": f"Alert {key}",
+            "nav": "alerts",
+            "a": row,
+            "spec": mask(row["spec"]),
+            "websites": shown,
+            "covered": covered,
+            "deliveries": deliveries,
+            "source_file": where.file if where else row["source_file"],
+        },
+    )
+
+
+async def settings_page(request: web.Request) -> web.StreamResponse:
+    status = request.app[RECONCILER].status
+    settings = request.app[SETTINGS]
+    editor = request.app[EDITOR]
+    routes = {r.resource.canonical for r in request.app.router.routes() if r.resource}
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "settings.html",
+        {
+            "title": "Settings",
+            "nav": "settings",
+            "status": status,
+            "problems": [p.format() for p in status.problems],
+            "config_dir": settings.config_dir,
+            "read_only": editor.refusal(),
+            "git_mode": settings.git_mode,
+            "database": settings.database_url.split("://", 1)[0],
+            "checking": settings.check,
+            "has_metrics": "/metrics" in routes,
+        },
+    )
+
+
+async def api_docs(request: web.Request) -> web.StreamResponse:
+    """The OpenAPI document as a page (public, like the document itself)."""
+    operations = [
+        {
+            "method": method.upper(),
+            "path": path,
+            "summary": op.get("summary", ""),
+            "description": op.get("description", ""),
+            "parameters": op.get("parameters", []),
+            "body": "requestBody" in op,
+            "responses": sorted(op.get("responses", {})),
+        }
+        for path, methods in openapi.document()["paths"].items()
+        for method, op in methods.items()
+    ]
+    session = request.app[DASHBOARD].sessions.of(request)
+    if session is not None:  # the navigation shows for people logged in
+        request[SESSION] = session
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "api_docs.html",
+        {"title": "REST API", "nav": "api", "operations": operations},
+    )
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    raw = request.query.get("ids", "")
+    ids = frozenset(
+        int(p) for p in raw.split(",")[:500] if p.isascii() and p.isdigit() and len(p) < 12
+    )
+    return await stream(request, request.app[LIVE], ids if raw else None)
+
+
+def add_routes(app: web.Application) -> None:
+    d = app[DASHBOARD]
+    r = app.router
+    r.add_get("/", page(d, overview))
+    r.add_get("/websites", page(d, websites_table))
+    r.add_get("/websites/{key}", page(d, website))
+    r.add_get("/websites/{key}/chart", page(d, website_chart))
+    r.add_get("/alerts", page(d, alerts_page))
+    r.add_get("/alerts/{key}", page(d, alert))
+    r.add_get("/settings", page(d, settings_page))
+    r.add_get("/events", page(d, events))
+    r.add_get("/api/docs", api_docs)

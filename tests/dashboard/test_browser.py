@@ -265,7 +265,15 @@ async def test_login_is_required_when_tokens_are_set(
     console = Console(page)
     await page.goto(sitewatch + "/alerts")
     assert page.url.startswith(sitewatch + "/login")
-    await page.screenshot(path=shots / "login-desktop-light.png")
+    for scheme in ("light", "dark"):
+        for view, width, height in VIEWS:
+            context = await browser.new_context(
+                viewport={"width": width, "height": height}, color_scheme=scheme
+            )
+            other = await context.new_page()
+            await other.goto(sitewatch + "/login")
+            await other.screenshot(path=shots / f"login-{view}-{scheme}.png", full_page=True)
+            await context.close()
     await page.get_by_label("Token").fill("wrong")
     await page.get_by_role("button", name="Log in").click()
     assert "not valid" in await page.get_by_role("alert").inner_text()

@@ -34,9 +34,11 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
+    METRICS,
     RECONCILER,
     SETTINGS,
 )
+from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
@@ -80,9 +82,31 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     api.add_routes(app)
     openapi.add_routes(app)
     dashboard.setup(app, policy)  # after the checker: it listens to its results
+    app[METRICS] = Metrics(phases=settings.metrics_phases)
+    app.cleanup_ctx.append(_observe)
     # After every cleanup_ctx has started (aiohttp runs them first).
     app.on_startup.append(_settle_heap)
     return app
+
+
+async def _observe(app: web.Application) -> AsyncIterator[None]:
+    """Feed the metrics from the running parts (after they have all started)."""
+    metrics = app[METRICS]
+    reconciler = app[RECONCILER]
+    if reconciler.status.last is not None:
+        metrics.reconciled(reconciler.status.last)
+    reconciler.status.listeners.append(metrics.reconciled)
+    app[ALERTING].dispatcher.listeners.append(metrics.delivered)
+    checker = app.get(CHECKER)
+    if checker is not None:
+        checker.observers.append(lambda r: metrics.observe(checker.keys.get(r.website_id), r))
+        checker.reloaded.append(lambda: metrics.keep(checker.keys.values()))
+        metrics.keep(checker.keys.values())
+        writer = checker.writer
+        metrics.readings.in_flight = lambda: checker.scheduler.in_flight
+        metrics.readings.db_errors = lambda: writer.failed_flushes
+        metrics.readings.dropped = lambda: writer.dropped_total
+    yield
 
 
 async def _settle_heap(app: web.Application) -> None:
@@ -181,8 +205,8 @@ def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIt
             task = asyncio.create_task(alerting.run(stop), name="sitewatch-alerting")
             yield
             stop.set()
-            # Deliveries in flight end by their channel's timeout.
-            _done, pending = await asyncio.wait([task], timeout=10)
+            # A delivery cut short stays in the outbox and is sent after the restart.
+            _done, pending = await asyncio.wait([task], timeout=2)
             for t in pending:
                 t.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -223,8 +247,9 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
         ]
         yield
         stop.set()
-        # Checks in flight end by their own timeouts; queued results are written.
-        _done, pending = await asyncio.wait(tasks, timeout=15)
+        # Checks in flight get the shutdown budget (then are cancelled); queued
+        # results are written either way.
+        _done, pending = await asyncio.wait(tasks, timeout=settings.shutdown_timeout)
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

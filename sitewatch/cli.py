@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from sitewatch import __version__
+from sitewatch import __version__, logs
 from sitewatch.settings import Settings
 
 log = logging.getLogger("sitewatch")
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             field = ".".join(str(p) for p in err["loc"])
             print(f"sitewatch: invalid setting {field}: {err['msg']}", file=sys.stderr)
         return 2
-    _setup_logging(settings.log_level)
+    logs.setup(settings.log_level, settings.log_format)
     command: str = args.command
     if command == "serve":
         return serve(settings)
@@ -189,17 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         return check_url(args, sys.stdout)
     return asyncio.run(migrate(settings, args.revision))
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Alembic narrates every step at INFO; sitewatch logs the outcome itself.
-    for noisy in ("alembic", "watchfiles"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def serve(settings: Settings) -> int:
@@ -230,8 +219,9 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         print=None,
-        access_log=None,
-        shutdown_timeout=5,
+        access_log=logging.getLogger("sitewatch.access"),
+        access_log_class=logs.AccessLogger,
+        shutdown_timeout=2,  # open requests; checks and deliveries get their own bound
         loop=new_event_loop(),
     )
     log.info("sitewatch stopped")

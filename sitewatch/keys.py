@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.alerts.service import Alerting
 from sitewatch.checker.service import Checker
+from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
@@ -30,3 +31,4 @@ CACHE = web.AppKey("response_cache", ResponseCache)
 ENVIRON = web.AppKey("environ", Mapping[str, str])
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 LIVE = web.AppKey("live_hub", LiveHub)
+METRICS = web.AppKey("metrics", Metrics)

@@ -30,6 +30,20 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the web server listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port the web server listens on.")
     log_level: LogLevel = Field("info", description="debug, info, warning or error.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text (for people) or json (one JSON object per line)."
+    )
+    shutdown_timeout: float = Field(
+        8.0,
+        gt=0,
+        le=300,
+        description="Seconds in-flight checks and deliveries get to finish at SIGTERM.",
+    )
+    metrics_phases: bool = Field(
+        True,
+        description="Per-phase check durations in /metrics (false: the total only, 11"
+        " series a website instead of 55).",
+    )
     watch: bool = Field(True, description="Apply config changes as soon as files change.")
     auto_migrate: bool = Field(True, description="Upgrade the database schema at start.")
     reload_quiet_ms: int = Field(

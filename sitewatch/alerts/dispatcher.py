@@ -69,6 +69,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self.delivered_total = 0
         self.failed_attempts_total = 0
+        # Called after every attempt with the channel type and whether it worked.
+        self.listeners: list[Callable[[str, bool], None]] = []
 
     def wake(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
@@ -98,8 +100,12 @@ class Dispatcher:
     async def _deliver(self, row: dict[str, Any], specs: Mapping[int, tuple[str, Any]]) -> None:
         async with self._slots:
             started = time.perf_counter()
-            ok, detail = await self._attempt(row, specs.get(row["alert_id"]))
+            spec = specs.get(row["alert_id"])
+            ok, detail = await self._attempt(row, spec)
             duration_ms = 1000 * (time.perf_counter() - started)
+        channel = str(spec[1].get("type", "unknown")) if spec else "unknown"
+        for listener in self.listeners:
+            listener(channel, ok)
         now = self.clock()
         attempt = row["attempts"] + 1
         status, next_at = "delivered", None

@@ -13,7 +13,7 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.probe import Prober
+from sitewatch.checker.result import CheckResult
 from sitewatch.checker.scheduler import Scheduler
 from sitewatch.checker.target import Target, target_from_spec
 from sitewatch.checker.writer import ResultWriter
@@ -66,12 +67,22 @@ class Checker:
             timings=self.options.timings,
         )
         self.scheduler = Scheduler(
-            self.prober.check, self.writer.add, concurrency=self.options.concurrency
+            self.prober.check, self._result, concurrency=self.options.concurrency
         )
         self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
+        self.keys: dict[int, str] = {}  # id -> key of every website being checked
+        # Called with each result as it is produced (metrics), and after each reload.
+        self.observers: list[Callable[[CheckResult], None]] = []
+        self.reloaded: list[Callable[[], None]] = []
         self._reload = asyncio.Event()
         self._loaded = False
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
+        self.running = False
+
+    def _result(self, result: CheckResult) -> None:
+        self.writer.add(result)
+        for observe in self.observers:
+            observe(result)
 
     def request_reload(self) -> None:
         """Called when the reconciler applied a change (from any task, cheaply)."""
@@ -115,12 +126,15 @@ class Checker:
                     log.error("website %s cannot be checked here: %s", key, reason)
                 self.unusable[key] = reason
         self._targets = targets
+        self.keys = {r[0]: r[1] for r in rows if r[0] in targets}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
             {i: not ok for i, ok in failing.items()},
             initial=not self._loaded,
         )
         self._loaded = True
+        for listener in self.reloaded:
+            listener()
         if any(counts):
             log.info("checking %d websites (%d new, %d changed, %d removed)", len(targets), *counts)
             if self.options.freeze_heap:
@@ -136,8 +150,18 @@ class Checker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check until ``stop``; the results still queued are written before return."""
+        self.running = True
+        try:
+            await self._run(stop)
+        finally:
+            self.running = False
+
+    async def _run(self, stop: asyncio.Event) -> None:
         async with self.prober:
-            writer = asyncio.create_task(self.writer.run(stop), name="sitewatch-results")
+            # The writer stops after the scheduler: the checks in flight at
+            # ``stop`` finish first, and their results are written too.
+            done_checking = asyncio.Event()
+            writer = asyncio.create_task(self.writer.run(done_checking), name="sitewatch-results")
             scheduler = asyncio.create_task(self.scheduler.run(stop), name="sitewatch-scheduler")
             follower = asyncio.create_task(self._follow(stop), name="sitewatch-checker-reload")
             try:
@@ -146,6 +170,7 @@ class Checker:
                 for task in (scheduler, follower):
                     task.cancel()
                 await asyncio.gather(scheduler, follower, return_exceptions=True)
+                done_checking.set()
                 await writer
 
     async def _follow(self, stop: asyncio.Event) -> None:

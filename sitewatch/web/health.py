@@ -1,4 +1,10 @@
-"""``GET /health``: is the process up, can it reach its database, what config is applied."""
+"""Operations endpoints: ``/health`` (liveness), ``/ready`` (readiness), ``/metrics``.
+
+``/health`` answers 200 while the process serves (an orchestrator must not
+restart sitewatch because its database is away); ``/ready`` answers 503, with
+the reasons, until the database answers, a config has been applied and the
+scheduler runs -- what a load balancer should wait for.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ import asyncio
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch import __version__
-from sitewatch.keys import ALERTING, ENGINE, RECONCILER
+from sitewatch.keys import ALERTING, CHECKER, ENGINE, METRICS, RECONCILER, SETTINGS
+from sitewatch.store import alerting as alert_store
 
 DB_TIMEOUT = 2.0
 
@@ -49,5 +58,41 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def ready(request: web.Request) -> web.Response:
+    """200 when this instance can do its work; 503 and the reasons when not."""
+    reasons = []
+    reachable, error = await database_reachable(request.app[ENGINE])
+    if not reachable:
+        reasons.append(f"database unreachable: {error}")
+    if request.app[RECONCILER].status.applied is None:
+        reasons.append("no config applied yet")
+    checker = request.app.get(CHECKER)
+    if request.app[SETTINGS].check and (checker is None or not checker.running):
+        reasons.append("the scheduler is not running")
+    body = {"ready": not reasons, "reasons": reasons}
+    return web.json_response(body, status=503 if reasons else 200)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format, or OpenMetrics when the scraper asks for it."""
+    m = request.app[METRICS]
+    try:
+        async with asyncio.timeout(DB_TIMEOUT):
+            async with request.app[ENGINE].connect() as conn:
+                m.outbox_pending.set(await alert_store.pending_count(conn))
+    except (SQLAlchemyError, OSError, TimeoutError):
+        pass  # the last value stays; /ready and sitewatch_db_errors_total tell
+    if "application/openmetrics-text" in request.headers.get("Accept", ""):
+        body = openmetrics.generate_latest(m.registry)  # type: ignore[no-untyped-call]
+        content_type = openmetrics.CONTENT_TYPE_LATEST
+    else:
+        body, content_type = generate_latest(m.registry), CONTENT_TYPE_LATEST
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type
+    return response
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/health", health, name="health")
+    app.router.add_get("/ready", ready, name="ready")
+    app.router.add_get("/metrics", metrics, name="metrics")

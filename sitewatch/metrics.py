@@ -1,0 +1,198 @@
+"""Prometheus metrics: one ``Metrics`` object per application, owning its registry.
+
+Per website the label is its key (bounded by the config; never a URL or error
+text). Values come from the checker's results as they are produced, not from the
+database, so a database outage does not blank the dashboards that watch it. The
+series of a website disappear when it leaves the config (or is paused).
+Naming follows Prometheus' guide: ``sitewatch_`` prefix, base units, ``_total``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from sitewatch.checker.result import CheckResult
+from sitewatch.store.runs import RunRecord
+
+# Seconds: from a fast local answer to a slow one near the default 10 s timeout.
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+PHASES = (
+    ("dns", "dns_ms"),
+    ("connect", "connect_ms"),
+    ("tls", "tls_ms"),
+    ("first_byte", "first_byte_ms"),
+    ("total", "total_ms"),
+)
+
+
+@dataclass
+class Readings:
+    """Numbers read at scrape time from the running parts (set by the app)."""
+
+    in_flight: Callable[[], float] = lambda: 0.0
+    db_errors: Callable[[], float] = lambda: 0.0
+    dropped: Callable[[], float] = lambda: 0.0
+
+
+class _Live(Collector):
+    def __init__(self, readings: Readings) -> None:
+        self.readings = readings
+
+    def collect(self) -> Iterable[Metric]:
+        r = self.readings
+        yield GaugeMetricFamily(
+            "sitewatch_checks_in_flight", "Checks running right now.", value=r.in_flight()
+        )
+        yield CounterMetricFamily(
+            "sitewatch_db_errors",
+            "Database operations that failed (result batches, status queries); retried.",
+            value=r.db_errors(),
+        )
+        yield CounterMetricFamily(
+            "sitewatch_check_results_dropped",
+            "Check results dropped because the database was away too long (buffer full).",
+            value=r.dropped(),
+        )
+
+
+class Metrics:
+    def __init__(self, *, phases: bool = True) -> None:
+        self.registry = CollectorRegistry()
+        self.phases = PHASES if phases else PHASES[-1:]
+        self.readings = Readings()
+        r = self.registry
+        ProcessCollector(registry=r)
+        r.register(_Live(self.readings))
+        self.website_up = Gauge(
+            "sitewatch_website_up",
+            "1 if the website's last check passed, 0 if it failed.",
+            ["website"],
+            registry=r,
+        )
+        self.check_duration = Histogram(
+            "sitewatch_check_duration_seconds",
+            "Duration of checks by phase (dns, connect, tls, first_byte, total).",
+            ["website", "phase"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.checks = Counter(
+            "sitewatch_checks",
+            "Checks by result (success or failure).",
+            ["website", "result"],
+            registry=r,
+        )
+        self.cert_expiry = Gauge(
+            "sitewatch_tls_certificate_expiry_timestamp_seconds",
+            "When the website's TLS certificate expires (unix time).",
+            ["website"],
+            registry=r,
+        )
+        self.last_check = Gauge(
+            "sitewatch_website_last_check_timestamp_seconds",
+            "When the website was last checked (unix time).",
+            ["website"],
+            registry=r,
+        )
+        self.reload_ok = Gauge(
+            "sitewatch_config_last_reload_successful",
+            "1 if the last reconcile of the config applied, 0 if it was rejected.",
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "sitewatch_config_last_reload_timestamp_seconds",
+            "When the config was last reconciled (unix time), whatever the outcome.",
+            registry=r,
+        )
+        self.config_info = Gauge(
+            "sitewatch_config_info",
+            "The applied config revision (always 1).",
+            ["revision"],
+            registry=r,
+        )
+        self.lag = Histogram(
+            "sitewatch_scheduler_lag_seconds",
+            "How late checks start after they are due.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.notifications = Counter(
+            "sitewatch_alert_notifications",
+            "Notification delivery attempts by channel and result.",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.outbox_pending = Gauge(
+            "sitewatch_alert_outbox_pending",
+            "Notifications waiting to be delivered (read at scrape time).",
+            registry=r,
+        )
+        for channel in ("email", "webhook"):  # from zero, so rate() works at once
+            for result in ("success", "failure"):
+                self.notifications.labels(channel, result)
+        self._websites: set[str] = set()
+        self._revision: str | None = None
+
+    # -- the checker ------------------------------------------------------------------
+
+    def observe(self, key: str | None, result: CheckResult) -> None:
+        """One check result of the website ``key``."""
+        if key is None:
+            return
+        self._websites.add(key)
+        self.website_up.labels(key).set(1 if result.ok else 0)
+        self.checks.labels(key, "success" if result.ok else "failure").inc()
+        self.last_check.labels(key).set(result.checked_at.timestamp())
+        if result.cert_expires_at is not None:
+            self.cert_expiry.labels(key).set(result.cert_expires_at.timestamp())
+        t = result.timings
+        if t is not None:
+            for phase, field in self.phases:
+                value = getattr(t, field)
+                if value is not None:
+                    self.check_duration.labels(key, phase).observe(value / 1000)
+        self.lag.observe(max(result.lag_seconds, 0.0))
+
+    def keep(self, keys: Iterable[str]) -> None:
+        """Only these websites are checked now: the others' series go."""
+        wanted = set(keys)
+        for key in self._websites - wanted:
+            for gauge in (self.website_up, self.cert_expiry, self.last_check):
+                _remove(gauge, key)
+            for result in ("success", "failure"):
+                _remove(self.checks, key, result)
+            for phase, _ in PHASES:
+                _remove(self.check_duration, key, phase)
+        self._websites &= wanted
+
+    # -- the reconciler and the alerts ---------------------------------------------
+
+    def reconciled(self, run: RunRecord) -> None:
+        self.reload_ok.set(1 if run.ok else 0)
+        self.reload_time.set(run.finished_at.timestamp())
+        if run.ok and run.revision and run.revision != self._revision:
+            if self._revision is not None:
+                _remove(self.config_info, self._revision)
+            self._revision = run.revision
+            self.config_info.labels(run.revision).set(1)
+
+    def delivered(self, channel: str, ok: bool) -> None:
+        self.notifications.labels(channel, "success" if ok else "failure").inc()
+
+
+def _remove(metric: Gauge | Counter | Histogram, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # older clients raise for unknown labels
+        metric.remove(*labels)

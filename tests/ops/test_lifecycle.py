@@ -10,75 +10,20 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.targets import TargetServer, closed_port
+from tests.serveproc import Serve
+from tests.targets import TargetServer
 
 pytestmark = pytest.mark.slow
-
-
-class Serve:
-    """A ``sitewatch serve`` child process and its address."""
-
-    def __init__(self, config_dir: Path, database_url: str, env: dict[str, str]) -> None:
-        self.port = closed_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = config_dir.parent / "serve.log"
-        self._log_file = self.log.open("w")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sitewatch",
-                "serve",
-                "--config",
-                str(config_dir),
-                "--port",
-                str(self.port),
-                "--database-url",
-                database_url,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=self._log_file,
-            env={**os.environ, **env},
-            cwd=config_dir.parent,
-        )
-
-    async def get(self, path: str, **kw: Any) -> tuple[int, Any]:
-        async with aiohttp.ClientSession() as session, session.get(self.base + path, **kw) as r:
-            body = await (r.json() if r.content_type == "application/json" else r.text())
-            return r.status, body
-
-    async def until(self, path: str, status: int, limit: float = 30) -> Any:
-        deadline = time.monotonic() + limit
-        last: Any = None
-        while time.monotonic() < deadline:
-            try:
-                code, body = await self.get(path)
-                if code == status:
-                    return body
-                last = (code, body)
-            except aiohttp.ClientError as exc:
-                last = exc
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{path} did not answer {status} within {limit}s (last: {last})")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self._log_file.close()
 
 
 def _monitors(config_dir: Path, url: str, interval: str = "5s", timeout: str = "4s") -> None:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from sitewatch.alerts.channels.email import EmailChannel
 from sitewatch.alerts.channels.webhook import WebhookChannel
@@ -31,6 +32,7 @@ from sitewatch.keys import (
     ALERTING,
     CACHE,
     CHECKER,
+    CLUSTER,
     EDITOR,
     ENGINE,
     ENVIRON,
@@ -40,6 +42,7 @@ from sitewatch.keys import (
 )
 from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
+from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
@@ -76,17 +79,41 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app[ENVIRON] = env
     app.cleanup_ctx.append(_reconciler(env))
     app.cleanup_ctx.append(_alerting(env))
-    if settings.check:
+    app.cleanup_ctx.append(_cluster)
+    if settings.check and settings.role != "web":
         app.cleanup_ctx.append(_checker(env))
     health.add_routes(app)
-    api.add_routes(app)
-    openapi.add_routes(app)
-    dashboard.setup(app, policy)  # after the checker: it listens to its results
+    if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
+        api.add_routes(app)
+        openapi.add_routes(app)
+        dashboard.setup(app, policy)  # after the checker: it listens to its results
     app[METRICS] = Metrics(phases=settings.metrics_phases)
     app.cleanup_ctx.append(_observe)
     # After every cleanup_ctx has started (aiohttp runs them first).
     app.on_startup.append(_settle_heap)
     return app
+
+
+async def _cluster(app: web.Application) -> AsyncIterator[None]:
+    """Heartbeat and website leases (PostgreSQL); the first round before checking."""
+    settings = app[SETTINGS]
+    role = settings.role if settings.check or settings.role == "web" else "web"
+    cluster = Cluster(app[ENGINE], role, lease_seconds=settings.lease_seconds)
+    app[CLUSTER] = cluster
+    if not cluster.enabled:
+        yield
+        return
+    try:
+        await cluster.step()
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("could not join the cluster yet (will retry): %s", exc)
+    app[RECONCILER].status.listeners.append(lambda run: cluster.wake())
+    stop = asyncio.Event()
+    task = asyncio.create_task(cluster.run(stop), name="sitewatch-cluster")
+    yield
+    stop.set()
+    await asyncio.gather(task, return_exceptions=True)
+    await cluster.leave()
 
 
 async def _observe(app: web.Application) -> AsyncIterator[None]:
@@ -106,6 +133,7 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
         metrics.readings.in_flight = lambda: checker.scheduler.in_flight
         metrics.readings.db_errors = lambda: writer.failed_flushes
         metrics.readings.dropped = lambda: writer.dropped_total
+        metrics.readings.websites = lambda: len(checker.keys)
     yield
 
 
@@ -202,6 +230,9 @@ def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIt
             app[RECONCILER].status.listeners.append(lambda run: alerting.request_reload())
             stop = asyncio.Event()
             await alerting.reload()
+            if settings.role == "web":  # web instances queue (tests), checkers deliver
+                yield
+                return
             task = asyncio.create_task(alerting.run(stop), name="sitewatch-alerting")
             yield
             stop.set()
@@ -228,6 +259,10 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
             ),
         )
         app[CHECKER] = checker
+        cluster = app[CLUSTER]
+        checker.scope = cluster.scope
+        cluster.listeners.append(checker.request_reload)
+        cluster.checks_total = lambda: checker.scheduler.checks_total
         # Every applied change reaches the scheduler within one reload.
         app[RECONCILER].status.listeners.append(lambda run: checker.request_reload())
         alerting = app[ALERTING]

@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: 8080)")
     serve.add_argument(
+        "--role",
+        choices=["all", "web", "checker"],
+        help="all (default), web (API and dashboard), checker (checks and notifications)",
+    )
+    serve.add_argument(
         "--no-watch",
         dest="watch",
         action="store_const",
@@ -202,6 +207,10 @@ def serve(settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    lock = _single_instance(settings.database_url)
+    if isinstance(lock, str):
+        print(f"sitewatch: {lock}", file=sys.stderr)
+        return 2
     try:
         app = create_app(settings)
     except (OSError, ValueError) as exc:
@@ -225,7 +234,34 @@ def serve(settings: Settings) -> int:
         loop=new_event_loop(),
     )
     log.info("sitewatch stopped")
+    if lock is not None:
+        lock.close()
     return 0
+
+
+def _single_instance(database_url: str) -> TextIO | str | None:
+    """SQLite is for one instance: hold a lock next to the file for the process's
+    life; a second ``serve`` on the same file is refused, saying why."""
+    import fcntl
+
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+        return None
+    path = Path(url.database).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{path}.lock", "w")  # noqa: SIM115 -- held until the process ends
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return (
+            f"another sitewatch already uses {path}: SQLite is for one instance."
+            " To run several instances, share a PostgreSQL database"
+            " (SITEWATCH_DATABASE_URL=postgresql://...)"
+        )
+    return handle
 
 
 def validate(settings: Settings, fmt: str, out: TextIO) -> int:

@@ -15,6 +15,7 @@ from sitewatch.alerts.service import Alerting
 from sitewatch.checker.service import Checker
 from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
+from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
 from sitewatch.web.cache import ResponseCache
@@ -32,3 +33,4 @@ ENVIRON = web.AppKey("environ", Mapping[str, str])
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 LIVE = web.AppKey("live_hub", LiveHub)
 METRICS = web.AppKey("metrics", Metrics)
+CLUSTER = web.AppKey("cluster", Cluster)

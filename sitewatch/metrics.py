@@ -45,6 +45,7 @@ class Readings:
     in_flight: Callable[[], float] = lambda: 0.0
     db_errors: Callable[[], float] = lambda: 0.0
     dropped: Callable[[], float] = lambda: 0.0
+    websites: Callable[[], float] = lambda: 0.0
 
 
 class _Live(Collector):
@@ -55,6 +56,11 @@ class _Live(Collector):
         r = self.readings
         yield GaugeMetricFamily(
             "sitewatch_checks_in_flight", "Checks running right now.", value=r.in_flight()
+        )
+        yield GaugeMetricFamily(
+            "sitewatch_websites_checked",
+            "Websites this instance checks (its share, when instances share a database).",
+            value=r.websites(),
         )
         yield CounterMetricFamily(
             "sitewatch_db_errors",

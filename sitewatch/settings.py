@@ -56,6 +56,18 @@ class Settings(BaseSettings):
         300.0, gt=0, description="Seconds between safety-net reconciles when no file event came."
     )
     check: bool = Field(True, description="Run the checker (false: config and web only).")
+    role: Literal["all", "web", "checker"] = Field(
+        "all",
+        description="all: everything; web: API and dashboard only; checker: checks,"
+        " notifications and housekeeping (with /health, /ready, /metrics).",
+    )
+    lease_seconds: float = Field(
+        15.0,
+        ge=3,
+        le=600,
+        description="PostgreSQL clusters: a website whose instance stops renewing its lease"
+        " for this long is taken over by another.",
+    )
     check_concurrency: int = Field(
         500, ge=1, le=100_000, description="At most this many checks in flight at once."
     )

@@ -18,10 +18,12 @@ from tests.targets import closed_port
 class Serve:
     """A ``sitewatch serve`` child process and its address."""
 
-    def __init__(self, config_dir: Path, database_url: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, config_dir: Path, database_url: str, env: dict[str, str], name: str = "serve"
+    ) -> None:
         self.port = closed_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = config_dir.parent / "serve.log"
+        self.log = config_dir.parent / f"{name}.log"
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
             [

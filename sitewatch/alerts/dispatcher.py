@@ -40,6 +40,11 @@ class RetryPolicy:
     cap: float = 900.0  # never wait longer than this between attempts
 
 
+# How long a claimed row is left to the instance sending it; if that instance
+# dies mid-send, another sends it after this (at least once, same event id).
+CLAIM = timedelta(seconds=60)
+
+
 def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = random.random) -> float:
     """Seconds to wait after failed attempt number ``attempt`` (1-based): exponential,
     capped, with jitter (50-100 % of the step) so receivers are not hit in waves."""
@@ -91,8 +96,9 @@ class Dispatcher:
 
     async def deliver_due(self) -> int:
         """Try every row that is due now (one per alert); how many were tried."""
-        async with self.engine.connect() as conn:
-            rows = await store.due(conn, self.clock())
+        async with self.engine.begin() as conn:
+            # Claimed in the transaction: another instance's dispatcher skips them.
+            rows = await store.claim_due(conn, self.clock(), CLAIM)
             specs = await store.alert_specs(conn) if rows else {}
         await asyncio.gather(*(self._deliver(row, specs) for row in rows))
         return len(rows)

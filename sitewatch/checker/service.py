@@ -71,6 +71,8 @@ class Checker:
         )
         self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
         self.keys: dict[int, str] = {}  # id -> key of every website being checked
+        # In a cluster: the websites this instance holds (None: all of them).
+        self.scope: Callable[[], set[int] | None] = lambda: None
         # Called with each result as it is produced (metrics), and after each reload.
         self.observers: list[Callable[[CheckResult], None]] = []
         self.reloaded: list[Callable[[], None]] = []
@@ -99,6 +101,9 @@ class Checker:
                     )
                 )
             ).all()
+            allowed = self.scope()
+            if allowed is not None:
+                rows = [r for r in rows if r[0] in allowed]
             stale = [r[0] for r in rows if self._targets.get(r[0], ("",))[0] != r[2]]
             specs: dict[int, dict[str, object]] = {}
             for start in range(0, len(stale), 1000):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, select, update
@@ -226,7 +226,9 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None
         )
 
 
-async def due(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[dict[str, Any]]:
+async def due(
+    conn: AsyncConnection, now: datetime, limit: int = 50, *, skip_locked: bool = False
+) -> list[dict[str, Any]]:
     """The oldest pending row of each alert, if it is due: a channel delivers in
     order, so a DOWN waiting for a retry is never overtaken by its UP."""
     head = (
@@ -241,7 +243,25 @@ async def due(conn: AsyncConnection, now: datetime, limit: int = 50) -> list[dic
         .order_by(outbox.c.id)
         .limit(limit)
     )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
     return [dict(r._mapping) for r in await conn.execute(query)]
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, hold: timedelta, limit: int = 50
+) -> list[dict[str, Any]]:
+    """``due``, and those rows set aside for ``hold`` (their next attempt moved on),
+    so that instances sharing the database never send one row at the same time.
+    On PostgreSQL rows another transaction is claiming are skipped, not waited for."""
+    rows = await due(conn, now, limit, skip_locked=conn.dialect.name == "postgresql")
+    if rows:
+        await conn.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([r["id"] for r in rows]))
+            .values(next_attempt_at=now + hold)
+        )
+    return rows
 
 
 async def next_due_at(conn: AsyncConnection) -> datetime | None:

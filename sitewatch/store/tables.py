@@ -305,4 +305,31 @@ class ReconcileRunRow(SQLModel, table=True):
     duration_seconds: float = 0.0
 
 
+class InstanceRow(SQLModel, table=True):
+    """A running ``sitewatch serve`` sharing this database: its heartbeat and share."""
+
+    __tablename__ = "instances"
+
+    id: str = Field(max_length=64, primary_key=True)  # host:pid:random, new at each start
+    role: str = Field(max_length=16)  # all | web | checker
+    version: str = Field(max_length=32)
+    host: str = Field(max_length=255)
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    websites: int = 0  # how many websites it checks (holds leases for)
+    checks_total: int = 0
+
+
+class WebsiteLeaseRow(SQLModel, table=True):
+    """Which instance checks a website, until when (renewed while it lives)."""
+
+    __tablename__ = "website_leases"
+
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
+    )
+    holder: str = Field(max_length=64, index=True)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 metadata = SQLModel.metadata

@@ -19,9 +19,20 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch import __version__
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
-from sitewatch.keys import ALERTING, CACHE, CHECKER, EDITOR, ENGINE, ENVIRON, RECONCILER, SETTINGS
+from sitewatch.keys import (
+    ALERTING,
+    CACHE,
+    CHECKER,
+    CLUSTER,
+    EDITOR,
+    ENGINE,
+    ENVIRON,
+    RECONCILER,
+    SETTINGS,
+)
 from sitewatch.services.checknow import NoSuchWebsiteError, check_now, result_dict
 from sitewatch.services.configedit import MASK, Applied, EditRefusedError, Kind
 from sitewatch.store import alerting as alert_store
@@ -505,6 +516,42 @@ async def config_status(request: web.Request) -> web.Response:
     )
 
 
+async def cluster_status(request: web.Request) -> web.Response:
+    """Every instance sharing the database (PostgreSQL), or this one alone (SQLite)."""
+    cluster = request.app[CLUSTER]
+    checker = request.app.get(CHECKER)
+    if cluster.enabled:
+        rows = await cluster.peers()
+    else:
+        rows = [
+            {
+                "id": cluster.id,
+                "role": cluster.role,
+                "version": __version__,
+                "host": cluster.id.split(":", 1)[0],
+                "started_at": cluster.started_at,
+                "heartbeat_at": datetime.now(UTC),
+                "websites": len(checker.keys) if checker else 0,
+                "checks_total": checker.scheduler.checks_total if checker else 0,
+            }
+        ]
+    instances = [
+        {
+            **{k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()},
+            "self": row["id"] == cluster.id,
+        }
+        for row in rows
+    ]
+    return _json(
+        {
+            "database": request.app[ENGINE].dialect.name,
+            "shared": cluster.enabled,
+            "lease_seconds": cluster.ttl.total_seconds(),
+            "instances": instances,
+        }
+    )
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
     sites, alerts = _writes("websites"), _writes("alerts")
@@ -527,3 +574,4 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/api/alerts/{id}/test", test_alert)
     r.add_get("/api/stats/summary", _cached(stats_summary))
     r.add_get("/api/config", config_status)
+    r.add_get("/api/cluster", cluster_status)

@@ -339,6 +339,12 @@ def document() -> dict[str, Any]:
             "responses": _answers(200, _json({"type": "object"}, "Config status."), 401),
         }
     }
+    paths["/api/cluster"] = {
+        "get": {
+            "summary": "The instances sharing this database: role, version, heartbeat, share",
+            "responses": _answers(200, _json({"type": "object"}, "Cluster status."), 401),
+        }
+    }
     return {
         "openapi": "3.1.0",
         "info": {

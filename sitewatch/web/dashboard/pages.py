@@ -11,7 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.keys import DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
+from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, checks, series
 from sitewatch.web import charts, openapi
@@ -345,6 +345,8 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     editor = request.app[EDITOR]
     routes = {r.resource.canonical for r in request.app.router.routes() if r.resource}
+    cluster = request.app[CLUSTER]
+    peers = await cluster.peers() if cluster.enabled else []
     return render(
         request,
         request.app[DASHBOARD],
@@ -360,6 +362,8 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
             "database": settings.database_url.split("://", 1)[0],
             "checking": settings.check,
             "has_metrics": "/metrics" in routes,
+            "cluster": cluster,
+            "peers": peers,
         },
     )
 

@@ -1,0 +1,126 @@
+"""This instance's place in a cluster of instances sharing one PostgreSQL.
+
+Every ``lease_seconds / 3`` it writes its heartbeat and, if it checks, renews
+its website leases and takes its fair share of the websites (``store.cluster``).
+The checker checks only the websites this instance holds. On SQLite (one
+instance by design) there are no leases: the instance checks everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch import __version__
+from sitewatch.store import cluster as store
+from sitewatch.store.types import utcnow
+
+log = logging.getLogger("sitewatch.cluster")
+
+
+class Cluster:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        role: str,
+        *,
+        lease_seconds: float = 15.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine = engine
+        self.role = role
+        self.ttl = timedelta(seconds=lease_seconds)
+        self.clock = clock
+        self.id = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.enabled = engine.dialect.name == "postgresql"
+        self.checks = role in store.CHECKING_ROLES
+        self.started_at = clock()
+        self.owned: set[int] = set()  # the websites this instance checks (when enabled)
+        self.listeners: list[Callable[[], None]] = []  # called when ``owned`` changes
+        self.checks_total: Callable[[], int] = lambda: 0
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Rebalance now (the config changed: new websites wait for no round)."""
+        self._wake.set()
+
+    def scope(self) -> set[int] | None:
+        """The websites to check: a set, or None for all of them (no cluster)."""
+        return self.owned if self.enabled else None
+
+    async def step(self) -> None:
+        """One round: heartbeat, forget the silent, rebalance the leases."""
+        now = self.clock()
+        async with self.engine.begin() as conn:
+            await store.beat(
+                conn,
+                {
+                    "id": self.id,
+                    "role": self.role,
+                    "version": __version__,
+                    "host": socket.gethostname()[:255],
+                    "started_at": self.started_at,
+                    "heartbeat_at": now,
+                    "websites": len(self.owned) if self.checks else 0,
+                    "checks_total": self.checks_total(),
+                },
+            )
+            await store.forget(conn, now - 3 * self.ttl)
+            if not self.checks:
+                return
+            peers = await store.live(conn, now - self.ttl)
+            checkers = sum(1 for p in peers if p["role"] in store.CHECKING_ROLES)
+            owned = await store.rebalance(conn, self.id, now, self.ttl, checkers)
+        if owned != self.owned:
+            gained, lost = len(owned - self.owned), len(self.owned - owned)
+            self.owned = owned
+            log.info(
+                "checking %d websites of the cluster (%d taken over, %d handed on)",
+                len(owned),
+                gained,
+                lost,
+            )
+            for listener in self.listeners:
+                listener()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(
+                    waits, timeout=self.ttl.total_seconds() / 3, return_when=asyncio.FIRST_COMPLETED
+                )
+            for w in waits:
+                w.cancel()
+            self._wake.clear()
+            if stop.is_set():
+                break
+            try:
+                await self.step()
+            except (SQLAlchemyError, OSError) as exc:
+                # The leases cannot be renewed, but nobody can take them either:
+                # go on checking what this instance holds.
+                log.error("could not renew the cluster leases (will retry): %s", exc)
+
+    async def leave(self) -> None:
+        """Hand the websites back at once (a clean shutdown)."""
+        if not self.enabled:
+            return
+        try:
+            async with self.engine.begin() as conn:
+                await store.leave(conn, self.id)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("could not hand the leases back (they expire by themselves): %s", exc)
+
+    async def peers(self) -> list[dict[str, object]]:
+        async with self.engine.connect() as conn:
+            return await store.live(conn, self.clock() - 3 * self.ttl)

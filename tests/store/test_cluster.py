@@ -1,0 +1,120 @@
+"""Website leases and outbox claims on a real PostgreSQL: fair shares, no
+website held twice, expired leases taken over, surplus handed back, and an
+outbox row claimed by one transaction only."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sitewatch.store import alerting, catalog
+from sitewatch.store import cluster as store
+from sitewatch.store.migrate import upgrade
+from tests.store.test_checks import add_websites
+
+T = datetime(2026, 11, 28, 12, tzinfo=UTC)
+TTL = timedelta(seconds=15)
+
+
+@pytest.fixture
+async def pg(postgres_url: str) -> AsyncEngine:
+    engine = create_async_engine(postgres_url)
+    await upgrade(engine)
+    return engine
+
+
+async def _rebalance(engine: AsyncEngine, me: str, now: datetime, checkers: int) -> set[int]:
+    async with engine.begin() as conn:
+        return await store.rebalance(conn, me, now, TTL, checkers)
+
+
+@pytest.mark.postgres
+async def test_fair_shares_takeover_and_handing_back(pg: AsyncEngine) -> None:
+    ids = set((await add_websites(pg, *(f"w{i}" for i in range(10)))).values())
+    a = await _rebalance(pg, "a", T, 1)
+    assert a == ids  # alone: everything
+    b = await _rebalance(pg, "b", T, 2)
+    assert b == set()  # all held and not expired: nothing free yet
+    a = await _rebalance(pg, "a", T + timedelta(seconds=5), 2)
+    assert len(a) == 5  # a sees two checkers: hands the surplus back
+    b = await _rebalance(pg, "b", T + timedelta(seconds=6), 2)
+    assert len(b) == 5 and not a & b and a | b == ids
+    # b dies: its leases expire; a takes everything over, not before.
+    a = await _rebalance(pg, "a", T + timedelta(seconds=10), 1)
+    assert len(a) == 5
+    a = await _rebalance(pg, "a", T + timedelta(seconds=22), 1)
+    assert a == ids
+    async with pg.connect() as conn:
+        holders = (await conn.execute(select(store.leases.c.holder))).scalars().all()
+    assert set(holders) == {"a"} and len(holders) == 10
+    await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_concurrent_claims_never_overlap(pg: AsyncEngine) -> None:
+    ids = set((await add_websites(pg, *(f"w{i}" for i in range(60)))).values())
+    held = await asyncio.gather(*(_rebalance(pg, f"i{n}", T, 3) for n in range(3)))
+    assert sum(len(h) for h in held) <= 60
+    assert not (held[0] & held[1]) and not (held[0] & held[2]) and not (held[1] & held[2])
+    held = await asyncio.gather(*(_rebalance(pg, f"i{n}", T + TTL / 3, 3) for n in range(3)))
+    assert set().union(*held) == ids and all(len(h) == 20 for h in held)
+    await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_an_outbox_row_is_claimed_once(pg: AsyncEngine) -> None:
+    (website,) = (await add_websites(pg, "shop")).values()
+    async with pg.begin() as conn:
+        alert_id = (
+            await conn.execute(
+                insert(catalog.alerts)
+                .values(
+                    key="hook",
+                    type="webhook",
+                    enabled=True,
+                    spec={},
+                    spec_hash="x",
+                    source_file="alerts.yaml",
+                    created_at=T,
+                    updated_at=T,
+                )
+                .returning(catalog.alerts.c.id)
+            )
+        ).scalar_one()
+        await alerting.enqueue(
+            conn,
+            [
+                {
+                    "event_id": "e1",
+                    "alert_id": alert_id,
+                    "website_id": website,
+                    "incident_id": None,
+                    "kind": "down",
+                    "payload": {},
+                    "created_at": T,
+                    "next_attempt_at": T,
+                    "deadline_at": T + timedelta(hours=1),
+                },
+            ],
+        )
+    first = await pg.connect()
+    await first.begin()
+    claimed = await alerting.claim_due(first, T, timedelta(seconds=60))
+    assert [r["event_id"] for r in claimed] == ["e1"]
+    async with pg.begin() as other:  # while the first transaction holds it
+        assert await alerting.claim_due(other, T, timedelta(seconds=60)) == []
+    await first.commit()
+    await first.close()
+    async with pg.begin() as later:  # set aside for the sender: not due again yet
+        assert (
+            await alerting.claim_due(later, T + timedelta(seconds=30), timedelta(seconds=60)) == []
+        )
+        assert (
+            len(await alerting.claim_due(later, T + timedelta(seconds=61), timedelta(seconds=60)))
+            == 1
+        )
+    await pg.dispose()

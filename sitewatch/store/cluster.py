@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store.checks import upsert_for
@@ -77,9 +76,10 @@ async def rebalance(
         r[0] for r in await conn.execute(select(leases.c.website_id).where(leases.c.holder == me))
     )
     if len(mine) > share:
-        extra = mine[share:]
+        # One array parameter, however many (a list would hit 65,535 parameters).
         await conn.execute(
-            delete(leases).where(leases.c.holder == me, leases.c.website_id.in_(extra))
+            text("DELETE FROM website_leases WHERE holder = :me AND website_id = ANY(:ids)"),
+            {"me": me, "ids": mine[share:]},
         )
         return set(mine[:share])
     need = share - len(mine)
@@ -94,18 +94,15 @@ async def rebalance(
         )
         claimed = [r[0] for r in await conn.execute(free)]
         if claimed:
-            insert = postgresql.insert(leases).values(
-                [{"website_id": i, "holder": me, "expires_at": until} for i in claimed]
-            )
             await conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["website_id"],
-                    set_={
-                        "holder": insert.excluded.holder,
-                        "expires_at": insert.excluded.expires_at,
-                    },
-                    where=leases.c.expires_at < now,  # taken meanwhile: leave it
-                )
+                text(
+                    "INSERT INTO website_leases (website_id, holder, expires_at)"
+                    " SELECT unnest(CAST(:ids AS integer[])), :me, :until"
+                    " ON CONFLICT (website_id) DO UPDATE"
+                    " SET holder = excluded.holder, expires_at = excluded.expires_at"
+                    " WHERE website_leases.expires_at < :now"  # taken meanwhile: leave it
+                ),
+                {"ids": claimed, "me": me, "until": until, "now": now},
             )
     held = await conn.execute(select(leases.c.website_id).where(leases.c.holder == me))
     return {r[0] for r in held}

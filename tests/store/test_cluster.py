@@ -8,7 +8,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from sitewatch.store import alerting, catalog
@@ -117,4 +117,21 @@ async def test_an_outbox_row_is_claimed_once(pg: AsyncEngine) -> None:
             len(await alerting.claim_due(later, T + timedelta(seconds=61), timedelta(seconds=60)))
             == 1
         )
+    await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_claiming_more_websites_than_a_statement_has_parameters(pg: AsyncEngine) -> None:
+    """70,000 websites in one claim (a VALUES list would need 210,000 parameters)."""
+    async with pg.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO websites (key, name, url, active, interval_seconds, tags, spec,"
+                " spec_hash, source_file, created_at, updated_at) SELECT 'w' || i, 'W' || i,"
+                " 'http://x/', true, 30, '[]', '{}', 'x', 'monitors.yaml', now(), now()"
+                " FROM generate_series(1, 70000) i"
+            )
+        )
+    assert len(await _rebalance(pg, "a", T, 1)) == 70_000
+    assert len(await _rebalance(pg, "a", T + timedelta(seconds=5), 2)) == 35_000
     await pg.dispose()

@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent
-SOURCE = ROOT / "dashboard" / "tailwind.css"
-STATIC = ROOT / "sitewatch" / "web" / "dashboard" / "static"
 
 
 def compile_css(root: Path = ROOT) -> Path:

@@ -61,6 +61,27 @@ def generate(config_dir: Path, count: int, interval: int, delay_sites: int) -> N
     (config_dir / "monitors.yaml").write_text("\n".join(lines) + "\n")
 
 
+def start_target(pin: list[str]) -> subprocess.Popen[bytes]:
+    """bench/target.py on every interface's PORTS (``pin``: a taskset prefix);
+    returns once it listens."""
+    target = subprocess.Popen(
+        [
+            *pin,
+            sys.executable,
+            str(HERE / "target.py"),
+            "--host",
+            "0.0.0.0",
+            "--ports",
+            f"{PORTS.start}-{PORTS.stop - 1}",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert target.stdout is not None
+    if not target.stdout.readline().startswith(b"listening"):  # an old one holds the ports
+        raise SystemExit("bench/target.py did not start (is an old one still running?)")
+    return target
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
@@ -188,20 +209,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.no_pin:
         os.sched_setaffinity(0, {0})
-    target = subprocess.Popen(
-        (["taskset", "-c", "1"] if not args.no_pin else [])
-        + [
-            sys.executable,
-            str(HERE / "target.py"),
-            "--host",
-            "0.0.0.0",
-            "--ports",
-            f"{PORTS.start}-{PORTS.stop - 1}",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert target.stdout is not None
-    target.stdout.readline()
+    target = start_target(["taskset", "-c", "1"] if not args.no_pin else [])
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     try:
         if args.backend == "postgresql":

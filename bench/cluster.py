@@ -34,7 +34,7 @@ from pathlib import Path
 
 import psycopg
 from api import free_port
-from checker import PORTS, generate
+from checker import generate, start_target
 from sqlalchemy.engine import make_url
 
 PG_ADMIN = os.environ.get(
@@ -98,21 +98,7 @@ def run(instances: int, websites: int, warmup: float, seconds: float) -> dict[st
     # One instance: it on core 0, the target on core 1 (as bench/checker.py).
     # Two: one per core, and the target and PostgreSQL share the cores with them.
     pin = ["taskset", "-c", "1"] if instances == 1 else []
-    target = subprocess.Popen(
-        [
-            *pin,
-            sys.executable,
-            str(HERE / "target.py"),
-            "--host",
-            "0.0.0.0",
-            "--ports",
-            f"{PORTS.start}-{PORTS.stop - 1}",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert target.stdout is not None
-    if not target.stdout.readline().startswith(b"listening"):  # a stale target holds the ports
-        raise SystemExit("bench/target.py did not start (is an old one still running?)")
+    target = start_target(pin)
     env = {
         **os.environ,
         "SITEWATCH_DATABASE_URL": url.render_as_string(hide_password=False),

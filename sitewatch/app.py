@@ -97,7 +97,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
 async def _cluster(app: web.Application) -> AsyncIterator[None]:
     """Heartbeat and website leases (PostgreSQL); the first round before checking."""
     settings = app[SETTINGS]
-    role = settings.role if settings.check or settings.role == "web" else "web"
+    role = settings.role if settings.check else "web"  # no checks here: heartbeat only
     cluster = Cluster(app[ENGINE], role, lease_seconds=settings.lease_seconds)
     app[CLUSTER] = cluster
     if not cluster.enabled:
@@ -263,6 +263,7 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
         checker.scope = cluster.scope
         cluster.listeners.append(checker.request_reload)
         cluster.checks_total = lambda: checker.scheduler.checks_total
+        cluster.websites = lambda: len(checker.keys)
         # Every applied change reaches the scheduler within one reload.
         app[RECONCILER].status.listeners.append(lambda run: checker.request_reload())
         alerting = app[ALERTING]

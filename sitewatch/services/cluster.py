@@ -47,6 +47,7 @@ class Cluster:
         self.owned: set[int] = set()  # the websites this instance checks (when enabled)
         self.listeners: list[Callable[[], None]] = []  # called when ``owned`` changes
         self.checks_total: Callable[[], int] = lambda: 0
+        self.websites: Callable[[], int] = lambda: 0  # how many it checks now
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -57,23 +58,24 @@ class Cluster:
         """The websites to check: a set, or None for all of them (no cluster)."""
         return self.owned if self.enabled else None
 
+    def row(self, now: datetime) -> dict[str, object]:
+        """This instance as ``instances`` holds it (and /api/cluster shows it)."""
+        return {
+            "id": self.id,
+            "role": self.role,
+            "version": __version__,
+            "host": socket.gethostname()[:255],
+            "started_at": self.started_at,
+            "heartbeat_at": now,
+            "websites": self.websites(),
+            "checks_total": self.checks_total(),
+        }
+
     async def step(self) -> None:
         """One round: heartbeat, forget the silent, rebalance the leases."""
         now = self.clock()
         async with self.engine.begin() as conn:
-            await store.beat(
-                conn,
-                {
-                    "id": self.id,
-                    "role": self.role,
-                    "version": __version__,
-                    "host": socket.gethostname()[:255],
-                    "started_at": self.started_at,
-                    "heartbeat_at": now,
-                    "websites": len(self.owned) if self.checks else 0,
-                    "checks_total": self.checks_total(),
-                },
-            )
+            await store.beat(conn, self.row(now))
             await store.forget(conn, now - 3 * self.ttl)
             if not self.checks:
                 return
@@ -122,5 +124,8 @@ class Cluster:
             log.warning("could not hand the leases back (they expire by themselves): %s", exc)
 
     async def peers(self) -> list[dict[str, object]]:
+        """Every live instance; without a shared database, this one alone."""
+        if not self.enabled:
+            return [self.row(self.clock())]
         async with self.engine.connect() as conn:
             return await store.live(conn, self.clock() - 3 * self.ttl)

@@ -114,24 +114,5 @@ async def sparklines(
     return out
 
 
-async def recent_checks(conn: AsyncConnection, website_id: int, limit: int) -> list[dict[str, Any]]:
-    """The last ``limit`` checks, oldest first (a status bar reads left to right)."""
-    query = (
-        select(
-            history.c.checked_at,
-            history.c.ok,
-            history.c.status_code,
-            history.c.response_time_ms,
-            history.c.error_kind,
-        )
-        .where(history.c.website_id == website_id)
-        .order_by(history.c.checked_at.desc(), history.c.id.desc())
-        .limit(limit)
-    )
-    rows = [dict(r._mapping) for r in await conn.execute(query)]
-    rows.reverse()
-    return rows
-
-
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)

@@ -19,7 +19,6 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch import __version__
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
 from sitewatch.keys import (
@@ -519,22 +518,7 @@ async def config_status(request: web.Request) -> web.Response:
 async def cluster_status(request: web.Request) -> web.Response:
     """Every instance sharing the database (PostgreSQL), or this one alone (SQLite)."""
     cluster = request.app[CLUSTER]
-    checker = request.app.get(CHECKER)
-    if cluster.enabled:
-        rows = await cluster.peers()
-    else:
-        rows = [
-            {
-                "id": cluster.id,
-                "role": cluster.role,
-                "version": __version__,
-                "host": cluster.id.split(":", 1)[0],
-                "started_at": cluster.started_at,
-                "heartbeat_at": datetime.now(UTC),
-                "websites": len(checker.keys) if checker else 0,
-                "checks_total": checker.scheduler.checks_total if checker else 0,
-            }
-        ]
+    rows = await cluster.peers()
     instances = [
         {
             **{k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()},

@@ -233,8 +233,8 @@ async def website(request: web.Request) -> web.StreamResponse:
             row["id"], {}
         )
         svg, phases = await _chart(request, conn, row["id"], row["name"], chosen)
-        recent = await series.recent_checks(conn, row["id"], 60)
-        history = await checks.history_page(conn, row["id"], limit=25)
+        # One read serves both: the status bar (oldest left) and the table (25 newest).
+        recent = await checks.history_page(conn, row["id"], limit=60)
         incidents = await alert_store.incidents_of(conn, row["id"], 20)
         alert_keys = await alert_store.alerts_of_website(conn, row["id"])
     where = await request.app[EDITOR].entry("websites", key)
@@ -253,8 +253,8 @@ async def website(request: web.Request) -> web.StreamResponse:
             "phases": phases,
             "ranges": list(RANGES),
             "range": chosen,
-            "status_bar": markup(charts.status_bar(recent)),
-            "history": history,
+            "status_bar": markup(charts.status_bar(recent[::-1])),
+            "history": recent[:25],
             "incidents": incidents,
             "alerts": alert_keys,
             "source_file": where.file if where else row["source_file"],

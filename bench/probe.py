@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -28,6 +26,7 @@ from pathlib import Path
 import aiohttp
 import psycopg
 import uvloop
+from checker import PORTS, start_target
 from sqlalchemy.engine import make_url
 
 from sitewatch.checker.probe import Prober
@@ -40,7 +39,6 @@ from sitewatch.store.migrate import upgrade
 PG_ADMIN = os.environ.get(
     "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-PORTS = range(20000, 20016)
 HERE = Path(__file__).resolve().parent
 
 
@@ -140,22 +138,7 @@ def main() -> None:
     parser.add_argument("--profile", choices=["bare", "probe", "timings", "stored"])
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
-    target = subprocess.Popen(
-        [
-            "taskset",
-            "-c",
-            "1",
-            sys.executable,
-            str(HERE / "target.py"),
-            "--host",
-            "0.0.0.0",
-            "--ports",
-            f"{PORTS.start}-{PORTS.stop - 1}",
-        ],
-        stdout=subprocess.PIPE,
-    )
-    assert target.stdout is not None
-    target.stdout.readline()
+    target = start_target(["taskset", "-c", "1"])
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

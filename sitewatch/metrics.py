@@ -76,7 +76,9 @@ class _Live(Collector):
 
 class Metrics:
     def __init__(self, *, phases: bool = True) -> None:
-        self.registry = CollectorRegistry()
+        # auto_describe: collectors without describe() are asked by collect(), so
+        # every series name is known (duplicates refused; ?name[] finds them all).
+        self.registry = CollectorRegistry(auto_describe=True)
         self.phases = PHASES if phases else PHASES[-1:]
         self.readings = Readings()
         r = self.registry

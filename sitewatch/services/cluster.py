@@ -111,7 +111,10 @@ class Cluster:
             except (SQLAlchemyError, OSError) as exc:
                 # The leases cannot be renewed, but nobody can take them either:
                 # go on checking what this instance holds.
-                log.error("could not renew the cluster leases (will retry): %s", exc)
+                # The first line: the statement and its parameters (tens of
+                # thousands of ids) would follow.
+                reason = str(exc).splitlines()[0]
+                log.error("could not renew the cluster leases (will retry): %s", reason)
 
     async def leave(self) -> None:
         """Hand the websites back at once (a clean shutdown)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 
@@ -90,3 +91,45 @@ async def test_checker_follows_config(database_url: str, config_dir: Path) -> No
 
 async def _positive(app: object, key: str) -> bool:
     return await history_count(app, key) > 0
+
+
+async def test_the_heap_is_frozen_again_after_the_first_round_of_checks(
+    database_url: str, config_dir: Path
+) -> None:
+    """What the first results create (metric series, alert states) lives as long
+    as the website: it is frozen out of the cyclic collector once every website
+    has been checked, or each full collection walks it (seconds at 35,000)."""
+    async with TargetServer() as target:
+        write(
+            config_dir,
+            "monitors.yaml",
+            "websites:\n"
+            + "".join(
+                website_yaml(
+                    name, url=target.url("/status/200"), interval="5s", extra="timeout: 2s"
+                )
+                for name in ("alpha", "beta", "gamma")
+            ),
+        )
+        settings = Settings(config_dir=config_dir, database_url=database_url, watch=False)
+        app = create_app(settings, environ={})
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            checker = app[CHECKER]
+
+            async def loaded() -> bool:
+                return len(checker.keys) == 3
+
+            await wait_for(loaded, 5)
+            frozen = gc.get_freeze_count()
+            assert checker.scheduler.checks_total < 3  # the first round spreads over 5 s
+
+            async def first_round() -> bool:
+                return checker.scheduler.checks_total >= 3
+
+            await wait_for(first_round, 8)
+            assert gc.get_freeze_count() > frozen
+        finally:
+            await server.close()
+            gc.unfreeze()

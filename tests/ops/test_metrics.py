@@ -136,6 +136,19 @@ async def test_the_listed_series_are_exposed_and_promtool_finds_no_problem(
     assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
     assert (await open_metrics.text()).endswith("# EOF\n")
 
+    # name[] limits the answer to those series (a cheap read of a few numbers).
+    some = await client.get(
+        "/metrics?name[]=sitewatch_scheduler_lag_seconds_bucket&name[]=sitewatch_checks_in_flight"
+    )
+    names = {
+        line.split("{")[0].split(" ")[0]
+        for line in (await some.text()).splitlines()
+        if not line.startswith("#")
+    }
+    assert names == {"sitewatch_scheduler_lag_seconds_bucket", "sitewatch_checks_in_flight"}
+    process = await (await client.get("/metrics?name[]=process_resident_memory_bytes")).text()
+    assert _sample(process, "process_resident_memory_bytes")
+
     # The website leaves the config: its series go with it.
     removed = await client.delete("/api/websites/down")
     assert removed.status == 204

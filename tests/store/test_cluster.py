@@ -135,3 +135,19 @@ async def test_claiming_more_websites_than_a_statement_has_parameters(pg: AsyncE
     assert len(await _rebalance(pg, "a", T, 1)) == 70_000
     assert len(await _rebalance(pg, "a", T + timedelta(seconds=5), 2)) == 35_000
     await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_rebalances_take_turns(pg: AsyncEngine) -> None:
+    """A renewal and a takeover of the same rows must not run at once (they
+    would lock them in opposite orders: a deadlock): a rebalance waits while
+    another holds the lease lock, and goes on when it is released."""
+    ids = set((await add_websites(pg, "w1", "w2")).values())
+    async with pg.connect() as other:
+        await other.execute(text("SELECT pg_advisory_lock(:k)"), {"k": store.LEASE_LOCK})
+        waiting = asyncio.ensure_future(_rebalance(pg, "a", T, 1))
+        done, _ = await asyncio.wait({waiting}, timeout=0.5)
+        assert not done  # it waits for its turn
+        await other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": store.LEASE_LOCK})
+        assert await asyncio.wait_for(waiting, 10) == ids
+    await pg.dispose()

@@ -101,15 +101,16 @@ async def rebalance(
         )
         claimed = [r[0] for r in await conn.execute(free)]
         if claimed:
-            await conn.execute(
+            taken = await conn.execute(
                 text(
                     "INSERT INTO website_leases (website_id, holder, expires_at)"
                     " SELECT unnest(CAST(:ids AS integer[])), :me, :until"
                     " ON CONFLICT (website_id) DO UPDATE"
                     " SET holder = excluded.holder, expires_at = excluded.expires_at"
                     " WHERE website_leases.expires_at < :now"  # taken meanwhile: leave it
+                    " RETURNING website_id"
                 ),
                 {"ids": claimed, "me": me, "until": until, "now": now},
             )
-    held = await conn.execute(select(leases.c.website_id).where(leases.c.holder == me))
-    return {r[0] for r in held}
+            return {*mine, *(r[0] for r in taken)}
+    return set(mine)

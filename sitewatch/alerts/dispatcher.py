@@ -28,6 +28,7 @@ from sitewatch.alerts.channels import Channel, DeliveryError
 from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import ALERT_TYPES
 from sitewatch.store import alerting as store
+from sitewatch.store.engine import begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.alerts")
@@ -96,7 +97,7 @@ class Dispatcher:
 
     async def deliver_due(self) -> int:
         """Try every row that is due now (one per alert); how many were tried."""
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             # Claimed in the transaction: another instance's dispatcher skips them.
             rows = await store.claim_due(conn, self.clock(), CLAIM)
             specs = await store.alert_specs(conn) if rows else {}
@@ -142,7 +143,7 @@ class Dispatcher:
                     (next_at - now).total_seconds(),
                     detail,
                 )
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             await store.record_attempt(
                 conn,
                 row["id"],

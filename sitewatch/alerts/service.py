@@ -18,6 +18,7 @@ from sitewatch.alerts.dispatcher import Dispatcher, RetryPolicy
 from sitewatch.alerts.engine import AlertEngine, EngineOptions, Outcome, build_book
 from sitewatch.store import alerting as store
 from sitewatch.store import catalog, checks
+from sitewatch.store.engine import begin_write
 
 log = logging.getLogger("sitewatch.alerts")
 
@@ -76,7 +77,7 @@ class Alerting:
     async def send_test(self, alert_key: str) -> str:
         """Queue a test notification through the outbox; its event id."""
         alerts = catalog.alerts
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             alert_id = await conn.scalar(
                 select(alerts.c.id).where(alerts.c.key == alert_key, alerts.c.archived_at.is_(None))
             )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.store import rollups
 from sitewatch.store.checks import daily, history, hourly
+from sitewatch.store.engine import begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.housekeeping")
@@ -89,7 +90,7 @@ class Housekeeper:
         """Seal up to ``SEALS_PER_TRANSACTION`` periods in one short transaction
         (one commit per hour would make catching up after downtime slow)."""
         last: datetime | None = None
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             for _ in range(SEALS_PER_TRANSACTION):
                 sealed = await seal(conn, self.clock())
                 if sealed is None:

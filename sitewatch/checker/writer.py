@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sitewatch.checker.result import CheckResult
 from sitewatch.store import checks
+from sitewatch.store.engine import begin_write
 
 log = logging.getLogger("sitewatch.checker")
 
@@ -119,7 +120,7 @@ class ResultWriter:
             while done < len(rows):
                 chunk = rows[done : done + self.batch_size]
                 chunk_results = results[done : done + len(chunk)]
-                async with self.engine.begin() as conn:
+                async with begin_write(self.engine) as conn:
                     await checks.record(conn, chunk)
                     for hook in self.in_transaction:
                         await self._run_hook(conn, hook, chunk_results)

@@ -19,6 +19,7 @@ from sitewatch.config.loader import AlertEntry, Snapshot, WebsiteEntry
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
 from sitewatch.store import catalog, runs
 from sitewatch.store.catalog import RowState
+from sitewatch.store.engine import begin_write
 from sitewatch.store.migrate import current_revision
 from sitewatch.store.runs import RunRecord, RunStatus
 from sitewatch.store.types import utcnow
@@ -81,7 +82,7 @@ async def apply_snapshot(
             warnings=warnings,
         )
 
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RECONCILE_LOCK})
         state = await read_state(conn)

@@ -26,6 +26,7 @@ from sitewatch.config.watcher import watch
 from sitewatch.errors import ConfigError
 from sitewatch.reconcile.apply import apply_snapshot
 from sitewatch.store import runs
+from sitewatch.store.engine import begin_write
 from sitewatch.store.runs import RunRecord
 from sitewatch.store.types import utcnow
 
@@ -139,7 +140,7 @@ class Reconciler:
             "\n  ".join(run.errors),
         )
         try:
-            async with self.engine.begin() as conn:
+            async with begin_write(self.engine) as conn:
                 await runs.record(conn, run)
         except (SQLAlchemyError, OSError) as db_exc:
             log.error("could not record the failed reconcile: %s", db_exc)

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch import __version__
 from sitewatch.store import cluster as store
+from sitewatch.store.engine import begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.cluster")
@@ -74,7 +75,7 @@ class Cluster:
     async def step(self) -> None:
         """One round: heartbeat, forget the silent, rebalance the leases."""
         now = self.clock()
-        async with self.engine.begin() as conn:
+        async with begin_write(self.engine) as conn:
             await store.beat(conn, self.row(now))
             await store.forget(conn, now - 3 * self.ttl)
             if not self.checks:
@@ -121,7 +122,7 @@ class Cluster:
         if not self.enabled:
             return
         try:
-            async with self.engine.begin() as conn:
+            async with begin_write(self.engine) as conn:
                 await store.leave(conn, self.id)
         except (SQLAlchemyError, OSError) as exc:
             log.warning("could not hand the leases back (they expire by themselves): %s", exc)

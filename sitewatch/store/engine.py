@@ -4,21 +4,32 @@ PostgreSQL (psycopg 3) is the production engine; a SQLite file (aiosqlite) is th
 embedded default. SQLite gets WAL (readers never block the writer), foreign keys,
 a busy timeout, and real ``BEGIN`` statements so transactions mean the same thing
 as on PostgreSQL.
+
+Every transaction that writes opens with :func:`begin_write`. On SQLite that is
+``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes fails at
+once with "database is locked" (``SQLITE_BUSY_SNAPSHOT``, which the busy timeout
+does not retry) when another connection committed in between — the checker's
+batch writer commits every few hundred milliseconds, so a reconcile or an alert
+transaction would lose that race now and then. Taking the write lock at ``BEGIN``
+makes the second writer wait its turn instead.
 """
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from sitewatch.settings import DEFAULT_DATABASE_URL
 
-__all__ = ["DEFAULT_DATABASE_URL", "create_engine", "is_sqlite", "normalize_url"]
+__all__ = ["DEFAULT_DATABASE_URL", "begin_write", "create_engine", "is_sqlite", "normalize_url"]
+
+_WRITE = "sitewatch_write"
 
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -68,6 +79,11 @@ def create_engine(url: str, *, echo: bool = False, create_file: bool = True) -> 
     )
 
 
+def begin_write(engine: AsyncEngine) -> AbstractAsyncContextManager[AsyncConnection]:
+    """``engine.begin()`` for a transaction that will write (see the module docstring)."""
+    return engine.execution_options(**{_WRITE: True}).begin()
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     sync_engine = engine.sync_engine
 
@@ -87,4 +103,5 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

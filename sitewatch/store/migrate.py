@@ -16,6 +16,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sitewatch.store.engine import begin_write
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x5173_7761_7463_6801  # "sitewatch" + 1, an arbitrary 64-bit key
 
@@ -36,7 +38,7 @@ def head_revision() -> str:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
     """Bring the schema to ``revision``; returns the revision the database is at."""
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:
         return await conn.run_sync(_upgrade, revision)
 
 

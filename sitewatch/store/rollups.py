@@ -43,6 +43,7 @@ from sitewatch.store.checks import (
     totals,
     upsert,
 )
+from sitewatch.store.engine import begin_write
 
 # A check that started just before the hour ends is written a little after it.
 GRACE = timedelta(minutes=2)
@@ -221,7 +222,7 @@ async def purge_batch(
     col = table.c[column]
     key = list(table.primary_key.columns)
     oldest = select(*key).where(col < before).order_by(col).limit(batch)
-    async with engine.begin() as conn:
+    async with begin_write(engine) as conn:
         if len(key) == 1:
             result = await conn.execute(delete(table).where(key[0].in_(oldest)))
         else:

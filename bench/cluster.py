@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,15 @@ def tree_cpu_seconds(root: int) -> float:
     return cpu_seconds(lambda pid, _comm, ppid: root in (pid, ppid))
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent not idle (/proc/stat: user, nice,
+    system, irq, softirq, steal) -- loopback TCP's kernel work included, which
+    no process's own counters fully show."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 NGINX = Path("/usr/sbin/nginx")
 
 
@@ -115,6 +125,13 @@ def start_nginx(pin: list[str], folder: Path) -> subprocess.Popen[bytes]:
     interface, closing each connection as bench/target.py does -- but in C,
     so on a two-core machine the target takes as little as possible of the
     cores the sitewatch instances are pinned to."""
+    for port in PORTS:  # a stale target would answer in nginx's place
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as nginx does
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                raise SystemExit(f"port {port} is taken (an old target still running?)") from None
     listen = "\n".join(f"    listen {port} backlog=4096;" for port in PORTS)
     (folder / "nginx.conf").write_text(
         f"""worker_processes 1;
@@ -182,11 +199,11 @@ def run(
             [
                 "taskset",
                 "-c",
-                str(i % os.cpu_count()),
+                str(i % (os.cpu_count() or 1)),
                 sys.executable,
                 "-m",
                 "sitewatch",
-                "serve",  # type: ignore[operator]
+                "serve",
                 "--config",
                 str(tmp / "config"),
                 "--port",
@@ -216,6 +233,7 @@ def run(
         cpu0 = postgres_cpu_seconds()
         own0 = [tree_cpu_seconds(s.pid) for s in servers]
         target0 = tree_cpu_seconds(target.pid)
+        busy0 = machine_busy_seconds()
         with psycopg.connect(libpq) as conn:
             commits0 = conn.execute(
                 "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
@@ -226,6 +244,7 @@ def run(
         cpu1 = postgres_cpu_seconds()
         own1 = [tree_cpu_seconds(s.pid) for s in servers]
         target1 = tree_cpu_seconds(target.pid)
+        busy1 = machine_busy_seconds()
         after = [fetch(f"http://127.0.0.1:{p}{LAG_ONLY}") for p in ports]
         time.sleep(3)  # the last batches are written
         with psycopg.connect(libpq) as conn:
@@ -240,15 +259,19 @@ def run(
                 (INTERVAL, start, end),
             ).fetchone() or (0, 0)
             total = conn.execute(
-                "SELECT count(*) FROM check_histories WHERE checked_at >= to_timestamp(%s)"
-                " AND checked_at < to_timestamp(%s)",
+                "SELECT count(*), count(*) FILTER (WHERE NOT ok) FROM check_histories"
+                " WHERE checked_at >= to_timestamp(%s) AND checked_at < to_timestamp(%s)",
                 (start, end),
             ).fetchone()
         checks = float(total[0]) if total else 0.0
+        failed = float(total[1]) if total else 0.0
         return {
             "due_per_s": websites / INTERVAL,
             "checks_per_s": checks / (end - start),
             "duplicates": float(dupes) / checks if checks else 0.0,
+            # Checks that failed (a timeout under overload): they are retried
+            # sooner, which would feed the overload.
+            "failed": failed / checks if checks else 0.0,
             "lag_p99_max": max(lag_p99(b, a) for b, a in zip(before_lag, after, strict=True)),
             "pg_cpu": (cpu1 - cpu0) / (end - start),
             # CPU milliseconds per check, all instances together: the cost of
@@ -256,6 +279,7 @@ def run(
             "cpu_ms_per_check": 1000 * (sum(own1) - sum(own0)) / checks if checks else 0.0,
             "instance_cpu_max": max(b - a for a, b in zip(own0, own1, strict=True)) / (end - start),
             "target_cpu": (target1 - target0) / (end - start),
+            "machine_cpu": (busy1 - busy0) / (end - start),
             "commits_per_s": (commits1[0] - commits0[0]) / (end - start)
             if commits0 and commits1
             else 0.0,
@@ -293,10 +317,11 @@ def main() -> None:
         holds = r["checks_per_s"] >= 0.98 * r["due_per_s"] and r["lag_p99_max"] < 1.0
         print(
             f"{count:>6} websites: {r['checks_per_s']:7.0f}/{r['due_per_s']:5.0f} checks/s,"
-            f" duplicates {100 * r['duplicates']:.3f} %, lag p99 (worst instance) {r['lag_p99_max']:.3f} s,"
+            f" duplicates {100 * r['duplicates']:.3f} %, failed {100 * r['failed']:.2f} %, lag p99 (worst instance) {r['lag_p99_max']:.3f} s,"
             f" PostgreSQL {r['pg_cpu']:.2f} cores, {r['commits_per_s']:.0f} commits/s,"
             f" busiest instance {r['instance_cpu_max']:.2f} cores,"
-            f" {r['cpu_ms_per_check']:.2f} ms CPU a check, target {r['target_cpu']:.2f} cores"
+            f" {r['cpu_ms_per_check']:.2f} ms CPU a check, target {r['target_cpu']:.2f} cores,"
+            f" machine {r['machine_cpu']:.2f} of {os.cpu_count()} cores busy"
             f" -> {'holds' if holds else 'does not hold'}",
             flush=True,
         )

@@ -1,7 +1,8 @@
 """This instance's place in a cluster of instances sharing one PostgreSQL.
 
-Every ``lease_seconds / 3`` it writes its heartbeat and, if it checks, renews
-its website leases and takes its fair share of the websites (``store.cluster``).
+Every ``lease_seconds / 3`` it writes its heartbeat -- which renews its website
+leases -- and, if it checks, hands back or takes websites to hold its fair
+share (``store.cluster``).
 The checker checks only the websites this instance holds. On SQLite (one
 instance by design) there are no leases: the instance checks everything.
 """
@@ -73,16 +74,28 @@ class Cluster:
         }
 
     async def step(self) -> None:
-        """One round: heartbeat, forget the silent, rebalance the leases."""
+        """One round: heartbeat, forget the silent, rebalance the leases.
+
+        The heartbeat commits on its own, first: it renews every lease of this
+        instance, and must not wait behind a rebalance (another instance's
+        holds the lease lock for a moment) or a busy event loop in between.
+        """
         now = self.clock()
         async with begin_write(self.engine) as conn:
             await store.beat(conn, self.row(now))
             await store.forget(conn, now - 3 * self.ttl)
-            if not self.checks:
-                return
+        if not self.checks:
+            return
+        async with begin_write(self.engine) as conn:
             peers = await store.live(conn, now - self.ttl)
             checkers = sum(1 for p in peers if p["role"] in store.CHECKING_ROLES)
-            owned = await store.rebalance(conn, self.id, now, self.ttl, checkers)
+            owned = await store.rebalance(conn, self.id, now, self.ttl, checkers, self.owned)
+        log.debug(
+            "heartbeat: %d live checkers, holding %d websites (%.3f s)",
+            checkers,
+            len(owned),
+            (self.clock() - now).total_seconds(),
+        )
         if owned != self.owned:
             gained, lost = len(owned - self.owned), len(self.owned - owned)
             self.owned = owned
@@ -96,17 +109,25 @@ class Cluster:
                 listener()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """A step every ``lease_seconds / 3`` at a fixed rate (a slow step does
+        not push the next heartbeat back), or at once when woken."""
+        loop = asyncio.get_running_loop()
+        period = self.ttl.total_seconds() / 3
+        next_at = loop.time() + period
         while not stop.is_set():
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait(
-                    waits, timeout=self.ttl.total_seconds() / 3, return_when=asyncio.FIRST_COMPLETED
+                    waits,
+                    timeout=max(next_at - loop.time(), 0.0),
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
             for w in waits:
                 w.cancel()
             self._wake.clear()
             if stop.is_set():
                 break
+            next_at = loop.time() + period
             try:
                 await self.step()
             except (SQLAlchemyError, OSError) as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 from sitewatch.store.types import JsonType, UTCDateTime
@@ -321,15 +321,18 @@ class InstanceRow(SQLModel, table=True):
 
 
 class WebsiteLeaseRow(SQLModel, table=True):
-    """Which instance checks a website, until when (renewed while it lives)."""
+    """Which instance checks a website: valid while the holder's heartbeat is."""
 
     __tablename__ = "website_leases"
 
     website_id: int = Field(
         sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), primary_key=True)
     )
-    holder: str = Field(max_length=64, index=True)
-    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    holder: str = Field(
+        sa_column=Column(
+            String(64), ForeignKey("instances.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
 
 
 metadata = SQLModel.metadata

@@ -27,9 +27,26 @@ async def pg(postgres_url: str) -> AsyncEngine:
     return engine
 
 
-async def _rebalance(engine: AsyncEngine, me: str, now: datetime, checkers: int) -> set[int]:
+async def _rebalance(
+    engine: AsyncEngine, me: str, now: datetime, checkers: int, held: set[int] | None = None
+) -> set[int]:
+    """One instance's round at ``now``: its heartbeat, then its leases."""
     async with engine.begin() as conn:
-        return await store.rebalance(conn, me, now, TTL, checkers)
+        await store.beat(conn, _row(me, now))
+        return await store.rebalance(conn, me, now, TTL, checkers, held or set())
+
+
+def _row(me: str, now: datetime) -> dict[str, object]:
+    return {
+        "id": me,
+        "role": "checker",
+        "version": "test",
+        "host": "test",
+        "started_at": T,
+        "heartbeat_at": now,
+        "websites": 0,
+        "checks_total": 0,
+    }
 
 
 @pytest.mark.postgres
@@ -51,6 +68,49 @@ async def test_fair_shares_takeover_and_handing_back(pg: AsyncEngine) -> None:
     async with pg.connect() as conn:
         holders = (await conn.execute(select(store.leases.c.holder))).scalars().all()
     assert set(holders) == {"a"} and len(holders) == 10
+    await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_the_heartbeat_renews_the_leases_without_rewriting_them(pg: AsyncEngine) -> None:
+    """Steady state costs one row update an instance, not one per website; a
+    clean stop hands every website back at once."""
+    ids = set((await add_websites(pg, *(f"w{i}" for i in range(10)))).values())
+    assert await _rebalance(pg, "a", T, 1) == ids
+
+    async def versions() -> dict[int, str]:
+        async with pg.connect() as conn:
+            rows = await conn.execute(text("SELECT website_id, xmin::text FROM website_leases"))
+            return {r[0]: r[1] for r in rows}
+
+    before = await versions()
+    for beat in range(1, 10):  # 45 s of heartbeats: three lease periods
+        assert await _rebalance(pg, "a", T + beat * TTL / 3, 1) == ids
+    assert await versions() == before  # no lease row written again
+    assert await _rebalance(pg, "a", T + 3 * TTL, 1, ids) == ids  # the steady state
+    assert await _rebalance(pg, "b", T + 3 * TTL, 2) == set()  # a is alive: nothing free
+    async with pg.begin() as conn:
+        await store.leave(conn, "a")
+    assert await versions() == {}
+    assert await _rebalance(pg, "b", T + 3 * TTL + timedelta(seconds=1), 1) == ids
+    await pg.dispose()
+
+
+@pytest.mark.postgres
+async def test_an_instance_learns_what_it_lost_while_silent(pg: AsyncEngine) -> None:
+    """``held`` (what the last rebalance returned) is trusted only while the
+    database agrees: leases taken over while the instance was silent are gone."""
+    ids = set((await add_websites(pg, *(f"w{i}" for i in range(10)))).values())
+    a = await _rebalance(pg, "a", T, 1)
+    b = await _rebalance(pg, "b", T, 2)
+    a = await _rebalance(pg, "a", T + timedelta(seconds=5), 2, a)
+    b = await _rebalance(pg, "b", T + timedelta(seconds=6), 2, b)
+    assert len(a) == len(b) == 5
+    # a falls silent for longer than the lease; b, alone, takes everything.
+    b = await _rebalance(pg, "b", T + timedelta(seconds=25), 1, b)
+    assert b == ids
+    # a is back; b is alive and holds them all: a must not go on checking its five.
+    assert await _rebalance(pg, "a", T + timedelta(seconds=26), 2, a) == set()
     await pg.dispose()
 
 

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
@@ -28,6 +28,8 @@ from sitewatch.checker.probe import Prober
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
+from sitewatch.config.secrets import ConfigEnv, Redactor
+from sitewatch.errors import SettingsError
 from sitewatch.keys import (
     ALERTING,
     CACHE,
@@ -36,10 +38,15 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
+    LIMITER,
+    LIVE,
     METRICS,
+    POLICY,
     RECONCILER,
     SETTINGS,
+    SUPERVISOR,
 )
+from sitewatch.logs import AccessLogger, RedactingFilter
 from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
@@ -47,36 +54,68 @@ from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
-from sitewatch.web import api, auth, cors, health, openapi
+from sitewatch.supervisor import Supervisor
+from sitewatch.web import access, api, auth, cors, health, openapi
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
 from sitewatch.web.dashboard import routes as dashboard
+from sitewatch.web.dashboard.live import LiveHub
+from sitewatch.web.guard import ConnectionGuard, descriptor_budget, raise_open_file_limit
 from sitewatch.web.problems import problems
 
 log = logging.getLogger("sitewatch")
 
 
 def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) -> web.Application:
-    """Build the application; ``environ`` is what ``${VAR}`` references see."""
-    tokens_file = settings.api_tokens_file.read_text() if settings.api_tokens_file else None
+    """Build the application; ``environ`` is what ``${VAR}`` references see.
+
+    ``SettingsError`` when a setting cannot be used (the message names it)."""
+    tokens_file = None
+    if settings.api_tokens_file is not None:
+        try:
+            tokens_file = settings.api_tokens_file.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(
+                f"SITEWATCH_API_TOKENS_FILE: cannot read {settings.api_tokens_file}: {exc}"
+            ) from None
     policy = TokenPolicy.of(
         settings.api_tokens, settings.api_read_tokens, settings.api_open_reads, tokens_file
     )
+    try:
+        proxies = access.parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(f"SITEWATCH_TRUSTED_PROXIES: {exc}") from None
+    origins = tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+    limiter = access.FailureLimiter()
     app = web.Application(
         middlewares=[
-            cors.middleware(
-                tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip())
+            access.middleware(
+                access.AccessPolicy(
+                    proxies=proxies,
+                    allowed_hosts=frozenset(
+                        h.strip().lower().rstrip(".")
+                        for h in settings.allowed_hosts.split(",")
+                        if h.strip()
+                    ),
+                    open_api=not policy.enabled,
+                    cors_origins=frozenset(origins),
+                )
             ),
+            cors.middleware(origins),
             problems,
-            auth.middleware(policy),
+            auth.middleware(policy, limiter),
         ],
         client_max_size=settings.max_request_bytes,
     )
     app[SETTINGS] = settings
-    app[CACHE] = ResponseCache(ttl=1.0)
-    app.cleanup_ctx.append(_database)
-    env = os.environ if environ is None else environ
+    app[POLICY] = policy
+    app[LIMITER] = limiter
+    env = ConfigEnv(os.environ if environ is None else environ, settings.config_env.split(","))
     app[ENVIRON] = env
+    app[SUPERVISOR] = Supervisor(redact=Redactor(env))
+    app[CACHE] = ResponseCache(ttl=1.0)
+    app.cleanup_ctx.append(_redact_logs(Redactor(env)))
+    app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_reconciler(env))
     app.cleanup_ctx.append(_alerting(env))
     app.cleanup_ctx.append(_cluster)
@@ -86,7 +125,8 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
         api.add_routes(app)
         openapi.add_routes(app)
-        dashboard.setup(app, policy)  # after the checker: it listens to its results
+        dashboard.setup(app, policy)
+        app.cleanup_ctx.append(_live)  # after the checker: it listens to its results
     app[METRICS] = Metrics(phases=settings.metrics_phases)
     app.cleanup_ctx.append(_observe)
     # After every cleanup_ctx has started (aiohttp runs them first).
@@ -109,11 +149,52 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         log.error("could not join the cluster yet (will retry): %s", exc)
     app[RECONCILER].status.listeners.append(lambda run: cluster.wake())
     stop = asyncio.Event()
-    task = asyncio.create_task(cluster.run(stop), name="sitewatch-cluster")
+    task = app[SUPERVISOR].spawn("cluster-heartbeat", cluster.run, stop)
+
+    async def hand_back(_app: web.Application) -> None:
+        """At the start of shutdown, before the checker drains its checks in flight:
+        peers take the websites over at their next heartbeat, a moment of overlap
+        instead of a gap as long as the drain."""
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        await cluster.leave()
+
+    app.on_shutdown.append(hand_back)
     yield
     stop.set()
     await asyncio.gather(task, return_exceptions=True)
-    await cluster.leave()
+    await cluster.leave()  # again, harmless: the row is gone already
+
+
+def _redact_logs(redact: Redactor) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Every log line this app writes passes through the redactor (a safety net:
+    the texts are built without resolved values in the first place)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        log_filter = RedactingFilter(redact)
+        handlers = list(logging.getLogger().handlers)
+        for handler in handlers:
+            handler.addFilter(log_filter)
+        yield
+        for handler in handlers:
+            handler.removeFilter(log_filter)
+
+    return ctx
+
+
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    """The dashboard's live hub: fed by the writer's results and the reconciler."""
+    hub = LiveHub(app[ENGINE])
+    app[LIVE] = hub
+    if CHECKER in app:
+        app[CHECKER].writer.listeners.append(hub.results)
+    app[RECONCILER].status.listeners.append(lambda run: hub.config_changed())
+    stop = asyncio.Event()
+    task = app[SUPERVISOR].spawn("live-updates", hub.run, stop, core=False)
+    yield
+    stop.set()
+    hub.close()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _observe(app: web.Application) -> AsyncIterator[None]:
@@ -123,6 +204,11 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     if reconciler.status.last is not None:
         metrics.reconciled(reconciler.status.last)
     reconciler.status.listeners.append(metrics.reconciled)
+    supervisor = app[SUPERVISOR]
+    supervisor.failure_listeners.append(metrics.task_failed)
+    metrics.readings.tasks = lambda: [(t.name, t.running) for t in supervisor.states.values()]
+    for name in supervisor.states:  # from zero, so increase() works at the first failure
+        metrics.task_failures.labels(name)
     app[ALERTING].dispatcher.listeners.append(metrics.delivered)
     checker = app.get(CHECKER)
     if checker is not None:
@@ -168,6 +254,7 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
             debounce_ms=settings.reload_max_wait_ms,
             step_ms=settings.reload_quiet_ms,
             resync_seconds=settings.resync_interval,
+            max_file_bytes=settings.config_max_file_bytes,
         )
         await reconciler.restore_status()
         app[RECONCILER] = reconciler
@@ -185,9 +272,7 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
         stop = asyncio.Event()
         # The first reconcile happens before the server accepts requests.
         await reconciler.reconcile("startup", force=True)
-        task = asyncio.create_task(
-            _watch(reconciler, stop, settings.watch), name="sitewatch-reconciler"
-        )
+        task = app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, settings.watch), stop)
         yield
         stop.set()
         try:
@@ -233,7 +318,7 @@ def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIt
             if settings.role == "web":  # web instances queue (tests), checkers deliver
                 yield
                 return
-            task = asyncio.create_task(alerting.run(stop), name="sitewatch-alerting")
+            task = app[SUPERVISOR].spawn("notifications", alerting.run, stop)
             yield
             stop.set()
             # A delivery cut short stays in the outbox and is sent after the restart.
@@ -277,9 +362,10 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
             ),
         )
         stop = asyncio.Event()
+        supervisor = app[SUPERVISOR]
         tasks = [
-            asyncio.create_task(checker.run(stop), name="sitewatch-checker"),
-            asyncio.create_task(housekeeper.run(stop), name="sitewatch-housekeeping"),
+            supervisor.spawn("checker", checker.run, stop),
+            supervisor.spawn("housekeeping", housekeeper.run, stop, core=False),
         ]
         yield
         stop.set()
@@ -293,9 +379,69 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
     return ctx
 
 
-async def _watch(reconciler: Reconciler, stop: asyncio.Event, watch_files: bool) -> None:
+def _watch(reconciler: Reconciler, watch_files: bool) -> Callable[[asyncio.Event], Awaitable[None]]:
+    starts = 0
+
+    async def run(stop: asyncio.Event) -> None:
+        nonlocal starts
+        starts += 1
+        # Restarted by the supervisor: reconcile first, a change may have been missed
+        # while it was down (the first start follows the startup reconcile).
+        await reconciler.run(stop, watch_files=watch_files, initial=starts > 1)
+
+    return run
+
+
+def run(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
+    """Serve ``app`` until SIGINT or SIGTERM (what ``web.run_app`` does), with the
+    open-file limit raised and the connection guard watching the server."""
+    settings = app[SETTINGS]
+    main = loop.create_task(_serve(app, settings))
     try:
-        await reconciler.run(stop, watch_files=watch_files, initial=False)
-    except Exception:  # a crash here must be loud, not a silent dead watcher
-        log.exception("the config watcher stopped unexpectedly")
-        raise
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main)
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _serve(app: web.Application, settings: Settings) -> None:
+    open_files = raise_open_file_limit()
+    budget = descriptor_budget(open_files, settings.check_concurrency, settings.max_connections)
+    if budget < settings.max_connections:
+        log.warning(
+            "the open-file limit is %d: at most %d web connections, to keep room for %d checks",
+            open_files,
+            budget,
+            settings.check_concurrency,
+        )
+    runner = web.AppRunner(
+        app,
+        handle_signals=True,
+        access_log=logging.getLogger("sitewatch.access"),
+        access_log_class=AccessLogger,
+        shutdown_timeout=2,  # open requests; checks and deliveries get their own bound
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    task: asyncio.Task[None] | None = None
+    try:
+        assert runner.server is not None
+        guard = ConnectionGuard(runner.server, budget, settings.header_timeout)
+        task = app[SUPERVISOR].spawn("connection-guard", guard.run, stop, core=False)
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        await asyncio.Event().wait()  # until a signal raises GracefulExit
+    finally:
+        stop.set()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await runner.cleanup()

@@ -197,9 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(settings: Settings) -> int:
-    from aiohttp import web
-
-    from sitewatch.app import create_app
+    from sitewatch.app import create_app, run
+    from sitewatch.errors import SettingsError
 
     if not settings.config_dir.is_dir():
         print(
@@ -213,8 +212,8 @@ def serve(settings: Settings) -> int:
         return 2
     try:
         app = create_app(settings)
-    except (OSError, ValueError) as exc:
-        print(f"sitewatch: SITEWATCH_API_TOKENS_FILE: {exc}", file=sys.stderr)
+    except SettingsError as exc:
+        print(f"sitewatch: {exc}", file=sys.stderr)
         return 2
     log.info(
         "sitewatch %s serving on http://%s:%d, config %s",
@@ -223,16 +222,7 @@ def serve(settings: Settings) -> int:
         settings.port,
         settings.config_dir,
     )
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        print=None,
-        access_log=logging.getLogger("sitewatch.access"),
-        access_log_class=logs.AccessLogger,
-        shutdown_timeout=2,  # open requests; checks and deliveries get their own bound
-        loop=new_event_loop(),
-    )
+    run(app, new_event_loop())
     log.info("sitewatch stopped")
     if lock is not None:
         lock.close()
@@ -266,10 +256,15 @@ def _single_instance(database_url: str) -> TextIO | str | None:
 
 def validate(settings: Settings, fmt: str, out: TextIO) -> int:
     from sitewatch.config.loader import load_config
+    from sitewatch.config.secrets import ConfigEnv
     from sitewatch.errors import ConfigError
 
     try:
-        snapshot = load_config(settings.config_dir, os.environ)
+        snapshot = load_config(
+            settings.config_dir,
+            ConfigEnv(os.environ, settings.config_env.split(",")),
+            max_file_bytes=settings.config_max_file_bytes,
+        )
     except ConfigError as exc:
         errors = [p for p in exc.problems if p.severity == "error"]
         if fmt == "json":
@@ -315,13 +310,18 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
 
 async def plan(settings: Settings, out: TextIO) -> int:
     from sitewatch.config.loader import load_config
+    from sitewatch.config.secrets import ConfigEnv
     from sitewatch.errors import ConfigError
     from sitewatch.reconcile.apply import preview
     from sitewatch.reconcile.render import render_preview
     from sitewatch.store.engine import create_engine
 
     try:
-        snapshot = load_config(settings.config_dir, os.environ)
+        snapshot = load_config(
+            settings.config_dir,
+            ConfigEnv(os.environ, settings.config_env.split(",")),
+            max_file_bytes=settings.config_max_file_bytes,
+        )
     except ConfigError as exc:
         for p in exc.problems:
             out.write(p.format() + "\n")

@@ -7,6 +7,8 @@ Exceptions are for sitewatch's own faults and for input it refuses:
   - ``ConfigError``: the YAML configuration has errors; carries every
     ``Problem`` found (file, line, column, path, message) and the revision.
   - ``StoreError``: the database is unreachable or not migrated.
+  - ``SettingsError``: a setting cannot be used (a token too short, an
+    unreadable tokens file); the message names the setting.
 """
 
 from __future__ import annotations
@@ -37,3 +39,7 @@ class ConfigError(SitewatchError):
 
 class StoreError(SitewatchError):
     """The database cannot be used (unreachable, or its schema is out of date)."""
+
+
+class SettingsError(SitewatchError):
+    """A process setting cannot be used; ``serve`` exits 2 with this message."""

@@ -18,6 +18,9 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor
 from sitewatch.settings import Settings
+from sitewatch.supervisor import Supervisor
+from sitewatch.web.access import FailureLimiter
+from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
 from sitewatch.web.dashboard.live import LiveHub
 from sitewatch.web.dashboard.render import Dashboard
@@ -34,3 +37,6 @@ DASHBOARD = web.AppKey("dashboard", Dashboard)
 LIVE = web.AppKey("live_hub", LiveHub)
 METRICS = web.AppKey("metrics", Metrics)
 CLUSTER = web.AppKey("cluster", Cluster)
+SUPERVISOR = web.AppKey("supervisor", Supervisor)
+POLICY = web.AppKey("token_policy", TokenPolicy)
+LIMITER = web.AppKey("failure_limiter", FailureLimiter)

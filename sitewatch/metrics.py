@@ -46,6 +46,8 @@ class Readings:
     db_errors: Callable[[], float] = lambda: 0.0
     dropped: Callable[[], float] = lambda: 0.0
     websites: Callable[[], float] = lambda: 0.0
+    # (task name, running) of every supervised task
+    tasks: Callable[[], Iterable[tuple[str, bool]]] = lambda: ()
 
 
 class _Live(Collector):
@@ -72,6 +74,14 @@ class _Live(Collector):
             "Check results dropped because the database was away too long (buffer full).",
             value=r.dropped(),
         )
+        up = GaugeMetricFamily(
+            "sitewatch_task_up",
+            "1 while the supervised task runs, 0 while it is down after a failure.",
+            labels=["task"],
+        )
+        for name, running in r.tasks():
+            up.add_metric([name], 1 if running else 0)
+        yield up
 
 
 class Metrics:
@@ -99,7 +109,7 @@ class Metrics:
         )
         self.checks = Counter(
             "sitewatch_checks",
-            "Checks by result (success or failure).",
+            "Checks by result (success, failure, or internal: sitewatch could not check).",
             ["website", "result"],
             registry=r,
         )
@@ -137,6 +147,12 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
+        self.task_failures = Counter(
+            "sitewatch_task_failures",
+            "Failures of supervised long-lived tasks (each is restarted with backoff).",
+            ["task"],
+            registry=r,
+        )
         self.notifications = Counter(
             "sitewatch_alert_notifications",
             "Notification delivery attempts by channel and result.",
@@ -161,6 +177,10 @@ class Metrics:
         if key is None:
             return
         self._websites.add(key)
+        if result.error_kind == "internal":  # sitewatch's fault: up stays as it was
+            self.checks.labels(key, "internal").inc()
+            self.last_check.labels(key).set(result.checked_at.timestamp())
+            return
         self.website_up.labels(key).set(1 if result.ok else 0)
         self.checks.labels(key, "success" if result.ok else "failure").inc()
         self.last_check.labels(key).set(result.checked_at.timestamp())
@@ -180,7 +200,7 @@ class Metrics:
         for key in self._websites - wanted:
             for gauge in (self.website_up, self.cert_expiry, self.last_check):
                 _remove(gauge, key)
-            for result in ("success", "failure"):
+            for result in ("success", "failure", "internal"):
                 _remove(self.checks, key, result)
             for phase, _ in PHASES:
                 _remove(self.check_duration, key, phase)
@@ -196,6 +216,9 @@ class Metrics:
                 _remove(self.config_info, self._revision)
             self._revision = run.revision
             self.config_info.labels(run.revision).set(1)
+
+    def task_failed(self, task: str) -> None:
+        self.task_failures.labels(task).inc()
 
     def delivered(self, channel: str, ok: bool) -> None:
         self.notifications.labels(channel, "success" if ok else "failure").inc()

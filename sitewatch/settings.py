@@ -137,6 +137,37 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body the API accepts."
     )
+    max_connections: int = Field(
+        1000,
+        ge=16,
+        le=1_000_000,
+        description="Open web connections at most (fewer if the open-file limit needs the room "
+        "for checks); the newest beyond it are closed.",
+    )
+    header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a new connection has to send its first request head (slowloris).",
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names the server answers to while no API tokens are "
+        "set (IP addresses and localhost always work): a guard against DNS rebinding.",
+    )
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For/-Proto and Forwarded headers are believed (client address, HTTPS).",
+    )
+    config_env: str = Field(
+        "*",
+        description="Comma-separated names or glob patterns (e.g. SW_*,SMTP_PASSWORD) of the "
+        "environment variables ${VAR} references may read. SITEWATCH_* never.",
+    )
+    config_max_file_bytes: int = Field(
+        16 << 20, ge=1024, le=1 << 30, description="Largest config file read (bytes)."
+    )
     guard_canary_url: str | None = Field(
         None,
         description="Optional URL that is always up (e.g. your gateway); when it fails, "

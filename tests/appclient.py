@@ -13,7 +13,9 @@ from sitewatch.settings import Settings
 Client = TestClient[Any, Any]
 
 
-async def start_client(config_dir: Path, database_url: str, **overrides: Any) -> Client:
+async def start_client(
+    config_dir: Path, database_url: str, *, environ: dict[str, str] | None = None, **overrides: Any
+) -> Client:
     """Checks and file watching are off unless ``overrides`` turn them on."""
     settings = Settings(
         **{
@@ -24,6 +26,6 @@ async def start_client(config_dir: Path, database_url: str, **overrides: Any) ->
             **overrides,
         }
     )
-    client: Client = TestClient(TestServer(create_app(settings, environ={})))
+    client: Client = TestClient(TestServer(create_app(settings, environ=environ or {})))
     await client.start_server()
     return client

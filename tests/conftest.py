@@ -9,9 +9,12 @@ a failure.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -35,11 +38,64 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="fail (instead of skip) the PostgreSQL tests when no server answers",
     )
     parser.addoption(
+        "--require-tools",
+        action="store_true",
+        help="fail (instead of skip) the tests whose tool is missing: chromium, promtool,"
+        " prometheus, caddy, nginx, systemd-analyze, git (.ci/run gives it)",
+    )
+    parser.addoption(
         "--screenshots",
         default="build/screenshots",
         help="where the browser tests save their screenshots (docs/screenshots refreshes"
         " the ones the README shows)",
     )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
+    """looptime's hook asks the policy for the event loop even around a plain
+    (sync) test, which makes a new loop that nobody closes; garbage-collected
+    during a later test, its socket pair fails that test with a ResourceWarning.
+    Close a loop that appeared during the call of a sync test."""
+    local = getattr(asyncio.get_event_loop_policy(), "_local", None)
+    before = getattr(local, "_loop", None)
+    try:
+        return (yield)
+    finally:
+        after = getattr(local, "_loop", None)
+        if (
+            not inspect.iscoroutinefunction(pyfuncitem.obj)
+            and after is not None
+            and after is not before
+            and not after.is_running()
+        ):
+            after.close()
+            asyncio.set_event_loop(before)
+
+
+def find_tool(name: str) -> Path | None:
+    found = shutil.which(name)
+    for folder in ("/usr/bin", "/usr/sbin"):
+        if found is None and Path(folder, name).exists():
+            found = str(Path(folder, name))
+    return Path(found) if found else None
+
+
+@pytest.fixture
+def require_tool(request: pytest.FixtureRequest) -> Callable[[str, str], Path]:
+    """``require_tool("promtool", "prometheus")``: the tool's path, or skip saying
+    which Debian package brings it (a failure with ``--require-tools``)."""
+
+    def need(name: str, package: str) -> Path:
+        path = find_tool(name)
+        if path is None:
+            reason = f"{name} is not installed (Debian package {package}; the README's test command installs it)"
+            if request.config.getoption("--require-tools"):
+                pytest.fail(reason + " (--require-tools is set)")
+            pytest.skip(reason)
+        return path
+
+    return need
 
 
 @pytest.fixture(scope="session")

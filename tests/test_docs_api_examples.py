@@ -15,7 +15,7 @@ from tests.serveproc import Serve
 from tests.targets import TargetServer
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
-TOKEN = "docs-example-token"
+TOKEN = "docs-example-token-0123456789"
 
 
 def _blocks() -> list[str]:

@@ -5,9 +5,9 @@ the tools they are written for: ``caddy validate``, ``nginx -t`` and
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,19 +24,17 @@ def _block(language: str) -> str:
     return str(found[0])
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name) or (
-        f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None
-    )
-    assert path, f"{name} is needed (the README's test command installs it)"
-    return path
+@pytest.fixture
+def tools(require_tool: Callable[[str, str], Path]) -> Callable[[str], str]:
+    packages = {"caddy": "caddy", "nginx": "nginx-light", "systemd-analyze": "systemd"}
+    return lambda name: str(require_tool(name, packages[name]))
 
 
-def test_the_caddyfile_is_valid(tmp_path: Path) -> None:
+def test_the_caddyfile_is_valid(tmp_path: Path, tools: Callable[[str], str]) -> None:
     (tmp_path / "Caddyfile").write_text(_block("caddyfile"))
     done = subprocess.run(
         [
-            _tool("caddy"),
+            tools("caddy"),
             "validate",
             "--config",
             str(tmp_path / "Caddyfile"),
@@ -55,7 +53,7 @@ def test_the_caddyfile_is_valid(tmp_path: Path) -> None:
     assert done.returncode == 0 and "Valid configuration" in done.stdout + done.stderr, done.stderr
 
 
-def test_the_nginx_server_block_is_valid(tmp_path: Path) -> None:
+def test_the_nginx_server_block_is_valid(tmp_path: Path, tools: Callable[[str], str]) -> None:
     server = _block("nginx")
     # The certificate paths are the reader's: stand in a real certificate and key.
     make_ca(tmp_path).server_context(
@@ -70,7 +68,7 @@ def test_the_nginx_server_block_is_valid(tmp_path: Path) -> None:
         f"events {{}}\nhttp {{\naccess_log off;\n{server}}}\n"
     )
     done = subprocess.run(
-        [_tool("nginx"), "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
+        [tools("nginx"), "-t", "-q", "-p", str(tmp_path), "-c", str(conf)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -78,7 +76,7 @@ def test_the_nginx_server_block_is_valid(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_systemd_unit_is_valid(tmp_path: Path) -> None:
+def test_the_systemd_unit_is_valid(tmp_path: Path, tools: Callable[[str], str]) -> None:
     unit = _block("ini")
     # /opt/sitewatch is where the reader installs it; here it is this virtualenv.
     installed = Path(sys.executable).parent / "sitewatch"
@@ -86,7 +84,7 @@ def test_the_systemd_unit_is_valid(tmp_path: Path) -> None:
     unit = unit.replace("/opt/sitewatch/bin/sitewatch", str(installed))
     (tmp_path / "sitewatch.service").write_text(unit)
     done = subprocess.run(
-        [_tool("systemd-analyze"), "verify", str(tmp_path / "sitewatch.service")],
+        [tools("systemd-analyze"), "verify", str(tmp_path / "sitewatch.service")],
         capture_output=True,
         text=True,
         timeout=60,

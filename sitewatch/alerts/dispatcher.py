@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sitewatch.alerts.channels import Channel, DeliveryError
 from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import ALERT_TYPES
+from sitewatch.config.secrets import Redactor
 from sitewatch.store import alerting as store
 from sitewatch.store.engine import begin_write
 from sitewatch.store.types import utcnow
@@ -53,6 +54,15 @@ def backoff(attempt: int, policy: RetryPolicy, draw: Callable[[], float] = rando
     return step * (0.5 + 0.5 * draw())
 
 
+def _first_error(exc: ValidationError) -> str:
+    """Where and what, never the input (it holds resolved values)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    if not errors:
+        return "does not validate"
+    first = errors[0]
+    return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -67,6 +77,7 @@ class Dispatcher:
     ) -> None:
         self.engine = engine
         self.environ = environ
+        self.redact = Redactor(environ)  # delivery errors quote URLs: never a resolved secret
         self.channels = channels
         self.retry = retry or RetryPolicy()
         self.poll = poll
@@ -108,7 +119,12 @@ class Dispatcher:
         async with self._slots:
             started = time.perf_counter()
             spec = specs.get(row["alert_id"])
-            ok, detail = await self._attempt(row, spec)
+            try:
+                ok, detail = await self._attempt(row, spec)
+            except Exception as exc:  # a bug of ours: recorded as a failed attempt, retried
+                log.exception("internal error delivering %s", row["event_id"])
+                ok, detail = False, f"internal error in sitewatch: {type(exc).__name__}: {exc}"
+            detail = self.redact(detail)
             duration_ms = 1000 * (time.perf_counter() - started)
         channel = str(spec[1].get("type", "unknown")) if spec else "unknown"
         for listener in self.listeners:
@@ -164,7 +180,7 @@ class Dispatcher:
         except EnvError as exc:
             return False, str(exc).splitlines()[0]
         except ValidationError as exc:
-            return False, f"the alert's config is not usable here: {exc}"
+            return False, f"the alert's config is not usable here: {_first_error(exc)}"
         channel = self.channels.get(alert.type)
         if channel is None:
             return False, f"no channel for alert type {alert.type!r}"

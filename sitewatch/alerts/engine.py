@@ -174,7 +174,11 @@ class AlertEngine:
         self.verdict = verdict
 
     async def apply(self, conn: AsyncConnection, results: Sequence[Outcome]) -> int:
-        """Move the states on by ``results``; the number of notifications queued."""
+        """Move the states on by ``results``; the number of notifications queued.
+
+        Results of kind ``internal`` (sitewatch could not check) say nothing about
+        the website: they never move a state, nor count for the connectivity guard."""
+        results = [r for r in results if r.error_kind != "internal"]
         for r in results:
             self.latest_ok[r.website_id] = r.ok
         self._judge()

@@ -9,7 +9,6 @@ certificate: the most fundamental problem is the one worth reporting.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any
 
 from sitewatch.config.jsonpath import Step, find, parse_json_path
 from sitewatch.config.models import JsonAssertion, Website
+from sitewatch.config.regex import Pattern, compile_regex
 from sitewatch.config.types import format_duration, status_matcher
 
 Failure = tuple[str, str]  # (error kind, message)
@@ -28,7 +28,7 @@ class JsonCheck:
     steps: tuple[Step, ...]
     condition: str
     expected: Any
-    pattern: re.Pattern[str] | None = None
+    pattern: Pattern | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Expectations:
     statuses: tuple[str, ...] = ("2xx",)
     status_ok: Callable[[int], bool] = field(default=lambda code: 200 <= code <= 299)
     body_contains: tuple[str, ...] = ()
-    body_regex: re.Pattern[str] | None = None
+    body_regex: Pattern | None = None
     json_checks: tuple[JsonCheck, ...] = ()
     max_response_ms: float | None = None
     tls_expiry_days: int | None = None
@@ -51,7 +51,7 @@ class Expectations:
             statuses=tuple(website.expected_status),
             status_ok=status_matcher(list(website.expected_status)),
             body_contains=tuple(website.body_contains),
-            body_regex=re.compile(website.body_regex) if website.body_regex else None,
+            body_regex=compile_regex(website.body_regex) if website.body_regex else None,
             json_checks=tuple(_json_check(a) for a in website.json_assertions),
             max_response_ms=(
                 website.max_response_time * 1000 if website.max_response_time else None
@@ -65,7 +65,7 @@ def _json_check(assertion: JsonAssertion) -> JsonCheck:
     expected = getattr(assertion, condition)
     pattern = None
     if condition == "matches" and assertion.matches is not None:
-        pattern = re.compile(assertion.matches)
+        pattern = compile_regex(assertion.matches)
     return JsonCheck(assertion.path, parse_json_path(assertion.path), condition, expected, pattern)
 
 
@@ -125,6 +125,8 @@ def _body(expect: Expectations, body: bytes, charset: str) -> Failure | None:
             document = json.loads(text)
         except ValueError as exc:
             return "assertion", f"json_assertions: the body is not JSON ({exc})"
+        except RecursionError:
+            return "assertion", "json_assertions: the body's JSON is nested too deeply to read"
         for check in expect.json_checks:
             failure = check_json(check, document)
             if failure:

@@ -13,7 +13,9 @@ that factory; ``tests/checker/test_probe.py`` pins the behaviour.
 
 from __future__ import annotations
 
+import codecs
 import errno
+import logging
 import ssl
 import time
 from collections.abc import Callable
@@ -28,8 +30,9 @@ from cryptography import x509
 
 from sitewatch import __version__
 from sitewatch.checker.expectations import evaluate
-from sitewatch.checker.result import CheckResult, ErrorKind, Timings
+from sitewatch.checker.result import CheckResult, ErrorKind, Timings, internal_result
 from sitewatch.checker.target import Target
+from sitewatch.config.secrets import Redactor
 from sitewatch.config.types import format_duration
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -37,6 +40,7 @@ MAX_REDIRECTS = 10
 USER_AGENT = f"sitewatch/{__version__} (+https://github.com/sitewatch)"
 
 _clock = time.perf_counter
+log = logging.getLogger("sitewatch.checker")
 
 
 class _Trace:
@@ -174,7 +178,9 @@ class Prober:
         limit: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] | None = None,
+        redact: Redactor | None = None,
     ) -> None:
+        self.redact = redact or Redactor(None)
         self.max_body_bytes = max_body_bytes
         self.fresh_connections = fresh_connections
         self.trace_timings = timings
@@ -210,10 +216,25 @@ class Prober:
             self._session = None
 
     async def check(self, target: Target) -> CheckResult:
-        """Probe ``target`` once. Never raises for anything the website does."""
+        """Probe ``target`` once. Never raises: what the website does is a failure of
+        its own kind, and a fault of sitewatch's is a result of kind ``internal``."""
+        checked_at = self.now()
+        try:
+            result = await self._check(target, checked_at)
+        except Exception as exc:  # sitewatch's fault: say so, never blame the website
+            log.exception("internal error checking %s", target.key)
+            result = internal_result(
+                target.website_id, checked_at, f"internal error in sitewatch: {_describe(exc)}"
+            )
+        result.error_message = self.redact.optional(result.error_message)
+        result.final_url = self.redact.optional(result.final_url)
+        return result
+
+    async def _check(self, target: Target, checked_at: datetime) -> CheckResult:
+        if target.broken is not None:
+            return internal_result(target.website_id, checked_at, target.broken)
         session = self._session
         assert session is not None, "use Prober as an async context manager"
-        checked_at = self.now()
         trace = _Trace()
         token = _current.set(trace)
         started = _clock()
@@ -237,18 +258,29 @@ class Prober:
                 body, size = await self._read(response)
                 total = _clock() - started
                 result.size_bytes = size
-                charset = response.charset or "utf-8"
-        except Exception as exc:
+                charset = _charset(response)
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):  # ours, not the website's
+                raise
             total = _clock() - started
-            kind, message = classify(exc, target)
-            result.error_kind, result.error_message = kind, message
+            result.error_kind, result.error_message = classify(exc, target)
+            result.timings = self._timings(trace, total, secure)
+            return result
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            total = _clock() - started
+            result.error_kind, result.error_message = classify(exc, target)
             result.timings = self._timings(trace, total, secure)
             return result
         finally:
             _current.reset(token)
         result.timings = self._timings(trace, total, secure)
         if trace.peer_cert and response.url.scheme == "https":
-            result.cert_expires_at = _expiry(trace.peer_cert)
+            try:
+                result.cert_expires_at = _expiry(trace.peer_cert)
+            except ValueError:
+                result.error_kind = "tls"
+                result.error_message = "the server's certificate cannot be parsed"
+                return result
         failure = evaluate(
             target.expect,
             status=result.status_code,
@@ -283,6 +315,22 @@ class Prober:
             if size > limit:
                 return None, size
         return b"".join(chunks), size
+
+
+def _charset(response: aiohttp.ClientResponse) -> str:
+    """The response's charset if Python knows it; UTF-8 otherwise (a website may
+    announce anything: ``charset=x-unknown`` must not end the check)."""
+    name = response.charset or "utf-8"
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return "utf-8"
+    return name
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _expiry(der: bytes) -> datetime:

@@ -21,6 +21,10 @@ ErrorKind = Literal[
     "assertion",  # body_contains, body_regex or json_assertions did not hold
     "slow",  # answered, but later than max_response_time
     "too_large",  # the body is larger than the limit and a body check needs it
+    # sitewatch's own fault, not the website's: its stored spec no longer validates
+    # here, a bug in the probe, no file descriptors left. Stored and shown, never
+    # an alert for the website.
+    "internal",
 ]
 ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__  # type: ignore[attr-defined]
 
@@ -50,3 +54,14 @@ class CheckResult:
     final_url: str | None = None  # set only when redirects led elsewhere
     cert_expires_at: datetime | None = None  # HTTPS only
     lag_seconds: float = 0.0  # how late the check started after it was due
+
+    @property
+    def internal(self) -> bool:
+        """sitewatch could not check: says nothing about the website."""
+        return self.error_kind == "internal"
+
+
+def internal_result(website_id: int, checked_at: datetime, message: str) -> CheckResult:
+    return CheckResult(
+        website_id, checked_at, ok=False, error_kind="internal", error_message=message
+    )

@@ -24,9 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.scheduler import Scheduler
-from sitewatch.checker.target import Target, target_from_spec
+from sitewatch.checker.target import Target, spec_problem, target_from_spec, unusable_target
 from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.envsubst import EnvError
+from sitewatch.config.secrets import Redactor
 from sitewatch.store import checks
 
 log = logging.getLogger("sitewatch.checker")
@@ -52,6 +53,10 @@ class CheckerOptions:
     freeze_heap: bool = False
 
 
+class CheckerTaskError(RuntimeError):
+    """One of the checker's own tasks failed; the supervisor restarts the checker."""
+
+
 class Checker:
     def __init__(
         self,
@@ -69,6 +74,7 @@ class Checker:
             max_body_bytes=self.options.max_body_bytes,
             fresh_connections=self.options.fresh_connections,
             timings=self.options.timings,
+            redact=Redactor(environ),
         )
         self.scheduler = Scheduler(
             self.prober.check, self._result, concurrency=self.options.concurrency
@@ -134,11 +140,18 @@ class Checker:
                 self.unusable.pop(key, None)
             except (ValidationError, EnvError) as exc:
                 # The spec validated where it was applied, but not with this
-                # process's environment: say so, and do not check it.
-                reason = str(exc).splitlines()[0] if isinstance(exc, EnvError) else str(exc)
+                # process's environment: say so on every check (kind "internal").
+                reason = spec_problem(exc)
                 if self.unusable.get(key) != reason:
                     log.error("website %s cannot be checked here: %s", key, reason)
                 self.unusable[key] = reason
+                spec = specs[website_id]
+                targets[website_id] = (
+                    spec_hash,
+                    unusable_target(
+                        website_id, key, spec, f"sitewatch cannot check this website: {reason}"
+                    ),
+                )
         self._targets = targets
         self.keys = {r[0]: r[1] for r in rows if r[0] in targets}
         counts = self.scheduler.update(
@@ -179,14 +192,28 @@ class Checker:
             writer = asyncio.create_task(self.writer.run(done_checking), name="sitewatch-results")
             scheduler = asyncio.create_task(self.scheduler.run(stop), name="sitewatch-scheduler")
             follower = asyncio.create_task(self._follow(stop), name="sitewatch-checker-reload")
+            names = {writer: "result writer", scheduler: "scheduler", follower: "reload loop"}
             try:
-                await asyncio.gather(scheduler, follower)
+                # Until the scheduler and the follower end (at ``stop``), or any of
+                # the three fails: then the supervisor hears of it and restarts.
+                while not (scheduler.done() and follower.done()):
+                    done, _ = await asyncio.wait(
+                        [t for t in names if not t.done()], return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in done:
+                        if task.cancelled():
+                            raise CheckerTaskError(f"the {names[task]} was cancelled")
+                        exc = task.exception()
+                        if exc is not None:
+                            raise CheckerTaskError(f"the {names[task]} failed: {exc!r}") from exc
+                    if writer.done():
+                        raise CheckerTaskError("the result writer stopped")
             finally:
                 for task in (scheduler, follower):
                     task.cancel()
                 await asyncio.gather(scheduler, follower, return_exceptions=True)
                 done_checking.set()
-                await writer
+                await asyncio.gather(writer, return_exceptions=True)
 
     async def _follow(self, stop: asyncio.Event) -> None:
         if not self._loaded:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import yarl
+from pydantic import ValidationError
 
 from sitewatch.checker.expectations import Expectations
-from sitewatch.config.envsubst import resolve
+from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import Website
+from sitewatch.config.types import parse_duration
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,9 @@ class Target:
     follow_redirects: bool
     verify_tls: bool
     expect: Expectations
+    # Why this website cannot be checked here (its spec does not validate with
+    # this process's environment): every check is then an ``internal`` result.
+    broken: str | None = None
 
     @classmethod
     def of(cls, website: Website, website_id: int = 0) -> Target:
@@ -49,6 +54,43 @@ class Target:
             verify_tls=website.verify_tls,
             expect=Expectations.of(website),
         )
+
+
+def spec_problem(exc: ValidationError | EnvError) -> str:
+    """One line: the first error, with where it is (never the input value: a resolved secret)."""
+    if isinstance(exc, EnvError):
+        return str(exc).splitlines()[0]
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0] if errors else None
+    if first is None:
+        return "its stored spec does not validate"
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"its stored spec does not validate: {where}: {first['msg']}{more}"
+
+
+def unusable_target(website_id: int, key: str, stored: Mapping[str, Any], reason: str) -> Target:
+    """A placeholder checked on the website's own interval, producing ``internal``
+    results that say why: a website sitewatch cannot check is never silent."""
+    try:
+        interval = max(parse_duration(stored.get("interval", 60)), 5.0)
+    except ValueError:
+        interval = 60.0
+    return Target(
+        website_id=website_id,
+        key=key,
+        url=yarl.URL("http://unusable.invalid/"),
+        method="GET",
+        headers={},
+        body=None,
+        timeout=1.0,
+        interval=interval,
+        retry_interval=None,
+        follow_redirects=False,
+        verify_tls=True,
+        expect=Expectations(),
+        broken=reason,
+    )
 
 
 def target_from_spec(website_id: int, stored: dict[str, Any], environ: Mapping[str, str]) -> Target:

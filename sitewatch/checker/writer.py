@@ -125,10 +125,11 @@ class ResultWriter:
                     for hook in self.in_transaction:
                         await self._run_hook(conn, hook, chunk_results)
                 self.written_total += len(chunk)
-                for listener in self.listeners:
-                    listener(chunk_results)
                 done += len(chunk)
-        except (SQLAlchemyError, OSError) as exc:
+                self._notify(chunk_results)
+        except Exception as exc:
+            # Kept and retried whole: a database error, or a bug of ours in the
+            # statement (logged with its traceback). Either way nothing is lost.
             self.failed_flushes += 1
             self._pending = rows[done:] + self._pending
             self._results = results[done:] + self._results
@@ -137,7 +138,19 @@ class ResultWriter:
                 self.dropped_total += excess
                 del self._pending[:excess], self._results[:excess]
             log.error(
-                "could not store %d check results (kept, will retry): %s", len(rows) - done, exc
+                "could not store %d check results (kept, will retry): %s",
+                len(rows) - done,
+                exc,
+                exc_info=not isinstance(exc, SQLAlchemyError | OSError),
             )
             return False
         return True
+
+    def _notify(self, results: list[CheckResult]) -> None:
+        """After the commit: each listener on its own, so one that raises neither
+        loses the batch (it is stored) nor stops the writer nor starves the others."""
+        for listener in self.listeners:
+            try:
+                listener(results)
+            except Exception:
+                log.exception("a listener of stored results failed (the results are stored)")

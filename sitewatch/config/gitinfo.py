@@ -90,17 +90,29 @@ def commit_file(config_dir: Path, relpath: str, message: str, author: str) -> st
     return run("rev-parse", "HEAD")
 
 
-def is_work_tree(config_dir: Path) -> bool:
+def _rev_parse(config_dir: Path, flag: str) -> str | None:
+    """``git rev-parse FLAG`` in the folder; None without git or outside a work tree."""
     import subprocess
 
     git = shutil.which("git")
     if git is None:
-        return False
+        return None
     done = subprocess.run(
-        [git, "-C", str(config_dir), "rev-parse", "--is-inside-work-tree"],
+        [git, "-C", str(config_dir), "rev-parse", flag],
         capture_output=True,
         text=True,
         timeout=GIT_TIMEOUT,
         check=False,
     )
-    return done.returncode == 0 and done.stdout.strip() == "true"
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def is_work_tree(config_dir: Path) -> bool:
+    return _rev_parse(config_dir, "--is-inside-work-tree") == "true"
+
+
+def git_dir(config_dir: Path) -> Path | None:
+    """The repository's git directory (where sitewatch keeps its write lock in git
+    mode, out of ``git status``), or None outside a work tree."""
+    found = _rev_parse(config_dir, "--absolute-git-dir")
+    return Path(found) if found else None

@@ -15,8 +15,11 @@ run in the config repository's own CI.
 from __future__ import annotations
 
 import difflib
+import errno
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +53,7 @@ from sitewatch.errors import ConfigError
 AnyAlert = EmailAlert | WebhookAlert
 KINDS = ("monitors", "alerts")
 _SUFFIXES = (".yaml", ".yml")
+DEFAULT_MAX_FILE_BYTES = 16 << 20
 # Custom error types raised by model validators, and the field they are about.
 _TOP_KEY = {"monitors": "websites", "alerts": "alerts"}
 _ERROR_FIELD = {"timeout": "timeout", "key_missing": "name", "credentials": "password"}
@@ -126,14 +130,26 @@ class Snapshot:
     files: tuple[str, ...] = ()
 
 
-def list_files(config_dir: Path) -> list[ConfigFile]:
-    """Read every config file of the folder, in a stable order."""
+def list_files(config_dir: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ConfigFile]:
+    """Read every config file of the folder, in a stable order.
+
+    Only regular files inside the folder are read (a symlink may point to
+    another file in it). A FIFO, a device, a directory named ``*.yaml``, a
+    symlink leading out of the folder or round in a loop, or a file over
+    ``max_bytes`` is a problem naming the file: never a hang, never unbounded
+    memory. Every such problem is reported at once.
+    """
     if not config_dir.is_dir():
         raise ConfigError([Problem(str(config_dir), 0, 0, (), "config folder not found")])
+    try:
+        root = config_dir.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:
+        raise ConfigError([Problem(str(config_dir), 0, 0, (), f"cannot open: {exc}")]) from None
     found: list[ConfigFile] = []
+    problems: list[Problem] = []
     for kind in KINDS:
         mains = [config_dir / f"{kind}{suffix}" for suffix in _SUFFIXES]
-        present = [p for p in mains if p.is_file()]
+        present = [p for p in mains if os.path.lexists(p)]
         if len(present) > 1:
             raise ConfigError(
                 [
@@ -147,31 +163,118 @@ def list_files(config_dir: Path) -> list[ConfigFile]:
                 ]
             )
         fragments = config_dir / f"{kind}.d"
-        paths = present + (
-            sorted(
-                p
-                for p in fragments.iterdir()
-                if p.suffix in _SUFFIXES and not p.name.startswith(".")
-            )
-            if fragments.is_dir()
-            else []
-        )
-        for path in paths:
+        paths = list(present)
+        if fragments.is_dir() and _inside(root, fragments):
             try:
-                content = path.read_bytes()
+                paths += sorted(
+                    p
+                    for p in fragments.iterdir()
+                    if p.suffix in _SUFFIXES and not p.name.startswith(".")
+                )
             except OSError as exc:
-                raise ConfigError(
-                    [Problem(_display(config_dir, path), 0, 0, (), f"cannot read: {exc.strerror}")]
-                ) from None
-            found.append(
-                ConfigFile(
-                    kind,
-                    path.relative_to(config_dir).as_posix(),
-                    _display(config_dir, path),
-                    content,
+                problems.append(
+                    Problem(_display(config_dir, fragments), 0, 0, (), _os_message(exc))
+                )
+        elif os.path.lexists(fragments) and fragments.is_dir():
+            problems.append(
+                Problem(
+                    _display(config_dir, fragments),
+                    0,
+                    0,
+                    (),
+                    "leads outside the config folder: only files inside it are read",
                 )
             )
+        for path in paths:
+            display = _display(config_dir, path)
+            try:
+                content = read_config_file(root, path, max_bytes)
+            except ConfigFileError as exc:
+                problems.append(Problem(display, 0, 0, (), str(exc)))
+                continue
+            found.append(
+                ConfigFile(kind, path.relative_to(config_dir).as_posix(), display, content)
+            )
+    if problems:
+        raise ConfigError(problems)
     return found
+
+
+class ConfigFileError(Exception):
+    """A config file that is not read, and why (the message names no path)."""
+
+
+def _inside(root: Path, path: Path) -> bool:
+    try:
+        return path.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):
+        return False
+
+
+def _os_message(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop: cannot be read"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def read_config_file(root: Path, path: Path, max_bytes: int) -> bytes:
+    """The bytes of one config file, if it is a regular file inside ``root``.
+
+    Opened without blocking (a FIFO would otherwise wait for a writer forever)
+    and read up to ``max_bytes`` (a symlink to ``/dev/zero`` never ends)."""
+    try:
+        resolved = path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop this way
+        raise ConfigFileError("a symlink loop: cannot be read") from None
+    except OSError as exc:
+        raise ConfigFileError(_os_message(exc)) from None
+    if not resolved.is_relative_to(root):
+        raise ConfigFileError(
+            f"a symlink to {resolved}, outside the config folder: only files inside it are read"
+        )
+    try:
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ConfigFileError(_os_message(exc)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else _special(info.st_mode)
+            raise ConfigFileError(f"{what}, not a regular file: only regular files are read")
+        if info.st_size > max_bytes:
+            raise ConfigFileError(_too_large(max_bytes))
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > max_bytes:  # it grew while being read
+                raise ConfigFileError(_too_large(max_bytes))
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ConfigFileError(_os_message(exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _too_large(max_bytes: int) -> str:
+    return (
+        f"larger than {max_bytes:,} bytes (SITEWATCH_CONFIG_MAX_FILE_BYTES): "
+        "split it into fragments or raise the limit"
+    )
+
+
+def _special(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
 
 
 def _display(config_dir: Path, path: Path) -> str:
@@ -193,20 +296,27 @@ class ConfigLoader:
     so saving a one-line edit in a 10,000-website file re-validates one website.
     """
 
-    def __init__(self, config_dir: Path, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config_dir: Path,
+        environ: Mapping[str, str],
+        *,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
         self.config_dir = config_dir
         self.environ = environ
+        self.max_file_bytes = max_file_bytes
         self._composed: dict[str, tuple[bytes, Composed]] = {}
         self._entries: dict[_CacheKey, _Cached] = {}
 
     def read(self) -> tuple[list[ConfigFile], str]:
-        files = list_files(self.config_dir)
+        files = list_files(self.config_dir, self.max_file_bytes)
         return files, revision_of(files)
 
     def load(self, files: list[ConfigFile] | None = None) -> Snapshot:
         """Validate the folder (or already-read ``files``); raise ``ConfigError`` on errors."""
         if files is None:
-            files = list_files(self.config_dir)
+            files = list_files(self.config_dir, self.max_file_bytes)
         revision = revision_of(files)
         composed = [self._compose(f) for f in files]
         self._composed = {f.relpath: self._composed[f.relpath] for f in files}
@@ -233,9 +343,11 @@ class ConfigLoader:
         return result
 
 
-def load_config(config_dir: Path, environ: Mapping[str, str]) -> Snapshot:
+def load_config(
+    config_dir: Path, environ: Mapping[str, str], *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Snapshot:
     """One-shot load (the CLI's ``validate`` and ``plan``)."""
-    return ConfigLoader(config_dir, environ).load()
+    return ConfigLoader(config_dir, environ, max_file_bytes=max_file_bytes).load()
 
 
 @dataclass

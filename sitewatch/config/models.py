@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -17,13 +17,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from sitewatch.config.jsonpath import parse_json_path
+from sitewatch.config.regex import RegexError, compile_regex
 from sitewatch.config.types import (
     KEY_PATTERN,
     DurationRange,
@@ -49,7 +52,11 @@ Reminder = Annotated[float, DurationRange(60, 30 * 86400)]
 class StrictModel(BaseModel):
     """Unknown keys are errors; values are validated on assignment too."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    # NaN and infinities are never meaningful in a config (``.nan`` compares
+    # false with every bound, so it would slip past ge/le checks).
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 JsonScalar = str | int | float | bool | None
@@ -71,7 +78,7 @@ class JsonAssertion(StrictModel):
     )
     contains: str | None = Field(None, description="The value, as text, must contain this.")
     matches: str | None = Field(
-        None, description="The value, as text, must match this regular expression."
+        None, description="The value, as text, must match this regular expression (RE2 syntax)."
     )
     exists: bool | None = Field(None, description="true: the path must exist; false: must not.")
     less_than: float | None = Field(None, description="The value must be a number below this.")
@@ -106,6 +113,14 @@ class JsonAssertion(StrictModel):
     def condition(self) -> str:
         return next(name for name in JSON_CONDITIONS if name in self.model_fields_set)
 
+    @model_serializer(mode="wrap")
+    def _only_the_condition(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The path and the one condition given: dumping the five others as ``null``
+        would make the stored spec fail its own validation ("exactly one")."""
+        data: dict[str, Any] = handler(self)
+        condition = self.condition
+        return {k: v for k, v in data.items() if k == "path" or k == condition}
+
 
 JSON_CONDITIONS = ("equals", "contains", "matches", "exists", "less_than", "greater_than")
 
@@ -113,11 +128,9 @@ JSON_CONDITIONS = ("equals", "contains", "matches", "exists", "less_than", "grea
 def _check_regex(value: str | None) -> str | None:
     if value is not None:
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise PydanticCustomError(
-                "regex", "invalid regular expression: {error}", {"error": str(exc)}
-            ) from None
+            compile_regex(value)
+        except RegexError as exc:
+            raise PydanticCustomError("regex", "{error}", {"error": str(exc)}) from None
     return value
 
 
@@ -146,7 +159,9 @@ class WebsiteSettings(StrictModel):
         default_factory=list, description="Text (or list of texts) the response body must contain."
     )
     body_regex: str | None = Field(
-        None, description="Regular expression (Python syntax) the response body must match."
+        None,
+        description="Regular expression (RE2 syntax: linear time, no backreferences or "
+        "lookaround) the response body must match.",
     )
     json_assertions: list[JsonAssertion] = Field(
         default_factory=list,
@@ -204,6 +219,13 @@ class Website(WebsiteSettings):
     def _derive(self) -> Website:
         if self.key is None:
             derived = slugify(self.name)
+            if derived.isdigit():
+                raise PydanticCustomError(
+                    "key_missing",
+                    "name {name} gives the all-digit key {key}, which the API would read "
+                    "as a numeric id: set key explicitly",
+                    {"name": repr(self.name), "key": repr(derived)},
+                )
             if not derived:
                 raise PydanticCustomError(
                     "key_missing",

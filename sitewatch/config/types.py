@@ -7,6 +7,7 @@ editors and ``sitewatch validate`` say the same thing.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import unicodedata
 from collections.abc import Callable
@@ -29,6 +30,15 @@ from pydantic_core import PydanticCustomError, core_schema
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 DURATION_PATTERN = r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"
+MAX_DURATION = 100 * 365 * 86400.0  # past any field's own maximum, far from overflow
+
+
+def _short(value: object) -> str:
+    """A value for an error message, cut short: a 309-digit number is not worth quoting."""
+    if isinstance(value, int) and abs(value).bit_length() > 200:
+        return "a number with more than 60 digits"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_duration(value: object) -> float:
@@ -36,18 +46,26 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h (got {value!r})")
     if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number (got {value!r})")
         if value < 0:
-            raise ValueError(f"a duration cannot be negative (got {value!r})")
+            raise ValueError(f"a duration cannot be negative (got {_short(value)})")
+        if value > MAX_DURATION:
+            raise ValueError(f"a duration this long is not meaningful (got {_short(value)})")
         return float(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a duration such as 30s, 5m or 1h (got {value!r})")
     text = value.strip().lower().replace(" ", "")
+    if len(text) > 64:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h (got {_short(value)})")
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
             break
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
+    if not math.isfinite(total) or total > MAX_DURATION:
+        raise ValueError(f"a duration this long is not meaningful (got {_short(value)})")
     if not text or pos != len(text):
         hint = " (add a unit: ms, s, m, h or d)" if text.replace(".", "").isdigit() else ""
         raise ValueError(f"expected a duration such as 30s, 5m or 1h{hint} (got {value!r})")
@@ -112,7 +130,10 @@ class DurationRange:
 
 
 def _show(value: object) -> str:
-    return f'"{value}"' if isinstance(value, str) else str(value)
+    if isinstance(value, int) and abs(value).bit_length() > 200:
+        return _short(value)
+    text = f'"{value}"' if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # -- keys and tags ----------------------------------------------------------
@@ -131,6 +152,13 @@ def slugify(text: str) -> str:
 
 
 def check_key(value: str) -> str:
+    if value.isascii() and value.isdigit():
+        raise PydanticCustomError(
+            "key_digits",
+            "a key cannot be all digits: the API would read it as a numeric id; add a letter "
+            "(got {got})",
+            {"got": _show(value)},
+        )
     if not _KEY_RE.match(value):
         raise PydanticCustomError(
             "key",

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.config.gitinfo import git_commit
-from sitewatch.config.loader import ConfigLoader, Snapshot
+from sitewatch.config.loader import DEFAULT_MAX_FILE_BYTES, ConfigLoader, Snapshot
 from sitewatch.config.problems import Problem
 from sitewatch.config.watcher import watch
 from sitewatch.errors import ConfigError
@@ -59,10 +59,11 @@ class Reconciler:
         debounce_ms: int = 1600,
         step_ms: int = 50,
         resync_seconds: float = 300.0,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
         self.engine = engine
         self.config_dir = config_dir
-        self.loader = ConfigLoader(config_dir, environ)
+        self.loader = ConfigLoader(config_dir, environ, max_file_bytes=max_file_bytes)
         self.clock = clock
         self.debounce_ms = debounce_ms
         self.step_ms = step_ms

@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.service import Checker
-from sitewatch.checker.target import target_from_spec
+from sitewatch.checker.target import spec_problem, target_from_spec, unusable_target
+from sitewatch.config.envsubst import EnvError
+from sitewatch.config.secrets import Redactor
 from sitewatch.store import checks
 
 
@@ -30,6 +33,7 @@ async def check_now(
     environ: Mapping[str, str],
     website_id: int,
     checker: Checker | None,
+    redact: Redactor | None = None,
 ) -> tuple[CheckResult, bool]:
     """The result, and whether it was stored (queued to the running writer)."""
     web = checks.websites
@@ -39,12 +43,16 @@ async def check_now(
         )
     if spec is None:
         raise NoSuchWebsiteError(website_id)
-    target = target_from_spec(website_id, spec, environ)
+    try:
+        target = target_from_spec(website_id, spec, environ)
+    except (ValidationError, EnvError) as exc:
+        reason = f"sitewatch cannot check this website: {spec_problem(exc)}"
+        target = unusable_target(website_id, str(spec.get("key", "")), spec, reason)
     if checker is not None:
         result = await checker.prober.check(target)
         checker.writer.add(result)
         return result, True
-    async with Prober() as prober:
+    async with Prober(redact=redact) as prober:
         return await prober.check(target), False
 
 

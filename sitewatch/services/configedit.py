@@ -18,14 +18,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from filelock import FileLock, Timeout
+
 from sitewatch.config.edit import EditError, edit, entries, named_key, website_key
-from sitewatch.config.gitinfo import GitError, commit_file, is_work_tree
+from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
 from sitewatch.config.loader import ConfigFile, ConfigLoader, Snapshot
 from sitewatch.config.problems import Problem
 from sitewatch.errors import ConfigError
@@ -33,6 +36,9 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.store.runs import RunRecord
 
 Kind = Literal["websites", "alerts"]
+LOCK_FILE = ".sitewatch-write.lock"
+LOCK_TIMEOUT = 30.0
+_FRAGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,94}\.ya?ml\Z")
 # How the API shows a secret; sent back unchanged, it means "keep the value".
 MASK = "********"
 _FILE_KIND: dict[Kind, str] = {"websites": "monitors", "alerts": "alerts"}
@@ -142,16 +148,29 @@ class ConfigEditor:
         self.reconciler = reconciler
         self.read_only = read_only
         self._lock = asyncio.Lock()
-        self._loader = ConfigLoader(config_dir, environ)
+        # Across processes sharing the folder: read -> If-Match -> write -> rename
+        # happen under this lock, so no acknowledged write is lost to another's.
+        # (In git mode the lock lives in the git directory, out of ``git status``.)
+        self._work_tree = git_author is not None and is_work_tree(config_dir)
+        repo = git_dir(config_dir) if self._work_tree else None
+        self._file_lock = FileLock(
+            (repo / "sitewatch-write.lock") if repo else (config_dir / LOCK_FILE),
+            timeout=LOCK_TIMEOUT,
+        )
+        self._loader = ConfigLoader(
+            config_dir, environ, max_file_bytes=reconciler.loader.max_file_bytes
+        )
         # relpath -> (content, key -> entry): a round-trip parse is slow, and
         # every read of an entry needs to know which file holds it.
         self._indexes: dict[str, tuple[bytes, dict[str, dict[str, Any]]]] = {}
 
     def refusal(self) -> str | None:
-        """Why writes are refused, or None."""
+        """Why writes are refused, or None. Runs no process: it is asked on every
+        request, on the event loop (whether the folder is a git work tree is known
+        from the start and from the last write, which asks git in a thread)."""
         if self.read_only:
             return "the API is read-only here (SITEWATCH_READ_ONLY): change the YAML in git"
-        if self.git_author is not None and not is_work_tree(self.config_dir):
+        if self.git_author is not None and not self._work_tree:
             return (
                 f"git mode is on but {self.config_dir} is not in a git work tree: "
                 "clone the config repository there, or turn SITEWATCH_GIT_MODE off"
@@ -168,7 +187,10 @@ class ConfigEditor:
         return await asyncio.to_thread(self._entry, kind, key)
 
     def _entry(self, kind: Kind, key: str) -> Written | None:
-        files, _ = self._loader.read()
+        try:
+            files, _ = self._loader.read()
+        except ConfigError:  # a file cannot be read: reads go on from the last good state
+            return None
         found = self._file_of(files, kind, key)
         if found is None:
             return None
@@ -217,8 +239,12 @@ class ConfigEditor:
             existing = [f for f in files if f.kind == base and f.is_main]
             return self.config_dir / (existing[0].relpath if existing else f"{base}.yaml")
         name = fragment if fragment.endswith((".yaml", ".yml")) else f"{fragment}.yaml"
-        if "/" in name or name.startswith("."):
-            raise InvalidError(f"fragment must be a file name in {base}.d/ (got {fragment!r})")
+        if not _FRAGMENT.match(name):
+            shown = fragment if len(fragment) <= 80 else fragment[:77] + "..."
+            raise InvalidError(
+                f"fragment must be a file name in {base}.d/: letters, digits, '.', '_' and "
+                f"'-', starting with a letter or digit, at most 100 characters (got {shown!r})"
+            )
         return self.config_dir / f"{base}.d" / name
 
     async def _write(
@@ -236,10 +262,33 @@ class ConfigEditor:
             raise ReadOnlyError(reason)
         async with self._lock:
             applied = await asyncio.to_thread(
-                self._edit_and_write, kind, key, fields, if_match, replace_all, fragment
+                self._locked_edit, kind, key, fields, if_match, replace_all, fragment
             )
             run = await self.reconciler.reconcile("api", force=True)
         return replace(applied, run=run)
+
+    def _locked_edit(
+        self,
+        kind: Kind,
+        key: str | None,
+        fields: Mapping[str, Any] | None,
+        if_match: str | None,
+        replace_all: bool,
+        fragment: str | None,
+    ) -> Applied:
+        try:
+            with self._file_lock:
+                if self.git_author is not None:
+                    self._work_tree = is_work_tree(self.config_dir)
+                    if not self._work_tree:
+                        raise ReadOnlyError(self.refusal() or "not a git work tree")
+                return self._edit_and_write(kind, key, fields, if_match, replace_all, fragment)
+        except Timeout:
+            raise EditRefusedError(
+                f"another writer holds the config write lock ({self._file_lock.lock_file}) "
+                f"for over "
+                f"{LOCK_TIMEOUT:.0f}s; nothing was written, try again"
+            ) from None
 
     def _edit_and_write(
         self,
@@ -250,7 +299,14 @@ class ConfigEditor:
         replace_all: bool,
         fragment: str | None,
     ) -> Applied:
-        files, _ = self._loader.read()
+        try:
+            files, _ = self._loader.read()
+        except ConfigError as exc:
+            raise EditRefusedError(
+                "the config folder cannot be read; nothing was written: "
+                + "; ".join(p.format() for p in exc.problems[:3]),
+                exc.problems,
+            ) from None
         try:
             before = self._loader.load(files)
         except ConfigError as exc:
@@ -291,6 +347,11 @@ class ConfigEditor:
                 f"the {kind[:-1]} is not valid", _about(exc.problems, relpath)
             ) from None
         _confirm(before, after, kind, key, new_key)
+        if before.websites and not after.websites and not after.allow_empty:
+            raise EditRefusedError(
+                "this would remove the last website, which the reconciler refuses; nothing "
+                "was written. Set allow_empty: true in monitors.yaml to really remove every one"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, content)
         commit = None

@@ -99,6 +99,8 @@ def hourly_increments(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     """What a batch adds to each (website, hour) rollup. Pure, so it is tested alone."""
     sums: dict[tuple[int, datetime], _Sum] = {}
     for row in rows:
+        if row["error_kind"] == "internal":
+            continue  # sitewatch could not check: no measure of the website's uptime
         key = (row["website_id"], floor_hour(row["checked_at"]))
         s = sums.get(key)
         if s is None:
@@ -235,6 +237,13 @@ def _rollup_upsert(dialect: str) -> Any:
     )
 
 
+def state_of(row: Mapping[str, Any]) -> str:
+    """up, down, or unknown when sitewatch itself could not check (kind internal)."""
+    if row["ok"]:
+        return "up"
+    return "unknown" if row["error_kind"] == "internal" else "down"
+
+
 def status_rounds(rows: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
     """Status rows in rounds that name each website at most once, in check order,
     so one executemany never updates a row twice and streaks count every check."""
@@ -248,7 +257,7 @@ def status_rounds(rows: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]
         rounds[n].append(
             {
                 "website_id": row["website_id"],
-                "state": "up" if row["ok"] else "down",
+                "state": state_of(row),
                 "state_since": row["checked_at"],
                 "streak": 1,
                 "last_checked_at": row["checked_at"],

@@ -305,6 +305,16 @@ class ReconcileRunRow(SQLModel, table=True):
     duration_seconds: float = 0.0
 
 
+class RevokedSessionRow(SQLModel, table=True):
+    """A dashboard session ended by logout before its cookie expires (every instance
+    refuses it); rows go once the cookie would have expired anyway."""
+
+    __tablename__ = "revoked_sessions"
+
+    sid: str = Field(max_length=64, primary_key=True)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
 class InstanceRow(SQLModel, table=True):
     """A running ``sitewatch serve`` sharing this database: its heartbeat and share."""
 

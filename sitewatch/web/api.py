@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
+from sitewatch.config.secrets import Redactor
 from sitewatch.keys import (
     ALERTING,
     CACHE,
@@ -79,20 +80,51 @@ def _time_param(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
         return None
+    shown = raw if len(raw) <= 40 else raw[:37] + "..."
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProblemError(400, f"{name} must be an ISO 8601 date-time (got {raw!r})") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ProblemError(400, f"{name} must be an ISO 8601 date-time (got {shown!r})") from None
+    if not MIN_TIME <= moment <= MAX_TIME:
+        raise ProblemError(400, f"{name} must be between the years 1970 and 9000 (got {shown!r})")
+    return moment
+
+
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+MAX_JSON_DEPTH = 64  # config entries are a few levels deep
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _depth_ok(value: Any, limit: int) -> bool:
+    """Iterative: a deeply nested body must not exhaust our own stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return False
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return True
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ProblemError(415, "send the body as application/json")
     try:
-        body = json.loads(await request.read())
+        body = json.loads(await request.read(), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProblemError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ProblemError(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if not _depth_ok(body, MAX_JSON_DEPTH):
+        raise ProblemError(400, f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
     if not isinstance(body, dict):
         raise ProblemError(422, "the body must be a JSON object with the entry's fields")
     return body
@@ -381,12 +413,19 @@ def _writes(kind: Kind) -> dict[str, Any]:
 
 
 async def check_website(request: web.Request) -> web.Response:
+    """POST with a JSON body (``{}``): a cross-site form cannot send one, so an
+    open API cannot be made to run checks from another website's page."""
+    await _json_body(request)
     async with request.app[ENGINE].connect() as conn:
         row = await _find(conn, catalog.websites, request.match_info["id"])
     checker = request.app.get(CHECKER)
     try:
         result, stored = await check_now(
-            request.app[ENGINE], request.app[ENVIRON], row["id"], checker
+            request.app[ENGINE],
+            request.app[ENVIRON],
+            row["id"],
+            checker,
+            Redactor(request.app[ENVIRON]),
         )
     except NoSuchWebsiteError:
         raise ProblemError(404, f"no website {request.match_info['id']!r}") from None

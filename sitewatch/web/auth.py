@@ -12,9 +12,24 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from sitewatch.web.problems import ProblemError
+from sitewatch.errors import SettingsError
+from sitewatch.web.access import FailureLimiter, client
+from sitewatch.web.problems import ProblemError, problem_response
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+MIN_TOKEN_LENGTH = 16
+
+
+def _check_lengths(tokens: list[str], where: str) -> None:
+    for index, token in enumerate(tokens, 1):
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise SettingsError(
+                f"{where}: token {index} is {len(token)} characters long; tokens must have at "
+                f"least {MIN_TOKEN_LENGTH} (e.g. python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))')"
+            )
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -31,16 +46,29 @@ class TokenPolicy:
     def of(
         cls, write: str, read: str, open_reads: bool, file_text: str | None = None
     ) -> TokenPolicy:
+        """``SettingsError`` naming the setting (never the token) when one is unusable.
+
+        In the file, a line is a token or ``read <token>``; a word starting with
+        ``#`` begins a comment, but a ``#`` inside a token is part of it."""
         writes, reads = list(_split(write)), list(_split(read))
+        _check_lengths(writes, "SITEWATCH_API_TOKENS")
+        _check_lengths(reads, "SITEWATCH_API_READ_TOKENS")
         for number, line in enumerate((file_text or "").splitlines(), 1):
-            words = line.split("#", 1)[0].split()
+            words = []
+            for word in line.split():
+                if word.startswith("#"):
+                    break
+                words.append(word)
+            where = f"SITEWATCH_API_TOKENS_FILE line {number}"
             if len(words) == 1:
+                _check_lengths(words, where)
                 writes.append(words[0])
             elif len(words) == 2 and words[0] == "read":
+                _check_lengths(words[1:], where)
                 reads.append(words[1])
             elif words:
-                raise ValueError(
-                    f"line {number}: expected a token, or 'read <token>' (the line is not shown)"
+                raise SettingsError(
+                    f"{where}: expected a token, or 'read <token>' (the line is not shown)"
                 )
         return cls(tuple(writes), tuple(reads), open_reads)
 
@@ -69,20 +97,46 @@ def bearer(request: web.Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def middleware(policy: TokenPolicy) -> Callable[..., Awaitable[web.StreamResponse]]:
+# Outside /api/, the operations endpoints that follow SITEWATCH_API_OPEN_READS=false.
+# (/health and /ready always answer their status, for orchestrators; their
+# details need a token then, see ``may_read``.)
+CLOSED_READS = frozenset({"/metrics"})
+
+
+def may_read(policy: TokenPolicy, request: web.Request) -> bool:
+    """May this request read details (open reads, no tokens, or a valid token)?"""
+    return not policy.enabled or policy.open_reads or policy.role(bearer(request)) is not None
+
+
+def middleware(
+    policy: TokenPolicy, limiter: FailureLimiter
+) -> Callable[..., Awaitable[web.StreamResponse]]:
     @web.middleware
     async def check(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if not request.path.startswith("/api/") or not policy.enabled:
+        if not policy.enabled:
+            return await handler(request)
+        if not request.path.startswith("/api/") and request.path not in CLOSED_READS:
             return await handler(request)
         if request.path in ("/api/openapi.json", "/api/docs"):
             return await handler(request)
-        role = policy.role(bearer(request))
+        token = bearer(request)
+        address = client(request).address
+        if token is not None:
+            limiter.refuse_if_waiting(address)
+        role = policy.role(token)
+        if token is not None:
+            if role is None:
+                limiter.failed(address)
+            else:
+                limiter.succeeded(address)
         reading = request.method in READ_METHODS
         if reading and (policy.open_reads or role is not None):
             return await handler(request)
         if role is None:
+            if request.path in CLOSED_READS:
+                return problem_response(401, "send a valid token: Authorization: Bearer <token>")
             raise ProblemError(401, "send a valid token: Authorization: Bearer <token>")
         if not reading and role != "write":
             raise ProblemError(403, "this token may only read; writes need a write token")

@@ -29,9 +29,14 @@ class ResponseCache:
         self._flights: dict[str, asyncio.Future[bytes]] = {}
         self.hits = 0
         self.misses = 0
+        # Bumped by clear(): a computation that started before a write and ends
+        # after it must neither be stored nor be joined by a request made later.
+        self._generation = 0
 
     def clear(self) -> None:
         self._entries.clear()
+        self._flights.clear()
+        self._generation += 1
 
     async def get(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         entry = self._entries.get(key)
@@ -43,6 +48,7 @@ class ResponseCache:
             self.hits += 1
             return await asyncio.shield(flight)
         self.misses += 1
+        generation = self._generation
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._flights[key] = future
         try:
@@ -52,8 +58,11 @@ class ResponseCache:
             future.exception()  # retrieved: waiters re-raise it, nobody logs it twice
             raise
         finally:
-            del self._flights[key]
+            if self._flights.get(key) is future:
+                del self._flights[key]
         future.set_result(body)
+        if generation != self._generation:
+            return body  # computed (partly) before a change: answer it, never keep it
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
         self._entries[key] = (self.clock() + self.ttl, body)

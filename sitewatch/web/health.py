@@ -20,8 +20,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch import __version__
-from sitewatch.keys import ALERTING, CHECKER, ENGINE, METRICS, RECONCILER, SETTINGS
+from sitewatch.keys import (
+    ALERTING,
+    CHECKER,
+    ENGINE,
+    METRICS,
+    POLICY,
+    RECONCILER,
+    SETTINGS,
+    SUPERVISOR,
+)
 from sitewatch.store import alerting as alert_store
+from sitewatch.web.auth import may_read
 
 DB_TIMEOUT = 2.0
 
@@ -37,13 +47,17 @@ async def database_reachable(engine: AsyncEngine) -> tuple[bool, str | None]:
 
 
 async def health(request: web.Request) -> web.Response:
-    """Always 200 while the process serves; ``status`` says ``ok`` or ``degraded``."""
+    """Always 200 while the process serves; ``status`` says ``ok`` or ``degraded``.
+
+    With ``SITEWATCH_API_OPEN_READS=false`` the details need a token."""
     engine = request.app[ENGINE]
     status = request.app[RECONCILER].status
     reachable, error = await database_reachable(engine)
     config_ok = status.last is None or status.last.ok
+    supervisor = request.app[SUPERVISOR]
+    down = supervisor.down(core_only=False)
     body: dict[str, Any] = {
-        "status": "ok" if reachable and config_ok else "degraded",
+        "status": "ok" if reachable and config_ok and not down else "degraded",
         "version": __version__,
         "database": {"reachable": reachable, "backend": engine.dialect.name, "error": error},
         "config": {
@@ -52,10 +66,16 @@ async def health(request: web.Request) -> web.Response:
             "last_reconcile": status.last.to_dict() if status.last else None,
         },
     }
+    body["tasks"] = {
+        "down": [t.to_dict() for t in down],
+        "all": [t.to_dict() for t in supervisor.states.values()],
+    }
     alerting = request.app.get(ALERTING)
     if alerting is not None:
         # The connectivity guard: why DOWN notifications are held, if they are.
         body["alerts"] = {"notifications_held": alerting.offline}
+    if not may_read(request.app[POLICY], request):
+        body = {"status": body["status"], "version": __version__}
     return web.json_response(body)
 
 
@@ -70,7 +90,11 @@ async def ready(request: web.Request) -> web.Response:
     checker = request.app.get(CHECKER)
     if request.app[SETTINGS].check and (checker is None or not checker.running):
         reasons.append("the scheduler is not running")
-    body = {"ready": not reasons, "reasons": reasons}
+    for task in request.app[SUPERVISOR].down():
+        reasons.append(f"task {task.name} is down: {task.last_error or 'not running'}")
+    body: dict[str, Any] = {"ready": not reasons, "reasons": reasons}
+    if not may_read(request.app[POLICY], request):
+        body = {"ready": not reasons}
     return web.json_response(body, status=503 if reasons else 200)
 
 

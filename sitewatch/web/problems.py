@@ -34,14 +34,19 @@ TITLES = {
 
 
 class ProblemError(Exception):
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers
         self.extra = extra
 
 
-def problem_response(status: int, detail: str, **extra: Any) -> web.Response:
+def problem_response(
+    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     body = {
         "type": "about:blank",
         "title": TITLES.get(status, "Error"),
@@ -49,7 +54,9 @@ def problem_response(status: int, detail: str, **extra: Any) -> web.Response:
         "detail": detail,
         **extra,
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="sitewatch"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="sitewatch"'
     return web.Response(
         status=status,
         text=json.dumps(body, ensure_ascii=False),
@@ -67,7 +74,7 @@ async def problems(
     try:
         return await handler(request)
     except ProblemError as exc:
-        return problem_response(exc.status, exc.detail, **exc.extra)
+        return problem_response(exc.status, exc.detail, headers=exc.headers, **exc.extra)
     except web.HTTPRequestEntityTooLarge:
         return problem_response(413, "the request body is larger than SITEWATCH_MAX_REQUEST_BYTES")
     except web.HTTPMethodNotAllowed as exc:

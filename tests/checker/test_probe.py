@@ -66,7 +66,9 @@ async def test_waiting_server_is_timed_as_first_byte(server: TargetServer, probe
     result = await prober.check(target(server.url("/delay/200")))
     t = result.timings
     assert t is not None and t.first_byte_ms is not None and t.total_ms is not None
-    assert 195 <= t.first_byte_ms <= t.total_ms < 400
+    assert (
+        195 <= t.first_byte_ms <= t.total_ms
+    )  # the server waits 200 ms; no upper bound: a busy machine
 
 
 @pytest.mark.parametrize(

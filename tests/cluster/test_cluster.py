@@ -102,11 +102,20 @@ async def test_three_instances_share_the_work(config_dir: Path, postgres_url: st
             start = datetime.now(UTC)
             await asyncio.sleep(4 * INTERVAL)
             end = datetime.now(UTC)
-            counts = Counter({k: len(v) for k, v in _checks(libpq, start, end).items()})
+            steady = _checks(libpq, start, end)
+            counts = Counter({k: len(v) for k, v in steady.items()})
             assert len(counts) == SITES + 1
+            # Every website keeps being checked (a busy machine may start a check late,
+            # so the count in a window is 3 to 5), and none twice per interval: two
+            # instances checking the same website would leave a gap near zero.
             assert all(3 <= c <= 5 for c in counts.values()), counts
+            closest = min(
+                (b - a).total_seconds()
+                for times in steady.values()
+                for a, b in itertools.pairwise(times)
+            )
+            assert closest >= INTERVAL / 2, f"a website checked twice within {closest:.2f}s"
             total = sum(counts.values())
-            assert abs(total - 4 * (SITES + 1)) <= 2, counts  # no website twice per interval
             print(
                 f"steady state: {total} checks of {SITES + 1} websites in 4 intervals: {sorted(counts.values())}"
             )
@@ -142,7 +151,10 @@ async def test_three_instances_share_the_work(config_dir: Path, postgres_url: st
                 if len(times) > 1
             }
             assert len(gaps) == SITES + 1
-            assert max(gaps.values()) <= INTERVAL + 1.5, gaps
+            # A restart hands the leases back at the start of shutdown; a peer takes
+            # them at its next heartbeat. On a busy machine that can take a heartbeat
+            # longer, but never as long as a lease plus an interval (a missed check).
+            assert max(gaps.values()) <= INTERVAL + LEASE, gaps
             print(f"rolling restart: longest gap {max(gaps.values()):.2f} s")
         finally:
             for node in nodes:

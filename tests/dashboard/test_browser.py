@@ -9,7 +9,7 @@ live; the form writes the YAML; validation errors show inline; login works.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ from playwright.async_api import Browser, Page, async_playwright
 from sitewatch.app import create_app
 from sitewatch.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 # As root, in a sandbox with no network: no Chromium sandbox, no background traffic.
 ARGS = [
     "--no-sandbox",
@@ -104,9 +103,8 @@ def _config(config_dir: Path, target_url: str) -> None:
 
 
 @pytest.fixture
-def chromium() -> Path:
-    assert CHROMIUM.exists(), "the browser tests need Debian's chromium (apt-get install chromium)"
-    return CHROMIUM
+def chromium(require_tool: Callable[[str, str], Path]) -> Path:
+    return require_tool("chromium", "chromium")
 
 
 @pytest.fixture
@@ -256,7 +254,9 @@ async def test_a_validation_error_shows_inline(
 
 
 @pytest.mark.parametrize(
-    "sitewatch", [{"api_tokens": "write-token", "api_read_tokens": "read-token"}], indirect=True
+    "sitewatch",
+    [{"api_tokens": "write-token-0123456789", "api_read_tokens": "read-token-0123456789"}],
+    indirect=True,
 )
 async def test_login_is_required_when_tokens_are_set(
     browser: Browser, sitewatch: str, shots: Path
@@ -277,7 +277,7 @@ async def test_login_is_required_when_tokens_are_set(
     await page.get_by_label("Token").fill("wrong")
     await page.get_by_role("button", name="Log in").click()
     assert "not valid" in await page.get_by_role("alert").inner_text()
-    await page.get_by_label("Token").fill("write-token")
+    await page.get_by_label("Token").fill("write-token-0123456789")
     await page.get_by_role("button", name="Log in").click()
     await page.wait_for_url(sitewatch + "/alerts")
     cookies = await page.context.cookies()

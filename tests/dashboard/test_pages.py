@@ -297,7 +297,9 @@ async def test_forms_need_the_csrf_token(client: Client, config_dir: Path) -> No
 async def test_login_when_tokens_are_configured(
     make_client: Callable[..., Any], config_dir: Path
 ) -> None:
-    client = await make_client(api_tokens="write-tok", api_read_tokens="read-tok")
+    client = await make_client(
+        api_tokens="write-tok-0123456789", api_read_tokens="read-tok-0123456789"
+    )
     try:
         first = await client.get("/websites?tag=prod", allow_redirects=False)
         assert first.status == 303
@@ -307,7 +309,9 @@ async def test_login_when_tokens_are_configured(
         bad = await client.post("/login", data={"token": "nope", "next": "/"})
         assert bad.status == 401 and "not valid" in await bad.text()
         ok = await client.post(
-            "/login", data={"token": "read-tok", "next": "//evil.example/"}, allow_redirects=False
+            "/login",
+            data={"token": "read-tok-0123456789", "next": "//evil.example/"},
+            allow_redirects=False,
         )
         assert ok.status == 303 and ok.headers["Location"] == "/"  # no open redirect
         cookie = ok.headers["Set-Cookie"]

@@ -10,13 +10,13 @@ from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.dashboard.actions import _safe_next
 from sitewatch.web.dashboard.session import Session, Sessions
 
-POLICY = TokenPolicy(write=("w-token",), read=("r-token",))
+POLICY = TokenPolicy(write=("w-token-0123456789",), read=("r-token-0123456789",))
 
 
 def test_login_gives_the_token_role() -> None:
     sessions = Sessions(POLICY)
     assert sessions.login_required
-    write, read = sessions.login("w-token"), sessions.login(" r-token ")
+    write, read = sessions.login("w-token-0123456789"), sessions.login(" r-token-0123456789 ")
     assert write is not None and write.role == "write" and write.may_write
     assert read is not None and read.role == "read" and not read.may_write
     assert sessions.login("nope") is None
@@ -41,7 +41,12 @@ def test_key_comes_from_the_tokens() -> None:
     """Restarts and other instances accept the cookie; new tokens log everyone out."""
     s = Sessions(POLICY).new("write")
     value = Sessions(POLICY).encode(s)
-    assert Sessions(TokenPolicy(write=("w-token",), read=("r-token",))).decode(value) == s
+    assert (
+        Sessions(TokenPolicy(write=("w-token-0123456789",), read=("r-token-0123456789",))).decode(
+            value
+        )
+        == s
+    )
     assert Sessions(TokenPolicy(write=("other",))).decode(value) is None
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
-PROMTOOL = Path("/usr/bin/promtool")
 
 
 def _block(first_line: str) -> str:
@@ -20,9 +20,8 @@ def _block(first_line: str) -> str:
 
 
 @pytest.fixture
-def promtool() -> Path:
-    assert PROMTOOL.exists(), "promtool comes with Debian's prometheus package"
-    return PROMTOOL
+def promtool(require_tool: Callable[[str, str], Path]) -> Path:
+    return require_tool("promtool", "prometheus")
 
 
 def test_the_scrape_config_and_the_rules_pass_promtool(promtool: Path, tmp_path: Path) -> None:
@@ -34,7 +33,7 @@ def test_the_scrape_config_and_the_rules_pass_promtool(promtool: Path, tmp_path:
         text=True,
     )
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 5 rules found" in rules.stdout
+    assert "SUCCESS: 6 rules found" in rules.stdout
     config = subprocess.run(
         [str(promtool), "check", "config", str(tmp_path / "prometheus.yml")],
         capture_output=True,

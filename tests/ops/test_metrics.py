@@ -17,9 +17,6 @@ import pytest
 from tests.appclient import Client, start_client
 from tests.targets import TargetServer, closed_port
 
-PROMTOOL = Path("/usr/bin/promtool")
-PROMETHEUS = Path("/usr/bin/prometheus")
-
 
 def _sample(text: str, name: str, **labels: str) -> float | None:
     """The value of one series in the text format, or None."""
@@ -36,15 +33,13 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-def promtool() -> Path:
-    assert PROMTOOL.exists(), "promtool comes with Debian's prometheus package"
-    return PROMTOOL
+def promtool(require_tool: Callable[[str, str], Path]) -> Path:
+    return require_tool("promtool", "prometheus")
 
 
 @pytest.fixture
-def prometheus_bin() -> Path:
-    assert PROMETHEUS.exists(), "the test needs Debian's prometheus package"
-    return PROMETHEUS
+def prometheus_bin(require_tool: Callable[[str, str], Path]) -> Path:
+    return require_tool("prometheus", "prometheus")
 
 
 @pytest.fixture

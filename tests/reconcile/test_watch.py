@@ -143,12 +143,12 @@ async def test_restart_keeps_the_applied_state(engine: AsyncEngine, config_dir: 
     assert run2 is not None and run2.status == "unchanged"
 
 
-async def test_git_commit_is_recorded(engine: AsyncEngine, config_dir: Path) -> None:
-    import shutil
+async def test_git_commit_is_recorded(
+    engine: AsyncEngine, config_dir: Path, require_tool: Callable[[str, str], Path]
+) -> None:
     import subprocess
 
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
+    require_tool("git", "git")
 
     def git(*args: str) -> str:
         return subprocess.run(

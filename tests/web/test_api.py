@@ -259,24 +259,28 @@ async def test_body_size_limit(make_client: Callable[..., Any]) -> None:
 
 
 async def test_tokens(make_client: Callable[..., Any]) -> None:
-    client = await make_client(api_tokens="w-token", api_read_tokens="r-token")
+    client = await make_client(
+        api_tokens="w-token-0123456789", api_read_tokens="r-token-0123456789"
+    )
     try:
         assert (await client.get("/api/websites")).status == 200  # reads are open by default
         new = {"name": "A", "url": "https://a.example.com/"}
         assert (await client.post("/api/websites", json=new)).status == 401
-        read = {"Authorization": "Bearer r-token"}
+        read = {"Authorization": "Bearer r-token-0123456789"}
         assert (await client.post("/api/websites", json=new, headers=read)).status == 403
         bad = {"Authorization": "Bearer nope"}
         assert (await client.post("/api/websites", json=new, headers=bad)).status == 401
-        write = {"Authorization": "Bearer w-token"}
+        write = {"Authorization": "Bearer w-token-0123456789"}
         assert (await client.post("/api/websites", json=new, headers=write)).status == 201
     finally:
         await client.close()
-    closed = await make_client(api_tokens="w-token", api_open_reads=False)
+    closed = await make_client(api_tokens="w-token-0123456789", api_open_reads=False)
     try:
         denied = await closed.get("/api/websites")
         assert denied.status == 401 and denied.headers["WWW-Authenticate"].startswith("Bearer")
-        allowed = await closed.get("/api/websites", headers={"Authorization": "Bearer w-token"})
+        allowed = await closed.get(
+            "/api/websites", headers={"Authorization": "Bearer w-token-0123456789"}
+        )
         assert allowed.status == 200
     finally:
         await closed.close()
@@ -456,21 +460,24 @@ async def test_git_mode_outside_a_work_tree_refuses_writes(
 
 async def test_tokens_file(make_client: Callable[..., Any], tmp_path: Path) -> None:
     tokens = tmp_path / "tokens"
-    tokens.write_text("# ops\nfile-writer\nread file-reader   # the dashboard\n")
+    tokens.write_text(
+        "# ops\nfile-writer-0123456789#x\nread file-reader-0123456789   # the dashboard\n"
+    )
     client = await make_client(api_tokens_file=tokens, api_open_reads=False)
     try:
         new = {"name": "A", "url": "https://a.example.com/"}
-        reader = {"Authorization": "Bearer file-reader"}
+        reader = {"Authorization": "Bearer file-reader-0123456789"}
         assert (await client.get("/api/websites", headers=reader)).status == 200
         assert (await client.post("/api/websites", json=new, headers=reader)).status == 403
-        writer = {"Authorization": "Bearer file-writer"}
+        writer = {"Authorization": "Bearer file-writer-0123456789#x"}
         assert (await client.post("/api/websites", json=new, headers=writer)).status == 201
     finally:
         await client.close()
+    from sitewatch.errors import SettingsError
     from sitewatch.web.auth import TokenPolicy
 
-    with pytest.raises(ValueError, match="line 2"):
-        TokenPolicy.of("", "", True, "ok\nwrite too many words\n")
+    with pytest.raises(SettingsError, match="line 2"):
+        TokenPolicy.of("", "", True, "ok-token-0123456789\nwrite too many words\n")
 
 
 async def test_fragments_are_edited_where_the_entry_lives(client: Client, config_dir: Path) -> None:
@@ -537,7 +544,7 @@ async def test_check_now_probes_and_returns_the_result(client: Client) -> None:
             "/api/websites", json={"name": "Local", "url": target.url("/status/200")}
         )
         assert created.status == 201
-        response = await client.post("/api/websites/local/check")
+        response = await client.post("/api/websites/local/check", json={})
         assert response.status == 200, await response.text()
         result = await response.json()
         assert result["ok"] is True and result["status_code"] == 200
@@ -545,6 +552,6 @@ async def test_check_now_probes_and_returns_the_result(client: Client) -> None:
         assert result["stored"] is False  # no checker in this app: returned only
         failing = await client.patch("/api/websites/local", json={"url": target.url("/status/503")})
         assert failing.status == 200
-        bad = await (await client.post("/api/websites/local/check")).json()
+        bad = await (await client.post("/api/websites/local/check", json={})).json()
         assert (bad["ok"], bad["error_kind"]) == (False, "status")
-    assert (await client.post("/api/websites/nope/check")).status == 404
+    assert (await client.post("/api/websites/nope/check", json={})).status == 404

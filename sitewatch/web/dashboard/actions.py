@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
+from sitewatch.config.secrets import Redactor
 from sitewatch.keys import ALERTING, CACHE, CHECKER, DASHBOARD, EDITOR, ENGINE, ENVIRON
 from sitewatch.services.checknow import NoSuchWebsiteError, check_now
 from sitewatch.services.configedit import EditRefusedError, Kind
 from sitewatch.store import catalog
+from sitewatch.web.access import client
 from sitewatch.web.api import mask
 from sitewatch.web.dashboard.forms import (
     ALERT_FIELDS,
@@ -32,7 +34,7 @@ from sitewatch.web.dashboard.forms import (
     form_errors,
     form_values,
 )
-from sitewatch.web.dashboard.render import Dashboard, page, render
+from sitewatch.web.dashboard.render import SESSION, Dashboard, page, render
 
 FIELDS: dict[Kind, tuple[FormField, ...]] = {"websites": WEBSITE_FIELDS, "alerts": ALERT_FIELDS}
 NO_ERRORS = FormErrors({}, [], [])
@@ -239,7 +241,11 @@ async def check_website(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=f"no website {key!r}")
     try:
         result, _stored = await check_now(
-            request.app[ENGINE], request.app[ENVIRON], website_id, request.app.get(CHECKER)
+            request.app[ENGINE],
+            request.app[ENVIRON],
+            website_id,
+            request.app.get(CHECKER),
+            Redactor(request.app[ENVIRON]),
         )
     except NoSuchWebsiteError:
         raise web.HTTPNotFound(text=f"no website {key!r}") from None
@@ -303,11 +309,29 @@ def login_handlers(d: Dashboard) -> tuple[Any, Any, Any]:
         )
 
     async def submit(request: web.Request) -> web.StreamResponse:
+        address = client(request).address
+        wait = d.limiter.retry_after(address)
+        if wait:
+            response = render(
+                request,
+                d,
+                "login.html",
+                {
+                    "title": "Log in",
+                    "nav": "",
+                    "next": "/",
+                    "error": f"Too many failed attempts from this address: try again in {wait} s.",
+                },
+                status=429,
+            )
+            response.headers["Retry-After"] = str(wait)
+            return response
         form = await request.post()
         token = form.get("token")
         target = _safe_next(str(form.get("next") or "/"))
         session = d.sessions.login(token) if isinstance(token, str) else None
         if session is None:
+            d.limiter.failed(address)
             return render(
                 request,
                 d,
@@ -320,11 +344,15 @@ def login_handlers(d: Dashboard) -> tuple[Any, Any, Any]:
                 },
                 status=401,
             )
+        d.limiter.succeeded(address)
         response = web.HTTPSeeOther(target)
         d.sessions.set_cookie(request, response, session)
         raise response
 
     async def logout(request: web.Request) -> web.StreamResponse:
+        session = request.get(SESSION)
+        if session is not None:
+            await d.sessions.revoke(session)  # this cookie is refused from now on, everywhere
         response = web.HTTPSeeOther("/login?notice=loggedout" if d.sessions.login_required else "/")
         d.sessions.clear_cookie(response)
         raise response

@@ -41,7 +41,7 @@ def result_event(r: CheckResult) -> dict[str, Any]:
     """What a page needs of one check to redraw a card or a row."""
     return {
         "id": r.website_id,
-        "state": "up" if r.ok else "down",
+        "state": "up" if r.ok else ("unknown" if r.error_kind == "internal" else "down"),
         "checked_at": r.checked_at.isoformat().replace("+00:00", "Z"),
         "status_code": r.status_code,
         "response_ms": round(r.timings.total_ms, 1)
@@ -111,7 +111,15 @@ class LiveHub:
     # -- the publishing loop ----------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``; closing the hub (at shutdown) stops it too."""
         loop = asyncio.get_running_loop()
+        try:
+            await self._run(stop, loop)
+        finally:
+            if self._closed:
+                stop.set()  # a requested end, not a failure for the supervisor
+
+    async def _run(self, stop: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
         while not stop.is_set() and not self._closed:
             waiter = asyncio.create_task(self._wake.wait())
             stopper = asyncio.create_task(stop.wait())

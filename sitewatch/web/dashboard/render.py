@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from sitewatch.web.access import FailureLimiter
 from sitewatch.web.dashboard.assets import Assets, templates_dir
 from sitewatch.web.dashboard.session import Session, Sessions
 
@@ -39,6 +40,9 @@ class Dashboard:
     env: jinja2.Environment
     assets: Assets
     sessions: Sessions
+    # What is down right now (the supervisor's failed tasks): a banner on every page.
+    problems: Callable[[], list[Any]] = list
+    limiter: FailureLimiter = field(default_factory=FailureLimiter)  # wrong logins
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -132,6 +136,7 @@ def render(
         csrf=dashboard.sessions.csrf_token(session) if session else "",
         login_required=dashboard.sessions.login_required,
         notice=notice,
+        tasks_down=dashboard.problems(),
     )
     response = web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
     response.headers["Cache-Control"] = "no-store"
@@ -161,7 +166,7 @@ def page(dashboard: Dashboard, handler: Handler, *, write: bool = False) -> Hand
     sessions = dashboard.sessions
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        session = sessions.of(request)
+        session = await sessions.current(request)
         issued = None
         if session is None:
             if sessions.login_required:

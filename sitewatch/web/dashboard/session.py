@@ -16,9 +16,11 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
+from sitewatch.web.access import client
 from sitewatch.web.auth import TokenPolicy
 
 COOKIE = "sitewatch_session"
@@ -44,11 +46,25 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class Revocations(Protocol):
+    """Where logouts are kept, so that every instance refuses a logged-out cookie."""
+
+    async def revoke(self, session: Session) -> None: ...
+
+    async def is_revoked(self, sid: str) -> bool: ...
+
+
 class Sessions:
     """Issues and reads session cookies; ``key`` signs them (keep it secret)."""
 
-    def __init__(self, policy: TokenPolicy, key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        policy: TokenPolicy,
+        key: bytes | None = None,
+        revocations: Revocations | None = None,
+    ) -> None:
         self.policy = policy
+        self.revocations = revocations
         if key is None:
             # Derived from the tokens: sessions survive restarts and work on every
             # instance, and changing the tokens logs everyone out.
@@ -105,6 +121,22 @@ class Sessions:
         value = request.cookies.get(COOKIE)
         return self.decode(value) if value else None
 
+    async def current(self, request: web.Request) -> Session | None:
+        """The request's session, unless forged, expired or logged out (revoked)."""
+        session = self.of(request)
+        if (
+            session is not None
+            and self.revocations is not None
+            and session.role != "anonymous"
+            and await self.revocations.is_revoked(session.sid)
+        ):
+            return None
+        return session
+
+    async def revoke(self, session: Session) -> None:
+        if self.revocations is not None and session.role != "anonymous":
+            await self.revocations.revoke(session)
+
     def csrf_token(self, session: Session) -> str:
         return self._sign(b"csrf:" + session.sid.encode())
 
@@ -119,7 +151,7 @@ class Sessions:
             path="/",
             httponly=True,
             samesite="Lax",
-            secure=request.secure,
+            secure=client(request).secure,  # HTTPS to us, or to a trusted proxy
         )
 
     @staticmethod

@@ -3,7 +3,6 @@ webhook endpoint (aiohttp) that can be told to fail for a while."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 import threading
@@ -149,13 +148,3 @@ class WebhookReceiver:
 
     def types(self) -> list[str]:
         return [d.json["type"] for d in self.received]
-
-
-async def eventually(predicate: Any, limit: float = 10.0, step: float = 0.05) -> None:
-    """Wait for ``predicate()`` to hold (a bounded wait, not a timing assertion)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not reached within {limit}s")
-        await asyncio.sleep(step)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from tests.targets import closed_port
+from tests.waiting import DEADLINE, eventually
 
 
 class Serve:
@@ -49,19 +48,22 @@ class Serve:
             body = await (r.json() if r.content_type == "application/json" else r.text())
             return r.status, body
 
-    async def until(self, path: str, status: int, limit: float = 30) -> Any:
-        deadline = time.monotonic() + limit
-        last: Any = None
-        while time.monotonic() < deadline:
+    async def until(self, path: str, status: int, limit: float = DEADLINE) -> Any:
+        """The body, once ``path`` answers ``status`` (see ``tests.waiting``)."""
+        seen: list[Any] = [None]
+
+        async def answers() -> bool:
             try:
-                code, body = await self.get(path)
-                if code == status:
-                    return body
-                last = (code, body)
+                seen[0] = await self.get(path)
             except aiohttp.ClientError as exc:
-                last = exc
-            await asyncio.sleep(0.2)
-        raise AssertionError(f"{path} did not answer {status} within {limit}s (last: {last})")
+                seen[0] = (None, exc)
+            return bool(seen[0][0] == status)
+
+        try:
+            await eventually(answers, limit, step=0.2, what=f"{path} answering {status}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} (last: {seen[0]})") from None
+        return seen[0][1]
 
     def stop(self) -> None:
         if self.process.poll() is None:

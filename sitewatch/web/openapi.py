@@ -149,12 +149,13 @@ FRAGMENT = {
     "name": "fragment",
     "in": "query",
     "required": False,
-    "description": "Create in this *.d/ fragment (file name) instead of the main file.",
-    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-][A-Za-z0-9_.-]*$"},
+    "description": "Create in this *.d/ fragment (a file name: letters, digits, '.', '_', "
+    "'-', starting with a letter or digit; .yaml is added when missing) instead of the main file.",
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,94}$", "maxLength": 95},
 }
 DATE_TIME = {"type": "string", "format": "date-time"}
-READ_ERRORS = (400, 401, 404)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422)
+READ_ERRORS = (400, 401, 404, 429)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 
 def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
@@ -293,13 +294,21 @@ def document() -> dict[str, Any]:
         "post": {
             "summary": "Check the website now; the result (stored when the checker runs here)",
             "parameters": [ID],
+            "requestBody": {
+                "required": True,
+                "description": "An empty JSON object: a cross-site form cannot send one.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
             "responses": _answers(
                 200,
                 _json({"type": "object", "required": ["ok", "stored"]}, "The check's result."),
+                400,
                 401,
                 403,
                 404,
                 409,
+                415,
+                429,
             ),
         }
     }

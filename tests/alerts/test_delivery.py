@@ -29,8 +29,9 @@ from sitewatch.checker.writer import ResultWriter
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store import alerting as store
 from sitewatch.store import catalog
-from tests.receivers import SmtpSink, WebhookReceiver, eventually
+from tests.receivers import SmtpSink, WebhookReceiver
 from tests.targets import make_ca
+from tests.waiting import eventually
 
 FAST = RetryPolicy(first=0.1, factor=2, cap=0.4)
 
@@ -218,7 +219,7 @@ async def test_email_waits_out_an_smtp_outage(
         t0 = datetime.now(UTC) - timedelta(minutes=5)
         await h.results(result(shop, t0, False), result(shop, t0 + timedelta(seconds=30), False))
         # The SMTP server is down: the webhook goes out, the email is retried.
-        await eventually_async(_delivering(h, hook, 1))
+        await eventually(_delivering(h, hook, 1))
         for _ in range(3):
             await h.deliver()
             await asyncio.sleep(0.2)
@@ -229,7 +230,7 @@ async def test_email_waits_out_an_smtp_outage(
                 await h.deliver()
                 return len(smtp.subjects()) == 1
 
-            await eventually_async(delivered)
+            await eventually(delivered)
         finally:
             smtp.stop()
         async with engine.connect() as conn:
@@ -241,15 +242,6 @@ async def test_email_waits_out_an_smtp_outage(
     first = row["attempt_log"][0]
     assert not first["ok"] and "Error connecting" in first["detail"]
     assert smtp.subjects()[0].startswith("[sitewatch] DOWN: Shop")
-
-
-async def eventually_async(check: object, limit: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not await check():  # type: ignore[operator]
-        if loop.time() > deadline:
-            raise AssertionError(f"not delivered within {limit}s")
-        await asyncio.sleep(0.1)
 
 
 async def test_webhook_retried_until_the_receiver_recovers(
@@ -265,7 +257,7 @@ async def test_webhook_retried_until_the_receiver_recovers(
             await h.deliver()
             return len(hook.received) == 1
 
-        await eventually_async(got_it)
+        await eventually(got_it)
     assert hook.refused == 3 and hook.types() == ["down"]
     (row,) = [r for r in await h.outbox() if r["payload"]["alert"] == "hook"]
     assert row["status"] == "delivered" and row["attempts"] == 4
@@ -304,7 +296,7 @@ async def test_maintenance_window_across_dst_holds_then_notifies(
         await h.deliver()
         assert await h.outbox() == []  # incident open, notification held
         await h.results(result(shop, at(2, 5), False))  # the window is over
-        await eventually_async(_delivering(h, hook, 1))
+        await eventually(_delivering(h, hook, 1))
     (down,) = hook.received
     assert down.json["type"] == "down"
     assert down.json["incident"]["started_at"] == "2026-10-24T23:30:00Z"
@@ -359,7 +351,7 @@ async def test_connectivity_guard_holds_a_storm_and_then_notifies_real_outages(
         await h.results(*(result(w, later, w != sites[0]) for w in sites))
         assert h.alerting.offline is None
         await h.results(result(sites[0], later + timedelta(seconds=30), False))
-        await eventually_async(_delivering(h, hook, 1))
+        await eventually(_delivering(h, hook, 1))
     assert [(d.json["type"], d.json["website"]["id"]) for d in hook.received] == [
         ("down", sites[0])
     ]
@@ -374,7 +366,7 @@ async def test_test_notification_goes_through_the_outbox(
     async with WebhookReceiver() as hook:
         h, _ = await ready(engine, session, tmp_path / "config", alerts_yaml(9, hook.url()))
         event_id = await h.alerting.send_test("hook")
-        await eventually_async(_delivering(h, hook, 1))
+        await eventually(_delivering(h, hook, 1))
     (test,) = hook.received
     assert test.json["type"] == "test" and test.json["event_id"] == event_id
     assert test.json["website"] is None
@@ -407,7 +399,7 @@ async def test_email_over_starttls_and_implicit_tls_with_login(
         alerting = Alerting(engine, {}, {"email": EmailChannel(ca.client_context())}, retry=FAST)
         await alerting.reload()
         await alerting.send_test("mail")
-        await eventually_async(_mail_delivered(alerting, smtp))
+        await eventually(_mail_delivered(alerting, smtp))
     finally:
         smtp.stop()
     assert smtp.subjects() == ["[sitewatch] TEST: test notification from sitewatch for alert mail"]
@@ -442,7 +434,7 @@ async def test_a_reload_keeps_streaks_and_a_canary_failure_holds_downs(
         assert await h.outbox() == []
         h.alerting.alerts.canary_ok = True
         await h.results(result(shop, t0 + timedelta(seconds=60), False))
-        await eventually_async(_delivering(h, hook, 1))
+        await eventually(_delivering(h, hook, 1))
     (down,) = hook.received
     # The streak survived the reload: the incident began at the first failure.
     assert down.json["incident"]["started_at"] == t0.isoformat().replace("+00:00", "Z")
@@ -468,7 +460,7 @@ async def test_gives_up_after_the_retry_period_and_records_every_attempt(
             async with engine.connect() as conn:
                 return await store.pending_count(conn) == 0
 
-        await eventually_async(settled)
+        await eventually(settled)
     async with engine.connect() as conn:
         rows = await conn.execute(select(store.outbox.c.alert_id))
         (row,) = await store.deliveries(conn, int(rows.scalar_one()))

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from sitewatch.store import alerting as store
 from sitewatch.store import checks
 from sitewatch.store.engine import create_engine
-from tests.receivers import WebhookReceiver, eventually
+from tests.receivers import WebhookReceiver
 from tests.targets import closed_port
+from tests.waiting import eventually
 
 
 def write_config(folder: Path, hook_url: str, port: int) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from pathlib import Path
 
 from aiohttp.test_utils import TestServer
@@ -16,6 +15,7 @@ from sitewatch.settings import Settings
 from sitewatch.store import checks
 from tests.factories import website_yaml, write
 from tests.targets import TargetServer
+from tests.waiting import eventually
 
 
 async def history_count(app: object, key: str) -> int:
@@ -29,15 +29,6 @@ async def history_count(app: object, key: str) -> int:
             )
             or 0
         )
-
-
-async def wait_for(predicate: object, seconds: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if await predicate():  # type: ignore[operator]
-            return time.monotonic() - start
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_checker_follows_config(database_url: str, config_dir: Path) -> None:
@@ -54,7 +45,7 @@ async def test_checker_follows_config(database_url: str, config_dir: Path) -> No
         await server.start_server()
         try:
             # started: checked (generous bounds: a busy machine starts checks late)
-            await wait_for(lambda: _positive(app, "alpha"), 30)
+            await eventually(lambda: _positive(app, "alpha"))
             # a new website is scheduled as soon as it is applied, and checked
             write(
                 config_dir,
@@ -65,7 +56,7 @@ async def test_checker_follows_config(database_url: str, config_dir: Path) -> No
             )
             run = await app[RECONCILER].reconcile("test")
             assert run is not None and run.created == 1
-            await wait_for(lambda: _positive(app, "beta"), 30)
+            await eventually(lambda: _positive(app, "beta"))
             async with app[ENGINE].connect() as conn:
                 status = {s.key: s for s in await checks.current_status(conn)}
             first_check = status["beta"].last_checked_at
@@ -86,7 +77,7 @@ async def test_checker_follows_config(database_url: str, config_dir: Path) -> No
                 sched = app[CHECKER].scheduler
                 return sched.stats().websites == 1 and sched.in_flight == 0
 
-            await wait_for(settled, 30)
+            await eventually(settled)
             await app[CHECKER].writer.flush()
             before = await history_count(app, "alpha")
             await asyncio.sleep(5.5)
@@ -128,14 +119,14 @@ async def test_the_heap_is_frozen_again_after_the_first_round_of_checks(
             async def loaded() -> bool:
                 return len(checker.keys) == 3
 
-            await wait_for(loaded, 5)
+            await eventually(loaded)
             frozen = gc.get_freeze_count()
             assert checker.scheduler.checks_total < 3  # the first round spreads over 5 s
 
             async def first_round() -> bool:
                 return checker.scheduler.checks_total >= 3
 
-            await wait_for(first_round, 8)
+            await eventually(first_round)
             assert gc.get_freeze_count() > frozen
         finally:
             await server.close()

@@ -21,9 +21,9 @@ from sitewatch.store.types import utcnow
 from sitewatch.supervisor import Supervisor
 from tests.appclient import start_client
 from tests.factories import write
-from tests.receivers import eventually
 from tests.store.test_checks import add_websites
 from tests.targets import TargetServer, closed_port
+from tests.waiting import eventually
 
 # -- the supervisor ------------------------------------------------------------------------
 
@@ -72,6 +72,7 @@ async def test_a_task_that_returns_on_its_own_is_a_failure() -> None:
     await task
 
 
+@pytest.mark.slow
 async def test_a_dead_config_watcher_shows_in_ready_health_metrics_and_every_page(
     config_dir: Path, tmp_path: Path
 ) -> None:
@@ -191,6 +192,7 @@ async def _scan_tables(database_url: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 async def test_no_resolved_secret_leaves_the_process(
     config_dir: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:

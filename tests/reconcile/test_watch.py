@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store import catalog, runs
 from tests.factories import monitors_yaml, write
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -28,18 +28,10 @@ async def running(engine: AsyncEngine, config_dir: Path) -> AsyncIterator[Reconc
     )
     stop = asyncio.Event()
     task = asyncio.create_task(reconciler.run(stop))
-    await wait_for(lambda: reconciler.status.last is not None)
+    await eventually(lambda: reconciler.status.last is not None)
     yield reconciler
     stop.set()
     await asyncio.wait_for(task, 5)
-
-
-async def wait_for(predicate: Callable[[], bool], limit: float = 5.0) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 async def live_keys(engine: AsyncEngine) -> set[str]:
@@ -50,13 +42,11 @@ async def live_keys(engine: AsyncEngine) -> set[str]:
         return {r[0] for r in result}
 
 
-async def eventually_keys(engine: AsyncEngine, expected: set[str], limit: float = 5.0) -> float:
-    start = time.monotonic()
-    while await live_keys(engine) != expected:
-        if time.monotonic() - start > limit:
-            raise AssertionError(f"database has {await live_keys(engine)}, expected {expected}")
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
+async def eventually_keys(engine: AsyncEngine, expected: set[str]) -> None:
+    async def same() -> bool:
+        return await live_keys(engine) == expected
+
+    await eventually(same, what=f"the database holding {sorted(expected)}")
 
 
 async def test_database_follows_the_files(
@@ -83,7 +73,7 @@ async def test_database_follows_the_files(
     # 4. A corrupt file changes nothing; the error is recorded; a fix applies.
     applied = running.status.applied_revision
     write(config_dir, "monitors.yaml", "websites:\n  - name: a\n    url: [broken\n")
-    await wait_for(
+    await eventually(
         lambda: running.status.last is not None and running.status.last.status == "failed"
     )
     assert running.status.last is not None
@@ -101,7 +91,7 @@ async def test_database_follows_the_files(
         "monitors.yaml",
         monitors_yaml(["a", "c", "d"]) + "  - name: bad\n    url: ftp://x\n",
     )
-    await wait_for(
+    await eventually(
         lambda: (
             running.status.last is not None and "ftp://x" in " ".join(running.status.last.errors)
         )
@@ -110,7 +100,7 @@ async def test_database_follows_the_files(
 
     # 6. Deleting the main file (zero websites) is refused: nothing is pruned.
     (config_dir / "monitors.yaml").unlink()
-    await wait_for(
+    await eventually(
         lambda: running.status.last is not None and running.status.last.status == "refused"
     )
     assert await live_keys(engine) == {"a", "c"}

@@ -112,9 +112,10 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app[LIMITER] = limiter
     env = ConfigEnv(os.environ if environ is None else environ, settings.config_env.split(","))
     app[ENVIRON] = env
-    app[SUPERVISOR] = Supervisor(redact=Redactor(env))
+    redact = Redactor(env)
+    app[SUPERVISOR] = Supervisor(redact=redact)
     app[CACHE] = ResponseCache(ttl=1.0)
-    app.cleanup_ctx.append(_redact_logs(Redactor(env)))
+    app.cleanup_ctx.append(_redact_logs(redact))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_reconciler(env))
     app.cleanup_ctx.append(_alerting(env))

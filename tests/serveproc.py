@@ -14,11 +14,25 @@ from tests.targets import closed_port
 from tests.waiting import DEADLINE, eventually
 
 
+def _soft_open_files(limit: int) -> None:
+    import resource
+
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    )
+
+
 class Serve:
     """A ``sitewatch serve`` child process and its address."""
 
     def __init__(
-        self, config_dir: Path, database_url: str, env: dict[str, str], name: str = "serve"
+        self,
+        config_dir: Path,
+        database_url: str,
+        env: dict[str, str],
+        name: str = "serve",
+        *,
+        open_files: int | None = None,  # the soft RLIMIT_NOFILE it starts with
     ) -> None:
         self.port = closed_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -41,6 +55,7 @@ class Serve:
             stderr=self._log_file,
             env={**os.environ, **env},
             cwd=config_dir.parent,
+            preexec_fn=None if open_files is None else lambda: _soft_open_files(open_files),
         )
 
     async def get(self, path: str, **kw: Any) -> tuple[int, Any]:

@@ -222,10 +222,16 @@ class Prober:
         try:
             result = await self._check(target, checked_at)
         except Exception as exc:  # sitewatch's fault: say so, never blame the website
-            log.exception("internal error checking %s", target.key)
-            result = internal_result(
-                target.website_id, checked_at, f"internal error in sitewatch: {_describe(exc)}"
-            )
+            if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+                message = (
+                    "sitewatch has no file descriptors left (too many open files): raise its "
+                    "open-file limit or lower SITEWATCH_CHECK_CONCURRENCY"
+                )
+                log.error("cannot check %s: %s", target.key, message)
+            else:
+                message = f"internal error in sitewatch: {_describe(exc)}"
+                log.exception("internal error checking %s", target.key)
+            result = internal_result(target.website_id, checked_at, message)
         result.error_message = self.redact.optional(result.error_message)
         result.final_url = self.redact.optional(result.final_url)
         return result

@@ -258,6 +258,10 @@ class ConfigEditor:
         fragment: str | None = None,
     ) -> Applied:
         reason = self.refusal()
+        if reason and self.git_author is not None and not self._work_tree:
+            # The folder may have become a work tree since: ask git, off the loop.
+            self._work_tree = await asyncio.to_thread(is_work_tree, self.config_dir)
+            reason = self.refusal()
         if reason:
             raise ReadOnlyError(reason)
         async with self._lock:

@@ -213,3 +213,49 @@ async def test_an_unusable_spec_is_checked_as_internal_results(prober: Prober) -
     result = await prober.check(t)
     assert (result.website_id, result.ok, result.error_kind) == (9, False, "internal")
     assert result.error_message == "sitewatch cannot check: TOKEN unset"
+
+
+EMFILE_SCRIPT = """
+import asyncio, resource, socket
+from sitewatch.checker.probe import Prober
+from sitewatch.checker.target import Target
+from sitewatch.config.models import Website
+
+async def main():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    url = "http://127.0.0.1:%d/" % server.getsockname()[1]
+    async with Prober() as prober:
+        target = Target.of(Website.model_validate({"name": "t", "url": url}), 1)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        hog = []
+        try:
+            while True:
+                hog.append(socket.socket())
+        except OSError:
+            pass
+        result = await prober.check(target)
+        print(result.error_kind, "|", result.error_message)
+
+asyncio.run(main())
+"""
+
+
+def test_no_file_descriptors_left_is_an_internal_result() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-c", EMFILE_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    kind, _, message = done.stdout.strip().partition(" | ")
+    assert kind == "internal", done.stdout
+    assert "no file descriptors left" in message

@@ -21,6 +21,7 @@ from sitewatch.store.types import utcnow
 from sitewatch.supervisor import Supervisor
 from tests.appclient import start_client
 from tests.factories import write
+from tests.receivers import WebhookReceiver
 from tests.store.test_checks import add_websites
 from tests.targets import TargetServer, closed_port
 from tests.waiting import eventually
@@ -197,24 +198,26 @@ async def test_no_resolved_secret_leaves_the_process(
     config_dir: Path, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with TargetServer() as target:
+    async with TargetServer() as target, WebhookReceiver() as receiver:
         down = closed_port()
         write(
             config_dir,
             "monitors.yaml",
             "websites:\n"
+            # passes, through a redirect that keeps the token in the final URL
             "  - name: Redirected\n"
-            f"    url: {target.url('/redirect')}?to=/status/500%3Ft%3D${{SITE_TOKEN}}\n"
+            f"    url: {target.url('/redirect')}?to=/status/200%3Ft%3D${{SITE_TOKEN}}\n"
             "    interval: 5s\n"
             "    timeout: 2s\n"
             "    headers: {X-Auth: '${SITE_HEADER}'}\n"
-            "    alerts: [hook, mail]\n"
+            # fails, with a secret in its body; its DOWN goes to every alert
             "  - name: Posted\n"
             f"    url: {target.url('/status/500')}\n"
             "    interval: 5s\n"
             "    timeout: 2s\n"
             "    method: POST\n"
-            '    body: \'{"k": "${BODY_SECRET}"}\'\n',
+            '    body: \'{"k": "${BODY_SECRET}"}\'\n'
+            "    alerts: [hook, mail, good-hook]\n",
         )
         write(
             config_dir,
@@ -225,6 +228,11 @@ async def test_no_resolved_secret_leaves_the_process(
             f"    url: http://127.0.0.1:{down}/hook/${{HOOK_TOKEN}}?k=${{HOOK_TOKEN}}\n"
             "    secret: ${HOOK_SECRET}\n"
             "    headers: {X-Hook: '${HOOK_HEADER}'}\n"
+            "    failure_threshold: 1\n"
+            "  - name: good-hook\n"  # delivered
+            "    type: webhook\n"
+            f"    url: {receiver.url()}?k=${{HOOK_TOKEN}}\n"
+            "    secret: ${HOOK_SECRET}\n"
             "    failure_threshold: 1\n"
             "  - name: mail\n"
             "    type: email\n"
@@ -239,15 +247,16 @@ async def test_no_resolved_secret_leaves_the_process(
         try:
             app = client.server.app
 
-            async def delivered_twice() -> bool:
-                rows = await (await client.get("/api/alerts/hook/deliveries")).json()
-                mails = await (await client.get("/api/alerts/mail/deliveries")).json()
-                return len(rows.get("items", rows)) >= 1 and len(mails.get("items", mails)) >= 1
+            async def every_outcome() -> bool:
+                counts = []
+                for name in ("hook", "mail", "good-hook"):
+                    rows = await (await client.get(f"/api/alerts/{name}/deliveries")).json()
+                    counts.append(len(rows.get("items", rows)))
+                history = await client.get("/api/websites/redirected/history")
+                passed = any(i["ok"] for i in (await history.json())["items"])
+                return min(counts) >= 1 and bool(receiver.received) and passed
 
-            deadline = asyncio.get_running_loop().time() + 60
-            while not await delivered_twice():
-                assert asyncio.get_running_loop().time() < deadline, "no delivery attempt"
-                await asyncio.sleep(0.2)
+            await eventually(every_outcome, limit=60, what="every check and delivery outcome")
             texts = []
             for path in (
                 "/api/websites",
@@ -258,6 +267,8 @@ async def test_no_resolved_secret_leaves_the_process(
                 "/api/alerts/hook",
                 "/api/alerts/hook/deliveries",
                 "/api/alerts/mail/deliveries",
+                "/api/alerts/good-hook/deliveries",
+                "/api/websites/posted/history",
                 "/api/config",
                 "/",
                 "/websites",
@@ -276,9 +287,11 @@ async def test_no_resolved_secret_leaves_the_process(
             assert engine is not None
         finally:
             await client.close()
-    # The scenario did fail where it should: the history holds the redirect's result.
+    # The scenario went where it should: the passing redirect's final URL is kept,
+    # with the reference in place of the token.
     history = dict(texts)["/api/websites/redirected/history"]
     assert "${SITE_TOKEN}" in history, history[:2000]
+    assert "HTTP 200" in dict(texts)["/api/alerts/good-hook/deliveries"]
     leaks = [f"{path}: {n}" for path, text in texts for n, v in SECRETS.items() if v in text]
     leaks += await _scan_tables(database_url)
     leaks += [f"log: {n}" for n, v in SECRETS.items() if v in caplog.text]

@@ -160,3 +160,31 @@ def test_serve_reports_a_startup_error_under_its_own_setting(
     assert done.returncode == 2
     assert "SITEWATCH_API_TOKENS: token 1 is 5 characters long" in done.stderr
     assert "TOKENS_FILE" not in done.stderr
+
+
+async def test_git_mode_asks_git_off_the_event_loop(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every page and API read asks ``refusal()``; in git mode it must not run git."""
+    import subprocess
+
+    from sitewatch.keys import EDITOR
+
+    write(config_dir, "monitors.yaml", MONITORS)
+    await asyncio.to_thread(subprocess.run, ["git", "init", "-q", str(config_dir)], check=True)
+    client = await start_client(
+        config_dir, f"sqlite+aiosqlite:///{tmp_path / 'sw.db'}", git_mode=True
+    )
+    try:
+        editor = client.server.app[EDITOR]
+
+        def no_process(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a process was started on the event loop")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(subprocess, "run", no_process)
+            assert editor.refusal() is None
+            assert (await client.get("/api/config")).status == 200
+            assert (await client.get("/settings")).status == 200
+    finally:
+        await client.close()

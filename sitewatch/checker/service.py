@@ -95,7 +95,12 @@ class Checker:
     def _result(self, result: CheckResult) -> None:
         self.writer.add(result)
         for observe in self.observers:
-            observe(result)
+            # One that raises (a metrics bug) must not stop this website's schedule:
+            # the scheduler reschedules a check only after its result was taken.
+            try:
+                observe(result)
+            except Exception:
+                log.exception("an observer of check results failed (the result is kept)")
         if self._settle_at is not None and self.scheduler.checks_total >= self._settle_at:
             self._settle_at = None
             gc.freeze()  # no collection first: instant, whatever the heap's size

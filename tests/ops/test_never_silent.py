@@ -296,3 +296,36 @@ async def test_no_resolved_secret_leaves_the_process(
     leaks += await _scan_tables(database_url)
     leaks += [f"log: {n}" for n, v in SECRETS.items() if v in caplog.text]
     assert leaks == []
+
+
+async def test_an_observer_that_raises_does_not_stop_a_website_being_checked(
+    database_url: str,
+) -> None:
+    from sitewatch.checker.service import Checker, CheckerOptions
+    from sitewatch.checker.target import Target
+    from sitewatch.config.models import Website
+
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    checker = Checker(engine, {}, CheckerOptions(flush_interval=0.05))
+    async with TargetServer() as target, checker.prober:
+        seen: list[bool] = []
+
+        def broken(result: CheckResult) -> None:
+            raise ValueError("a metrics bug")
+
+        checker.observers += [broken, lambda r: seen.append(r.ok)]
+        website = Website.model_validate(
+            {"name": "t", "url": target.url("/status/200"), "interval": "5s", "timeout": "1s"}
+        )
+        checker.scheduler.update({1: Target.of(website, 1)}, {}, initial=False)
+        stop = asyncio.Event()
+        run = asyncio.create_task(checker.scheduler.run(stop))
+        try:
+            # Checked again on its 5 s grid: the raising observer did not stop it.
+            await eventually(lambda: len(seen) >= 2, what="a second check")
+            assert seen[:2] == [True, True]
+        finally:
+            stop.set()
+            await run
+            await engine.dispose()

@@ -128,7 +128,10 @@ class Dispatcher:
             duration_ms = 1000 * (time.perf_counter() - started)
         channel = str(spec[1].get("type", "unknown")) if spec else "unknown"
         for listener in self.listeners:
-            listener(channel, ok)
+            try:  # a metrics bug must not keep the attempt from being recorded
+                listener(channel, ok)
+            except Exception:
+                log.exception("a listener of deliveries failed")
         now = self.clock()
         attempt = row["attempts"] + 1
         status, next_at = "delivered", None

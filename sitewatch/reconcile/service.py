@@ -154,7 +154,10 @@ class Reconciler:
         if run.ok:
             self.status.applied = run
         for listener in list(self.status.listeners):
-            listener(run)
+            try:  # each on its own: one that raises must not undo or hide the run
+                listener(run)
+            except Exception:
+                log.exception("a listener of applied config changes failed")
 
     def _log(self, run: RunRecord) -> None:
         for warning in run.warnings:

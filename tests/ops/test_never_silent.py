@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,12 @@ async def test_a_dead_config_watcher_shows_in_ready_health_metrics_and_every_pag
             assert health["status"] == "degraded"
             assert health["tasks"]["down"][0]["name"] == "config-watcher"
             assert "injected fault in the config watcher" in page
-        assert 'sitewatch_task_failures_total{task="config-watcher"} 1.0' in metrics
+        # At least once (on a busy machine the restart may come, and fail again,
+        # before the fault is lifted).
+        failures = re.search(
+            r'sitewatch_task_failures_total\{task="config-watcher"\} (\S+)', metrics
+        )
+        assert failures is not None and float(failures.group(1)) >= 1
         # Restarted after its backoff: it reconciles what it missed, and all is well.
         await eventually(lambda: supervisor.states["config-watcher"].running, limit=30)
         await eventually(

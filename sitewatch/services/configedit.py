@@ -16,6 +16,7 @@ Every write:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import re
@@ -265,33 +266,28 @@ class ConfigEditor:
         if reason:
             raise ReadOnlyError(reason)
         async with self._lock:
-            applied = await asyncio.to_thread(
-                self._locked_edit, kind, key, fields, if_match, replace_all, fragment
+            edit = functools.partial(
+                self._edit_and_write, kind, key, fields, if_match, replace_all, fragment
             )
+            applied = await asyncio.to_thread(self._locked, edit)
             run = await self.reconciler.reconcile("api", force=True)
         return replace(applied, run=run)
 
-    def _locked_edit(
-        self,
-        kind: Kind,
-        key: str | None,
-        fields: Mapping[str, Any] | None,
-        if_match: str | None,
-        replace_all: bool,
-        fragment: str | None,
-    ) -> Applied:
+    def _locked(self, edit: Callable[[], Applied]) -> Applied:
+        """Run ``edit`` (read -> If-Match -> validate -> write -> rename) under the
+        cross-process lock; in git mode, after asking git whether the folder is
+        still a work tree (this runs in a thread, never on the event loop)."""
         try:
             with self._file_lock:
                 if self.git_author is not None:
                     self._work_tree = is_work_tree(self.config_dir)
                     if not self._work_tree:
                         raise ReadOnlyError(self.refusal() or "not a git work tree")
-                return self._edit_and_write(kind, key, fields, if_match, replace_all, fragment)
+                return edit()
         except Timeout:
             raise EditRefusedError(
                 f"another writer holds the config write lock ({self._file_lock.lock_file}) "
-                f"for over "
-                f"{LOCK_TIMEOUT:.0f}s; nothing was written, try again"
+                f"for over {LOCK_TIMEOUT:.0f}s; nothing was written, try again"
             ) from None
 
     def _edit_and_write(

@@ -8,6 +8,7 @@ The target is a raw asyncio server, so it can send what no HTTP library would.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import tracemalloc
 import zlib
@@ -199,9 +200,7 @@ async def test_a_bug_inside_the_probe_is_an_internal_result(
         raise ZeroDivisionError("a bug of ours")
 
     t = target(hostile.url("/charset-unknown"))
-    t = Target(
-        **{**{f: getattr(t, f) for f in Target.__slots__}, "expect": Expectations(status_ok=broken)}
-    )
+    t = dataclasses.replace(t, expect=Expectations(status_ok=broken))
     result = await prober.check(t)
     assert (result.ok, result.error_kind) == (False, "internal")
     assert result.error_message is not None and "ZeroDivisionError" in result.error_message

@@ -208,3 +208,42 @@ def test_serve_applies_config_serves_health_and_stops_on_sigterm(
         out, _ = proc.communicate(timeout=15)
     assert proc.returncode == 0, out
     assert "applied revision" in out and "sitewatch stopped" in out
+
+
+def test_plan_compares_content_not_the_folders_path(
+    capsys: pytest.CaptureFixture[str], config_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    """CI checks out the config somewhere else than the server keeps it: the same
+    files at another path (or the same path spelt another way) are no change."""
+    import asyncio
+    import shutil
+
+    from sitewatch.config.loader import load_config
+    from sitewatch.reconcile.apply import apply_snapshot
+    from sitewatch.store.engine import create_engine
+
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
+    write(config_dir, "alerts.yaml", ALERTS)
+    (config_dir / "monitors.d").mkdir()
+    write(config_dir / "monitors.d", "team.yaml", monitors_yaml(["c"]))
+    assert run(capsys, "migrate", "--database-url", database_url)[0] == 0
+
+    async def apply(folder: Path) -> tuple[int, int, int]:
+        engine = create_engine(database_url)
+        try:
+            record = await apply_snapshot(engine, load_config(folder, {}), trigger="test")
+        finally:
+            await engine.dispose()
+        return record.created, record.updated, record.unchanged
+
+    assert asyncio.run(apply(config_dir)) == (3, 0, 0)
+    elsewhere = tmp_path / "checkout" / "deep" / "config"
+    shutil.copytree(config_dir, elsewhere)
+    (config_dir.parent / "x").mkdir()
+    for folder in (elsewhere, config_dir.parent / "x" / ".." / "config"):
+        code, out = run(capsys, "plan", "--config", str(folder), "--database-url", database_url)
+        assert code == 0, out
+        assert "No changes" in out
+    # serve restarted with another spelling of the same folder writes nothing
+    assert asyncio.run(apply(config_dir.parent / "x" / ".." / "config")) == (0, 0, 3)
+    assert asyncio.run(apply(elsewhere)) == (0, 0, 3)

@@ -214,7 +214,11 @@ def edit(
         while not after and before and not before[-1].strip():
             before.pop()
         return Edit(_join(before + after, text), None)
-    item = seq[index]
+    # Re-read the file up to the entry's last line: the blank lines and comments
+    # after it belong to what follows (they stay where they are in ``lines``), but
+    # ruamel attaches them to the entry's last key, so new keys would land after them.
+    _, own = _yaml("\n".join(lines[: where.end + 1]) + "\n")
+    item = own[section][index]
     if getattr(item, "merge", None):
         raise EditError(f"{key!r} uses a YAML merge key (<<): edit it in the file")
     _set_fields(item, fields, replace_all=replace_all, keep=keep)

@@ -21,7 +21,7 @@ import json
 import os
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +61,15 @@ _ERROR_FIELD = {"timeout": "timeout", "key_missing": "name", "credentials": "pas
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where an entry is defined: the file as shown to users and the 1-based line."""
+    """Where an entry is defined: the file as shown to users and the 1-based line.
+
+    ``relpath`` is the file relative to the config folder: what is stored, so the
+    same folder named another way (or copied elsewhere) is the same config.
+    """
 
     file: str
     line: int
+    relpath: str = ""
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}"
@@ -95,6 +100,8 @@ class MaintenanceEntry:
 
 
 def spec_digest(stored: dict[str, Any], source_file: str) -> str:
+    """The identity of an entry: its stored spec and its file *relative to the
+    config folder* (never the folder's own path)."""
     canonical = json.dumps([stored, source_file], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -399,7 +406,7 @@ class _Validator:
                 if f.is_main:
                     allow_empty, main_defaults = allow, defaults
             else:
-                self.alerts_file(doc, data, alerts, maintenance)
+                self.alerts_file(f, doc, data, alerts, maintenance)
         for doc in documents:
             self.problems.extend(doc.problems)
         self.cross_check(websites, alerts, maintenance)
@@ -527,14 +534,14 @@ class _Validator:
                 stored = stored_form(
                     website.model_dump(mode="json", by_alias=True), entry_templates
                 )
-                cached = (website, stored, spec_digest(stored, doc.file))
+                cached = (website, stored, spec_digest(stored, f.relpath))
                 if cache_key is None or len(doc.problems) != known_problems:
                     cache_key = None
             if cache_key is not None:
                 self.cache_out[cache_key] = cached
             website, stored, digest = cached
             key = website.ident
-            source = Source(doc.file, node.start_mark.line + 1)
+            source = Source(doc.file, node.start_mark.line + 1, f.relpath)
             if key in websites:
                 first = websites[key][0].source
                 self.report(
@@ -548,6 +555,7 @@ class _Validator:
 
     def alerts_file(
         self,
+        f: ConfigFile,
         doc: Document,
         data: dict[Any, Any],
         alerts: dict[str, tuple[AlertEntry, Document, Loc]],
@@ -556,7 +564,7 @@ class _Validator:
         for key in data:
             if key not in ("alerts", "maintenance"):
                 self.report(doc, (key,), _unknown_key(key, {"alerts", "maintenance"}), key=True)
-        self.maintenance_windows(doc, data, maintenance)
+        self.maintenance_windows(f, doc, data, maintenance)
         items = data.get("alerts") or []
         if not isinstance(items, list):
             self.report(doc, ("alerts",), f"expected a list of alerts (got {_kind_of(items)})")
@@ -588,7 +596,7 @@ class _Validator:
                 self.report_validation(doc, path, exc, model)
                 continue
             line, _ = doc.position(path)
-            source = Source(doc.file, line)
+            source = Source(doc.file, line, f.relpath)
             if alert.name in alerts:
                 first = alerts[alert.name][0].source
                 self.report(
@@ -600,11 +608,12 @@ class _Validator:
             stored = stored_form(
                 alert.model_dump(mode="json", by_alias=True), templates.get(path, {})
             )
-            digest = spec_digest(stored, doc.file)
+            digest = spec_digest(stored, f.relpath)
             alerts[alert.name] = (AlertEntry(alert, source, stored, digest), doc, path)
 
     def maintenance_windows(
         self,
+        f: ConfigFile,
         doc: Document,
         data: dict[Any, Any],
         maintenance: dict[str, tuple[MaintenanceEntry, Document, Loc]],
@@ -638,8 +647,8 @@ class _Validator:
                 )
                 continue
             stored = stored_form(window.model_dump(mode="json"), templates.get(path, {}))
-            entry = MaintenanceEntry(window, Source(doc.file, line), stored, "")
-            entry = replace(entry, spec_hash=spec_digest(stored, doc.file))
+            source = Source(doc.file, line, f.relpath)
+            entry = MaintenanceEntry(window, source, stored, spec_digest(stored, f.relpath))
             maintenance[window.name] = (entry, doc, path)
 
     # -- across files ----------------------------------------------------------

@@ -229,8 +229,8 @@ class Website(WebsiteSettings):
             if not derived:
                 raise PydanticCustomError(
                     "key_missing",
-                    "cannot derive a key from name {name!r}: set key explicitly",
-                    {"name": self.name},
+                    "cannot derive a key from name {name}: set key explicitly",
+                    {"name": repr(self.name)},
                 )
             object.__setattr__(self, "key", derived)
         if self.timeout > self.interval:

@@ -79,14 +79,14 @@ class Plan:
 
 def desired_websites(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.file, e.spec_hash)
+        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
         for key, e in snapshot.websites.items()
     }
 
 
 def desired_alerts(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.file, e.spec_hash)
+        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
         for key, e in snapshot.alerts.items()
     }
 
@@ -122,7 +122,7 @@ def plan(
     stored windows' key -> spec hash."""
     current = frozenset(bindings)
     desired = {
-        key: Desired(key, e.stored, e.source.file, e.spec_hash)
+        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
         for key, e in snapshot.maintenance.items()
     }
     same = {k: d.spec_hash for k, d in desired.items()} == dict(maintenance or {})

@@ -765,11 +765,22 @@ async def _uptime_of_all(conn: AsyncConnection, now: datetime) -> Uptime:
         if conn.dialect.name == "postgresql":
             await conn.exec_driver_sql("SET LOCAL jit = off")  # as in ``uptime``
         sub = _totals_query([day], window_end, end).subquery()
-        row = (await conn.execute(select(*(func.sum(c) for c in list(sub.c)[1:])))).one()
+        query = (
+            select(*(func.sum(c) for c in list(sub.c)[1:]))
+            .select_from(sub.join(websites, websites.c.id == sub.c.id))
+            .where(websites.c.archived_at.is_(None))  # a deleted website no longer counts
+        )
+        row = (await conn.execute(query)).one()
         return Uptime(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0))
+    live = set(
+        (
+            await conn.execute(select(websites.c.id).where(websites.c.archived_at.is_(None)))
+        ).scalars()
+    )
     sums = Uptime(0, 0)
-    for per in (await uptime(conn, [day], now)).values():
-        sums = sums.plus(per[day])
+    for website_id, per in (await uptime(conn, [day], now, ids=sorted(live))).items():
+        if website_id in live:
+            sums = sums.plus(per[day])
     return sums
 
 

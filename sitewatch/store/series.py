@@ -44,11 +44,16 @@ def _epoch(conn: AsyncConnection, column: Any) -> Any:
     return (func.julianday(column) - 2440587.5) * 86400.0
 
 
+def bucket_width(start: datetime, end: datetime, buckets: int) -> float:
+    """Seconds per bucket when ``[start, end)`` is cut into ``buckets`` spans."""
+    return max((end - start).total_seconds() / buckets, 1.0)
+
+
 async def checks_series(
     conn: AsyncConnection, website_id: int, start: datetime, end: datetime, buckets: int
 ) -> list[Point]:
     """The checks in ``[start, end)`` grouped into at most ``buckets`` equal spans."""
-    width = max((end - start).total_seconds() / buckets, 1.0)
+    width = bucket_width(start, end, buckets)
     offset = _epoch(conn, history.c.checked_at) - start.timestamp()
     index = cast(offset / width, Integer).label("i")
     query = (

@@ -8,7 +8,6 @@ read for, so 10,000 points draw as a few hundred without hiding an outage.
 from __future__ import annotations
 
 import html
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -130,6 +129,7 @@ def response_chart(
     *,
     start: float,
     end: float,
+    bucket: float,
     label: str,
     width: int = 960,
     height: int = 260,
@@ -139,26 +139,24 @@ def response_chart(
 
     ``points`` have ``start`` (datetime), ``checks``, ``failures``, ``mean_ms``,
     ``max_ms`` and the phase means (``dns_ms``...); ``start``/``end`` bound the
-    x axis in unix seconds. Drawn in a fixed viewBox and scaled by CSS.
+    x axis in unix seconds and ``bucket`` is the width of one bucket in seconds.
+    The bar width comes from ``bucket`` (never from how many points there are:
+    one bucket in a 24 h range is a thin bar at its time, not the whole plot),
+    and everything is clipped to the plot. Drawn in a fixed viewBox, scaled by CSS.
     """
     left, right, top, bottom = 48.0, 8.0, 8.0, 22.0
     plot_w, plot_h = width - left - right, height - top - bottom
+    plot_right = left + plot_w
     span = max(end - start, 1.0)
     peak = max((p.max_ms or p.mean_ms or 0.0 for p in points), default=0.0)
     y_max = _nice(peak * 1.05)
-    bar_w = plot_w / max(len(points), 1)
-    if len(points) > 1:
-        step = min(
-            (b.start.timestamp() - a.start.timestamp() for a, b in itertools.pairwise(points)),
-            default=span,
-        )
-        bar_w = max(plot_w * step / span, 1.0)
+    bar_w = min(max(plot_w * max(bucket, 0.0) / span, 1.0), plot_w)
 
     def x(moment: float) -> float:
-        return left + (moment - start) / span * plot_w
+        return min(max(left + (moment - start) / span * plot_w, left), plot_right)
 
     def y(value: float) -> float:
-        return top + plot_h - min(value, y_max) / y_max * plot_h
+        return top + plot_h - min(max(value, 0.0), y_max) / y_max * plot_h
 
     phase_paths: dict[str, list[str]] = {name: [] for name, _ in PHASE_NAMES}
     mean_path: list[str] = []
@@ -169,28 +167,33 @@ def response_chart(
     for p in points:
         t = p.start.timestamp()
         x0 = x(t)
+        w = max(min(bar_w, plot_right - x0) - 0.5, 0.5)
         base = 0.0
         for name, _label in PHASE_NAMES:
             value = getattr(p, name)
             if value:
                 y_top, y_bottom = y(base + value), y(base)
                 phase_paths[name].append(
-                    f"M{x0:.1f} {y_bottom:.1f}V{y_top:.1f}h{max(bar_w - 0.5, 0.5):.1f}"
-                    f"V{y_bottom:.1f}z"
+                    f"M{x0:.1f} {y_bottom:.1f}V{y_top:.1f}h{w:.1f}V{y_bottom:.1f}z"
                 )
                 base += value
-        mid = x0 + bar_w / 2
-        gap = previous is None or t - previous > 1.5 * max(span / max(len(points), 1), 1.0)
+        mid = x0 + w / 2
+        gap = previous is None or t - previous > 1.5 * max(bucket, 1.0)
+        # A step across each bucket: a lone bucket still draws a visible line.
         if p.mean_ms is not None:
-            mean_path.append(f"{'M' if gap or not mean_path else 'L'}{mid:.1f} {y(p.mean_ms):.1f}")
+            move = "M" if gap or not mean_path else "L"
+            mean_path.append(f"{move}{x0:.1f} {y(p.mean_ms):.1f}H{x0 + w:.1f}")
         if p.max_ms is not None:
-            max_path.append(f"{'M' if gap or not max_path else 'L'}{mid:.1f} {y(p.max_ms):.1f}")
+            move = "M" if gap or not max_path else "L"
+            max_path.append(f"{move}{x0:.1f} {y(p.max_ms):.1f}H{x0 + w:.1f}")
         previous = t
         checks_total += p.checks
         if p.failures:
             failed_checks += p.failures
             base_y = top + plot_h
-            fails.append(f"M{mid:.1f} {base_y - 7:.1f}l4 7h-8z")
+            # a triangle 8 wide under the bucket, kept inside the plot
+            tip = min(max(mid, left + 4), plot_right - 4)
+            fails.append(f"M{tip:.1f} {base_y - 7:.1f}l4 7h-8z")
     title = html.escape(
         f"{label}: {len(points)} buckets, {checks_total} checks, {failed_checks} failed; "
         f"slowest {peak:.0f} ms"

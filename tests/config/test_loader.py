@@ -93,6 +93,15 @@ def test_key_defaults_to_slug_of_name(config_dir: Path) -> None:
     assert list(load(config_dir).websites) == ["shop-checkout-eu"]
 
 
+def test_a_name_without_letters_or_digits_says_which_name(config_dir: Path) -> None:
+    write(config_dir, "monitors.yaml", "websites:\n  - name: '!!!'\n    url: https://a.example\n")
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir)
+    message = caught.value.problems[0].format()
+    assert "cannot derive a key from name '!!!': set key explicitly" in message
+    assert "{" not in message
+
+
 def test_unknown_key_suggests_the_closest(config_dir: Path) -> None:
     write(
         config_dir,

@@ -326,6 +326,32 @@ async def test_summary_counts(engine: AsyncEngine) -> None:
     )
 
 
+async def test_summary_leaves_out_archived_websites(engine: AsyncEngine) -> None:
+    """A deleted website's checks no longer count in the header's 24 h uptime,
+    whether it is read from the rollup or from the sliding totals."""
+    ids = await add_websites(engine, "a", "gone")
+    now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await checks.record(
+            conn,
+            [row(ids["a"], now, ms=100.0)] + [row(ids["gone"], now, ok=False) for _ in range(3)],
+        )
+        await conn.execute(
+            checks.websites.update()
+            .where(checks.websites.c.id == ids["gone"])
+            .values(archived_at=now)
+        )
+    async with engine.connect() as conn:
+        before = await checks.summary(conn, now)  # no totals yet: read from the rollup
+    await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
+    async with engine.connect() as conn:
+        assert await checks.get_mark(conn, checks.TOTALS_FROM) is not None
+        after = await checks.summary(conn, now)  # from the sliding totals
+    for s in (before, after):
+        assert (s.websites, s.active) == (1, 1)
+        assert (s.checks_24h, s.failures_24h, s.uptime_24h) == (1, 0, 1.0)
+
+
 @pytest.mark.parametrize("granularity", ["hour", "day"])
 async def test_series_for_charts(engine: AsyncEngine, granularity: str) -> None:
     ids = await add_websites(engine, "shop")

@@ -4,6 +4,7 @@ well-formed, accessible SVG."""
 from __future__ import annotations
 
 import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
@@ -79,6 +80,7 @@ def test_response_chart_stacks_phases_and_marks_failures() -> None:
         points,
         start=T0.timestamp(),
         end=(T0 + timedelta(hours=2)).timestamp(),
+        bucket=60.0,
         label="Response time of <Shop>",
     )
     root = ET.fromstring(svg)
@@ -105,7 +107,7 @@ def test_response_chart_stacks_phases_and_marks_failures() -> None:
 
 
 def test_response_chart_without_points_says_so() -> None:
-    svg = response_chart([], start=0.0, end=3600.0, label="x")
+    svg = response_chart([], start=0.0, end=3600.0, bucket=30.0, label="x")
     root = ET.fromstring(svg)
     assert "No checks in this range yet" in [t.text for t in root.iter(f"{SVG}text")]
 
@@ -115,10 +117,108 @@ def test_response_chart_breaks_the_line_over_gaps() -> None:
         Point(T0 + timedelta(minutes=m), 1, 0, 50.0, 60.0) for m in range(100, 110)
     ]
     svg = response_chart(
-        points, start=T0.timestamp(), end=(T0 + timedelta(hours=2)).timestamp(), label="x"
+        points,
+        start=T0.timestamp(),
+        end=(T0 + timedelta(hours=2)).timestamp(),
+        bucket=60.0,
+        label="x",
     )
     mean = next(e for e in ET.fromstring(svg).iter(f"{SVG}path") if e.get("class") == "chart-mean")
     assert (mean.get("d") or "").count("M") == 2
+
+
+def _path_points(d: str) -> list[tuple[float, float]]:
+    """Every point a path's pen visits (absolute M L H V, relative h v l; z closes)."""
+    tokens = re.findall(r"[MLHVhvlz]|-?[0-9.]+", d)
+    out: list[tuple[float, float]] = []
+    x = y = 0.0
+    i = 0
+    while i < len(tokens):
+        op = tokens[i]
+        i += 1
+        if op == "z":
+            continue
+        if op in "ML":
+            x, y = float(tokens[i]), float(tokens[i + 1])
+            i += 2
+        elif op == "l":
+            x, y = x + float(tokens[i]), y + float(tokens[i + 1])
+            i += 2
+        elif op == "H":
+            x = float(tokens[i])
+            i += 1
+        elif op == "V":
+            y = float(tokens[i])
+            i += 1
+        elif op == "h":
+            x += float(tokens[i])
+            i += 1
+        elif op == "v":
+            y += float(tokens[i])
+            i += 1
+        out.append((x, y))
+    return out
+
+
+# The dashboard's ranges: (span, bucket width) as pages.py draws them.
+RANGES = {
+    "1h": (3600.0, 30.0),
+    "24h": (86_400.0, 720.0),
+    "7d": (7 * 86_400.0, 5_040.0),
+    "30d": (30 * 86_400.0, 3_600.0),
+}
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 50, 120])
+@pytest.mark.parametrize("chosen", list(RANGES))
+def test_response_chart_geometry_stays_inside_the_plot(chosen: str, count: int) -> None:
+    """Bars are one bucket wide whatever the number of buckets (a lone bucket in
+    a 24 h range is a thin bar, not the whole plot), and nothing is drawn
+    outside the plot: bars, lines, failure marks."""
+    span, bucket = RANGES[chosen]
+    end = T0.timestamp()
+    start = end - span
+    # the newest buckets, each with a failure, phases, a mean and a slowest check
+    first = max(int(span // bucket) - count, 0)
+    points = [
+        Point(
+            datetime.fromtimestamp(start + (first + i) * bucket, UTC),
+            3,
+            1,
+            100.0 + i,
+            400.0 + i,
+            5.0,
+            10.0,
+            20.0,
+            60.0,
+        )
+        for i in range(count)
+    ]
+    svg = response_chart(points, start=start, end=end, bucket=bucket, label="x")
+    root = ET.fromstring(svg)
+    left, right, top, bottom = 48.0, 960.0 - 8.0, 8.0, 260.0 - 22.0
+    paths = {e.get("class"): e.get("d") or "" for e in root.iter(f"{SVG}path")}
+    for name, d in paths.items():
+        for px, py in _path_points(d):
+            assert left - 0.05 <= px <= right + 0.05, (name, px)
+            assert top - 0.05 <= py <= bottom + 0.05, (name, py)
+    if count == 0:
+        assert set(paths) == set()
+        return
+    expected_w = (right - left) * bucket / span
+    bars = re.findall(r"M([0-9.]+) [0-9.]+V[0-9.]+h([0-9.]+)", paths["chart-dns"])
+    assert len(bars) == count
+    for _x, w in bars:
+        assert abs(float(w) - max(expected_w - 0.5, 0.5)) < 0.2 or float(w) <= expected_w
+        assert float(w) < (right - left) / 2  # never the whole plot
+    # the last bar ends at the plot's right edge (the newest bucket is "now")
+    last_x, last_w = map(float, bars[-1])
+    assert last_x + last_w <= right + 0.05
+    assert paths["chart-fail"].count("M") == count
+    # a lone bucket still draws its mean and slowest as visible segments
+    for name in ("chart-mean", "chart-max"):
+        pts = _path_points(paths[name])
+        assert len(pts) == 2 * count and pts[1][0] > pts[0][0]
 
 
 def test_status_bar_shows_failures_by_shape_and_text() -> None:

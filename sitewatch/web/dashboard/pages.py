@@ -211,12 +211,15 @@ async def _chart(
     raw = span <= timedelta(days=7) and span <= retention
     if raw:
         points = await series.checks_series(conn, website_id, start, end, BUCKETS)
+        bucket = series.bucket_width(start, end, BUCKETS)
     else:
         points = await series.rollup_series(conn, website_id, start, end)
+        bucket = 3600.0
     svg = charts.response_chart(
         points,
         start=start.timestamp(),
         end=end.timestamp(),
+        bucket=bucket,
         label=f"Response time of {name} over {chosen}",
     )
     return svg, raw

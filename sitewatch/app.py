@@ -210,7 +210,10 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     metrics.readings.tasks = lambda: [(t.name, t.running) for t in supervisor.states.values()]
     for name in supervisor.states:  # from zero, so increase() works at the first failure
         metrics.task_failures.labels(name)
-    app[ALERTING].dispatcher.listeners.append(metrics.delivered)
+    alerting = app[ALERTING]
+    alerting.dispatcher.listeners.append(metrics.delivered)
+    metrics.readings.guard_holding = lambda: 1.0 if alerting.offline else 0.0
+    metrics.readings.held = lambda: float(alerting.alerts.held_total)
     checker = app.get(CHECKER)
     if checker is not None:
         checker.observers.append(lambda r: metrics.observe(checker.keys.get(r.website_id), r))

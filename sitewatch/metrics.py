@@ -46,6 +46,9 @@ class Readings:
     db_errors: Callable[[], float] = lambda: 0.0
     dropped: Callable[[], float] = lambda: 0.0
     websites: Callable[[], float] = lambda: 0.0
+    # 1 while the connectivity guard holds DOWN notifications, else 0
+    guard_holding: Callable[[], float] = lambda: 0.0
+    held: Callable[[], float] = lambda: 0.0  # DOWNs confirmed while held, since start
     # (task name, running) of every supervised task
     tasks: Callable[[], Iterable[tuple[str, bool]]] = lambda: ()
 
@@ -73,6 +76,18 @@ class _Live(Collector):
             "sitewatch_check_results_dropped",
             "Check results dropped because the database was away too long (buffer full).",
             value=r.dropped(),
+        )
+        yield GaugeMetricFamily(
+            "sitewatch_alert_guard_holding",
+            "1 while the connectivity guard holds DOWN notifications (sitewatch's own "
+            "network looks down), else 0.",
+            value=r.guard_holding(),
+        )
+        yield CounterMetricFamily(
+            "sitewatch_alert_notifications_held",
+            "DOWN notifications held when their outage was confirmed (connectivity guard "
+            "or maintenance window); each goes out at the next check after the hold.",
+            value=r.held(),
         )
         up = GaugeMetricFamily(
             "sitewatch_task_up",

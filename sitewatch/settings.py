@@ -92,14 +92,18 @@ class Settings(BaseSettings):
         86400, gt=0, description="Seconds to keep retrying a notification before giving up."
     )
     guard_failure_ratio: float = Field(
-        0.5,
+        0.8,
         gt=0,
         le=1,
-        description="When this share of websites fails at once, assume sitewatch's own "
-        "network is down and hold DOWN notifications.",
+        description="When this share of websites is unreachable at once (DNS, refused, "
+        "timeout, broken connection: no answer at all), assume sitewatch's own network is "
+        "down and hold DOWN notifications.",
     )
     guard_min_websites: int = Field(
-        5, ge=1, description="The failure ratio counts only with at least this many websites."
+        10,
+        ge=1,
+        description="The failure ratio counts only with at least this many websites; below "
+        "it, only the canary URL holds notifications.",
     )
     api_tokens: str = Field(
         "",

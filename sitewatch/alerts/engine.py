@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts import payload
-from sitewatch.alerts.guard import GuardPolicy, Verdict, judge
+from sitewatch.alerts.guard import GuardPolicy, Verdict, judge, unreachable
 from sitewatch.alerts.maintenance import in_maintenance
 from sitewatch.alerts.state import AlertState, Observation, Rule, step
 from sitewatch.config.envsubst import EnvError, resolve
@@ -152,18 +152,20 @@ class AlertEngine:
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
         self.book = Book()
-        self.latest_ok: dict[int, bool] = {}  # website id -> its last result passed
+        # website id -> its last check failed without an answer (the guard counts these)
+        self.latest_unreachable: dict[int, bool] = {}
         self.canary_ok: bool | None = None
         self.verdict = Verdict(False)
         self.enqueued_total = 0
+        self.held_total = 0  # DOWNs confirmed while notifications were held
 
     def set_book(self, book: Book, active_ids: Iterable[int]) -> None:
         self.book = book
         active = set(active_ids)
-        self.latest_ok = {k: v for k, v in self.latest_ok.items() if k in active}
+        self.latest_unreachable = {k: v for k, v in self.latest_unreachable.items() if k in active}
 
     def _judge(self) -> None:
-        verdict = judge(self.latest_ok, self.options.guard, self.canary_ok)
+        verdict = judge(self.latest_unreachable, self.options.guard, self.canary_ok)
         if verdict.offline and not self.verdict.offline:
             log.warning(
                 "sitewatch's own network looks down (%s): DOWN notifications are held",
@@ -180,7 +182,7 @@ class AlertEngine:
         the website: they never move a state, nor count for the connectivity guard."""
         results = [r for r in results if r.error_kind != "internal"]
         for r in results:
-            self.latest_ok[r.website_id] = r.ok
+            self.latest_unreachable[r.website_id] = unreachable(r.ok, r.error_kind)
         self._judge()
         book = self.book
         relevant = sorted(
@@ -197,12 +199,20 @@ class AlertEngine:
             site = book.websites[r.website_id]
             window = in_maintenance(book.windows, site.key, site.tags, r.checked_at)
             hold = self.verdict.offline or window is not None
+            why_held = (
+                f"maintenance window {window.window!r}"
+                if window is not None
+                else f"sitewatch's own network looks down ({self.verdict.reason})"
+            )
             seen = Observation(r.ok, r.checked_at, r.error_kind, r.error_message)
             for bound in book.by_website[r.website_id]:
                 key = (r.website_id, bound.alert_id)
                 before, incident_id = _state(states.get(key))
                 t = step(before, bound.rule, seen, hold=hold)
                 if t.opened:
+                    held = bound.rule.enabled and not t.state.notified
+                    if held:
+                        self.held_total += 1
                     incident_id = await store.open_incident(
                         conn,
                         website_id=r.website_id,
@@ -212,6 +222,7 @@ class AlertEngine:
                         cause_kind=t.state.cause_kind,
                         cause_message=t.state.cause_message,
                         notified=t.state.notified,
+                        held_reason=why_held if held else None,
                     )
                 elif "down" in t.notices and incident_id is not None:
                     notified.append(

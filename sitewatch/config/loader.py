@@ -40,6 +40,7 @@ from sitewatch.config.models import (
     WebsiteDefaults,
 )
 from sitewatch.config.problems import Loc, Problem, sort_problems
+from sitewatch.config.types import slugify
 from sitewatch.config.yamlread import (
     Builder,
     Composed,
@@ -135,6 +136,9 @@ class Snapshot:
     maintenance: Mapping[str, MaintenanceEntry] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()
     files: tuple[str, ...] = ()
+    # Per monitors file (relative path): the defaults in effect there for the
+    # fields a form shows as placeholders, as written (never from a ${VAR}).
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def list_files(config_dir: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[ConfigFile]:
@@ -366,6 +370,14 @@ class _Validator:
     cache_in: dict[_CacheKey, _Cached]
     cache_out: dict[_CacheKey, _Cached] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    # Entries written but not valid ("websites": keys, "alerts": names), and the
+    # kinds of file that could not be read at all: a reference to them is not
+    # also reported as unknown (a follow-on message that misleads).
+    failed: dict[str, set[str]] = field(
+        default_factory=lambda: {"websites": set(), "alerts": set()}
+    )
+    unreadable: set[str] = field(default_factory=set)
+    defaults_by_file: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run(self) -> Snapshot:
         websites: dict[str, tuple[WebsiteEntry, Document, Loc]] = {}
@@ -383,16 +395,20 @@ class _Validator:
             doc = Document(composed.file, composed.root, builder.problems, builder.templates)
             documents.append(doc)
             if composed.root is None:
+                if composed.problems:
+                    self.unreadable.add(f.kind)
                 continue  # a syntax error (or an empty file)
             try:
                 lazy = frozenset({"websites"}) if f.kind == "monitors" else frozenset()
                 data = builder.build_top(composed.root, lazy)
             except TooLargeError as exc:
                 builder.problems.append(Problem(doc.file, 1, 1, (), str(exc)))
+                self.unreadable.add(f.kind)
                 continue
             if data is None:
                 data = {}
             if not isinstance(data, dict):
+                self.unreadable.add(f.kind)
                 self.report(
                     doc,
                     (),
@@ -403,6 +419,7 @@ class _Validator:
                 allow, defaults = self.monitors_file(
                     f, doc, composed, builder, data, main_defaults, websites
                 )
+                self.defaults_by_file[f.relpath] = _shown_defaults(defaults)
                 if f.is_main:
                     allow_empty, main_defaults = allow, defaults
             else:
@@ -423,6 +440,7 @@ class _Validator:
             allow_empty=allow_empty,
             warnings=tuple(sort_problems(self.problems)),
             files=tuple(f.relpath for f in self.files),
+            defaults=self.defaults_by_file,
         )
 
     # -- reporting -----------------------------------------------------------
@@ -499,6 +517,7 @@ class _Validator:
         if items is None or (isinstance(items, ScalarNode) and items.tag.endswith(":null")):
             return allow_empty, defaults
         if not isinstance(items, SequenceNode):
+            self.unreadable.add("monitors")
             value = builder.build(items, ("websites",)) if isinstance(items, Node) else items
             self.report(doc, ("websites",), f"expected a list of websites (got {_kind_of(value)})")
             return allow_empty, defaults
@@ -517,6 +536,7 @@ class _Validator:
                 outer.update(builder.templates)
                 builder.templates = outer
                 if not isinstance(item, dict):
+                    self.unreadable.add("monitors")  # which website it was is unknown
                     self.report(
                         doc,
                         path,
@@ -529,6 +549,9 @@ class _Validator:
                     )
                 except ValidationError as exc:
                     self.report_validation(doc, path, exc, Website)
+                    self.failed["websites"].add(
+                        str(item.get("key") or slugify(str(item.get("name", ""))))
+                    )
                     continue
                 entry_templates = {**defaults.templates, **own_templates}
                 stored = stored_form(
@@ -567,18 +590,22 @@ class _Validator:
         self.maintenance_windows(f, doc, data, maintenance)
         items = data.get("alerts") or []
         if not isinstance(items, list):
+            self.unreadable.add("alerts")
             self.report(doc, ("alerts",), f"expected a list of alerts (got {_kind_of(items)})")
             return
         templates = _templates_by_entry(doc)
         for index, item in enumerate(items):
             path: Loc = ("alerts", index)
             if not isinstance(item, dict):
+                self.unreadable.add("alerts")  # which alert it was is unknown
                 self.report(
                     doc,
                     path,
                     f"expected an alert mapping with name: and type: (got {_kind_of(item)})",
                 )
                 continue
+            if isinstance(item.get("name"), str):
+                self.failed["alerts"].add(item["name"])  # until it validates, below
             kind = item.get("type")
             model = ALERT_TYPES.get(kind) if isinstance(kind, str) else None
             if model is None:
@@ -595,6 +622,7 @@ class _Validator:
             except ValidationError as exc:
                 self.report_validation(doc, path, exc, model)
                 continue
+            self.failed["alerts"].discard(alert.name)
             line, _ = doc.position(path)
             source = Source(doc.file, line, f.relpath)
             if alert.name in alerts:
@@ -661,7 +689,7 @@ class _Validator:
     ) -> None:
         for entry, doc, path in websites.values():
             for i, name in enumerate(entry.website.alerts):
-                if name not in alerts:
+                if name not in alerts and self._may_be_unknown("alerts", name):
                     self.report(doc, (*path, "alerts", i), _undefined("alert", name, alerts))
         selectors: list[tuple[AnyAlert | MaintenanceWindow, Document, Loc]]
         selectors = [(e.alert, doc, path) for e, doc, path in alerts.values()]
@@ -670,8 +698,13 @@ class _Validator:
             if selector.all_websites:
                 continue
             for i, key in enumerate(selector.websites):
-                if key not in websites:
+                if key not in websites and self._may_be_unknown("websites", key):
                     self.report(doc, (*path, "websites", i), _undefined("website", key, websites))
+
+    def _may_be_unknown(self, kind: str, name: str) -> bool:
+        """Is ``name`` really undefined, or only invalid (reported at its own line)?"""
+        files = "monitors" if kind == "websites" else "alerts"
+        return files not in self.unreadable and name not in self.failed[kind]
 
     def bind(
         self,
@@ -697,7 +730,9 @@ class _Validator:
                 bindings.update((key, name) for key in rule.websites if key in websites)
             for tag in rule.tags:
                 bindings.update((key, name) for key in by_tag.get(tag, ()))
-            if not any(b[1] == name for b in bindings):
+            errors = any(p.severity == "error" for p in self.problems)
+            if not errors and not any(b[1] == name for b in bindings):
+                # (with errors, the websites it would apply to may be the broken ones)
                 self.report(
                     doc,
                     path,
@@ -706,6 +741,19 @@ class _Validator:
                     severity="warning",
                 )
         return bindings
+
+
+SHOWN_DEFAULTS = ("interval", "timeout", "retry_interval", "expected_status", "method")
+
+
+def _shown_defaults(defaults: _Defaults) -> dict[str, Any]:
+    """The defaults a form may show: plain values only, never one from a ${VAR}."""
+    from_vars = {path[0] for path in defaults.templates if path}
+    return {
+        k: v
+        for k, v in defaults.values.items()
+        if k in SHOWN_DEFAULTS and k not in from_vars and isinstance(v, str | int | float | list)
+    }
 
 
 @dataclass(frozen=True, slots=True)

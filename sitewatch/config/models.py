@@ -29,6 +29,7 @@ from sitewatch.config.jsonpath import parse_json_path
 from sitewatch.config.regex import RegexError, compile_regex
 from sitewatch.config.types import (
     KEY_PATTERN,
+    RESERVED_KEYS,
     DurationRange,
     HttpUrl,
     Key,
@@ -224,6 +225,13 @@ class Website(WebsiteSettings):
                     "key_missing",
                     "name {name} gives the all-digit key {key}, which the API would read "
                     "as a numeric id: set key explicitly",
+                    {"name": repr(self.name), "key": repr(derived)},
+                )
+            if derived in RESERVED_KEYS:
+                raise PydanticCustomError(
+                    "key_missing",
+                    "name {name} gives the key {key}, which the dashboard's own pages use: "
+                    "set key explicitly",
                     {"name": repr(self.name), "key": repr(derived)},
                 )
             if not derived:

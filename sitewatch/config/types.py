@@ -151,7 +151,17 @@ def slugify(text: str) -> str:
     return slug[:64].rstrip("-")
 
 
+# Keys the dashboard's own pages use (/websites/new, /websites/archived, /alerts/new).
+RESERVED_KEYS = frozenset({"new", "archived"})
+
+
 def check_key(value: str) -> str:
+    if value in RESERVED_KEYS:
+        raise PydanticCustomError(
+            "key_reserved",
+            "{got} is reserved for the dashboard's own pages (/websites/{got}): choose another key",
+            {"got": _show(value)},
+        )
     if value.isascii() and value.isdigit():
         raise PydanticCustomError(
             "key_digits",

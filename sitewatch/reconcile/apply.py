@@ -21,6 +21,7 @@ from sitewatch.store import catalog, runs
 from sitewatch.store.catalog import RowState
 from sitewatch.store.engine import begin_write
 from sitewatch.store.migrate import current_revision
+from sitewatch.store.natural import natural_key
 from sitewatch.store.runs import RunRecord, RunStatus
 from sitewatch.store.types import utcnow
 
@@ -153,6 +154,7 @@ def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
     return {
         "key": change.key,
         "name": w.name,
+        "sort_key": natural_key(w.name),
         "url": change.desired.spec["url"],  # the stored form: ${VAR} kept
         "active": w.active,
         "interval_seconds": w.interval,

@@ -167,6 +167,7 @@ async def open_incident(
     cause_kind: str | None,
     cause_message: str | None,
     notified: bool,
+    held_reason: str | None = None,
 ) -> int:
     result = await conn.execute(
         incidents.insert()
@@ -178,6 +179,7 @@ async def open_incident(
             cause_kind=cause_kind,
             cause_message=cause_message,
             notified=notified,
+            held_reason=held_reason,
         )
         .returning(incidents.c.id)
     )

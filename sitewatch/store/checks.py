@@ -17,11 +17,14 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     Table,
+    Text,
     and_,
     bindparam,
     case,
+    cast,
     func,
     or_,
     select,
@@ -325,6 +328,7 @@ class WebsiteStatus:
     cert_expires_at: datetime | None
     tags: tuple[str, ...] = ()
     interval_seconds: float = 0.0
+    archived_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,10 +340,13 @@ class StatusFilter:
     active: bool | None = None
     tag: str | None = None
     search: str | None = None  # in the name, key or URL, any case
+    archived: bool = False  # the deleted websites instead of those in the config
 
 
 def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[bool]]:
-    where: list[ColumnElement[bool]] = [websites.c.archived_at.is_(None)]
+    where: list[ColumnElement[bool]] = [
+        websites.c.archived_at.is_not(None) if f.archived else websites.c.archived_at.is_(None)
+    ]
     if f.key is not None:
         where.append(websites.c.key == f.key)
     if f.state == "unknown":
@@ -380,13 +387,20 @@ async def current_status(
     limit: int | None = None,
     offset: int = 0,
     attention_first: bool = False,
+    sort: SortOrder | None = None,
 ) -> list[WebsiteStatus]:
-    """Websites in the config (not archived), with their latest check, by key;
-    filtered and paged in the database. ``attention_first`` puts the active
-    websites that are down first, then those never checked, then paused ones."""
+    """Websites in the config (not archived), with their latest check, in natural
+    order of their names; filtered and paged in the database. ``attention_first``
+    puts the active websites that are down first, then those never checked, then
+    paused ones; ``sort`` orders by a column instead."""
     f = where or StatusFilter(key=key)
-    order: list[ColumnElement[Any]] = [websites.c.key]
-    if attention_first:
+    order: list[ColumnElement[Any]] = [websites.c.sort_key, websites.c.key]
+    joined = websites.outerjoin(status, status.c.website_id == websites.c.id)
+    if sort is not None:
+        column, joined = _sort_column(sort.column, joined)
+        first = column.desc() if sort.descending else column.asc()
+        order = [first.nulls_last(), *order]
+    elif attention_first:
         rank = case(
             (websites.c.active.is_(False), 3),
             (status.c.state == "down", 0),
@@ -412,8 +426,9 @@ async def current_status(
             status.c.cert_expires_at,
             websites.c.tags,
             websites.c.interval_seconds,
+            websites.c.archived_at,
         )
-        .select_from(websites.outerjoin(status, status.c.website_id == websites.c.id))
+        .select_from(joined)
         .where(*_status_where(conn, f))
         .order_by(*order)
         .offset(offset)
@@ -439,9 +454,53 @@ async def current_status(
             cert_expires_at=r[13],
             tags=tuple(r[14] or ()),
             interval_seconds=r[15],
+            archived_at=r[16],
         )
         for r in result
     ]
+
+
+SORTABLE = ("state", "name", "url", "checked", "response", "uptime", "tags")
+
+
+@dataclass(frozen=True, slots=True)
+class SortOrder:
+    """A listing ordered by one of ``SORTABLE``; ties in natural name order."""
+
+    column: str
+    descending: bool = False
+
+
+def _sort_column(name: str, joined: Any) -> tuple[ColumnElement[Any], Any]:
+    if name == "state":
+        # down, then never checked, then up; paused last (as the badges read)
+        rank = case(
+            (websites.c.active.is_(False), 3),
+            (status.c.state == "down", 0),
+            (status.c.state.is_(None), 1),
+            else_=2,
+        )
+        return rank, joined
+    if name == "name":
+        return websites.c.sort_key, joined
+    if name == "url":
+        return websites.c.url, joined
+    if name == "checked":
+        return status.c.last_checked_at, joined
+    if name == "response":
+        return status.c.last_response_ms, joined
+    if name == "tags":
+        return cast(websites.c.tags, Text), joined
+    if name == "uptime":
+        # the sliding 24 h totals: the share of checks that passed (none: last)
+        joined = joined.outerjoin(totals, totals.c.website_id == websites.c.id)
+        checks_24h = totals.c["checks_24h"]
+        ratio = case(
+            (checks_24h > 0, 1.0 - cast(totals.c["failures_24h"], Float) / checks_24h),
+            else_=None,
+        )
+        return ratio, joined
+    raise ValueError(f"cannot sort by {name!r}: one of {', '.join(SORTABLE)}")
 
 
 async def count_status(conn: AsyncConnection, where: StatusFilter) -> int:

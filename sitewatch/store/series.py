@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
-from sqlalchemy import Integer, case, cast, func, select
+from sqlalchemy import Integer, case, cast, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store.tables import metadata
@@ -102,10 +102,69 @@ async def rollup_series(
     ]
 
 
+class RecentCheck(TypedDict):
+    """One check as a status bar draws it."""
+
+    website_id: int
+    checked_at: datetime
+    ok: bool
+    status_code: int | None
+    error_kind: str | None
+    response_time_ms: float | None
+
+
+async def recent_checks(
+    conn: AsyncConnection, ids: Sequence[int], per: int, since: datetime | None = None
+) -> dict[int, list[RecentCheck]]:
+    """The last ``per`` checks of each website in ``ids``, oldest first.
+
+    One ``ORDER BY ... LIMIT`` per website, joined with UNION ALL: each reads the
+    newest rows of the (website_id, checked_at) index and stops, however long
+    the history is.
+    """
+    out: dict[int, list[RecentCheck]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    columns = (
+        history.c.website_id,
+        history.c.checked_at,
+        history.c.ok,
+        history.c.status_code,
+        history.c.error_kind,
+        history.c.response_time_ms,
+    )
+    parts = []
+    for website_id in ids:
+        one = select(*columns).where(history.c.website_id == website_id)
+        if since is not None:
+            one = one.where(history.c.checked_at >= since)
+        parts.append(select(one.order_by(history.c.checked_at.desc()).limit(per).subquery()))
+    for r in await conn.execute(union_all(*parts)):
+        m = r._mapping
+        out[int(m["website_id"])].append(
+            RecentCheck(
+                website_id=int(m["website_id"]),
+                checked_at=m["checked_at"],
+                ok=bool(m["ok"]),
+                status_code=m["status_code"],
+                error_kind=m["error_kind"],
+                response_time_ms=_float(m["response_time_ms"]),
+            )
+        )
+    for checks in out.values():
+        checks.sort(key=lambda c: c["checked_at"])
+    return out
+
+
 async def sparklines(
     conn: AsyncConnection, ids: Sequence[int], start: datetime
 ) -> dict[int, list[tuple[float, float]]]:
-    """Mean response time per hour since ``start`` of each website in ``ids``."""
+    """Mean response time per hour since ``start`` of each website in ``ids``.
+
+    A website with less than an hour of rollups (just added: one hourly point
+    draws no line) gets its raw checks instead, so its card shows a line from
+    the second check on.
+    """
     out: dict[int, list[tuple[float, float]]] = {i: [] for i in ids}
     if not ids:
         return out
@@ -116,7 +175,21 @@ async def sparklines(
     )
     for website_id, bucket, timed, sum_ms in await conn.execute(query):
         out[website_id].append((bucket.timestamp(), sum_ms / timed))
+    young = [i for i, points in out.items() if len(points) < 2]
+    if young:
+        raw = await recent_checks(conn, young, SPARKLINE_RAW, since=start)
+        for website_id, checks in raw.items():
+            points = [
+                (c["checked_at"].timestamp(), c["response_time_ms"])
+                for c in checks
+                if c["response_time_ms"] is not None
+            ]
+            if len(points) > len(out[website_id]):
+                out[website_id] = [(x, y) for x, y in points if y is not None]
     return out
+
+
+SPARKLINE_RAW = 120  # raw checks a young website's sparkline draws
 
 
 def _float(value: Any) -> float | None:

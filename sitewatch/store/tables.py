@@ -25,6 +25,8 @@ class WebsiteRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64, unique=True)
     name: str = Field(max_length=200)
+    # natural_key(name): "Site 2" sorts before "Site 10" in SQL (store/natural.py)
+    sort_key: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     url: str = Field(sa_column=Column(Text, nullable=False))
     active: bool = True
     interval_seconds: float
@@ -209,7 +211,10 @@ class IncidentRow(SQLModel, table=True):
     """An outage of one website as one alert saw it: first failure to recovery."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_website_started", "website_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_incidents_website_started", "website_id", "started_at"),
+        Index("ix_incidents_started_at", "started_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     website_id: int = Field(
@@ -224,13 +229,19 @@ class IncidentRow(SQLModel, table=True):
     cause_kind: str | None = Field(default=None, max_length=32)
     cause_message: str | None = Field(default=None, sa_column=Column(Text))
     notified: bool = False  # its DOWN went out
+    # Why its DOWN was held when it was confirmed (the connectivity guard's reason
+    # or a maintenance window); the DOWN goes out at the next check after the hold.
+    held_reason: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class OutboxRow(SQLModel, table=True):
     """A notification to deliver, written in the transaction that decided it."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "alert_id", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "alert_id", "id"),
+        Index("ix_outbox_incident", "incident_id"),  # an incident's notifications
+    )
 
     id: int | None = Field(
         default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)

@@ -123,6 +123,12 @@ def _problems(*codes: int) -> dict[str, Any]:
     }
 
 
+def _a(kind: str) -> str:
+    """ "a website", "an alert": the article the noun takes."""
+    noun = kind[:-1]
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
+
+
 def _answers(code: int, ok: dict[str, Any], *errors: int) -> dict[str, Any]:
     return {str(code): ok, **_problems(*errors)}
 
@@ -166,7 +172,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
     return {
         f"/api/{kind}": {
             "post": {
-                "summary": f"Create a {kind[:-1]} (written to the YAML)",
+                "summary": f"Create {_a(kind)} (written to the YAML)",
                 "parameters": [FRAGMENT],
                 "requestBody": entry_body,
                 "responses": {
@@ -185,7 +191,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 },
             },
             "put": {
-                "summary": f"Replace a {kind[:-1]} (the entry as it should be written)",
+                "summary": f"Replace {_a(kind)} (the entry as it should be written)",
                 "parameters": [ID, IF_MATCH],
                 "requestBody": entry_body,
                 "responses": {
@@ -194,7 +200,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 },
             },
             "patch": {
-                "summary": f"Change some fields of a {kind[:-1]} (null: back to the default)",
+                "summary": f"Change some fields of {_a(kind)} (null: back to the default)",
                 "parameters": [ID, IF_MATCH],
                 "requestBody": patch_body,
                 "responses": {
@@ -203,7 +209,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 },
             },
             "delete": {
-                "summary": f"Delete a {kind[:-1]} from the YAML",
+                "summary": f"Delete {_a(kind)} from the YAML",
                 "parameters": [ID, IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted and applied."},

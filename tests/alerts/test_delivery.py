@@ -29,6 +29,8 @@ from sitewatch.checker.writer import ResultWriter
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store import alerting as store
 from sitewatch.store import catalog
+from sitewatch.store.incidents import IncidentQuery
+from sitewatch.store.incidents import timeline as incident_timeline
 from tests.receivers import SmtpSink, WebhookReceiver
 from tests.targets import make_ca
 from tests.waiting import eventually
@@ -121,9 +123,11 @@ async def ready(
     return h, await ids(engine)
 
 
-def result(website_id: int, at: datetime, ok: bool) -> CheckResult:
+def result(website_id: int, at: datetime, ok: bool, *, unreachable: bool = False) -> CheckResult:
     if ok:
         return CheckResult(website_id, at, True, status_code=200, timings=Timings(total_ms=12.0))
+    if unreachable:  # what every check sees when sitewatch's own network is gone
+        return CheckResult(website_id, at, False, "refused", "connection refused")
     return CheckResult(
         website_id, at, False, "status", "got 503, expected 2xx", 503, Timings(total_ms=9.0)
     )
@@ -341,8 +345,14 @@ async def test_connectivity_guard_holds_a_storm_and_then_notifies_real_outages(
         sites = sorted(site_ids.values())
         t0 = datetime.now(UTC) - timedelta(minutes=5)
         with caplog.at_level(logging.WARNING, logger="sitewatch.alerts"):
-            await h.results(*(result(w, t0, False) for w in sites))  # every website at once
+            # every website at once, none answering
+            await h.results(*(result(w, t0, False, unreachable=True) for w in sites))
         assert h.alerting.offline is not None and "10 of 10" in h.alerting.offline
+        assert h.alerting.alerts.held_total == 10
+        async with engine.connect() as conn:
+            held = await incident_timeline(conn, IncidentQuery(alert="hook", held_only=True))
+        assert len(held) == 10
+        assert all("10 of 10 websites are unreachable" in (i.held_reason or "") for i in held)
         assert "own network looks down" in caplog.text
         await h.deliver()
         assert await h.outbox() == []
@@ -358,6 +368,55 @@ async def test_connectivity_guard_holds_a_storm_and_then_notifies_real_outages(
     async with engine.connect() as conn:
         count = await conn.scalar(select(func.count()).select_from(store.incidents))
     assert count == 10  # every incident is recorded; only the real one was notified
+
+
+@pytest.mark.parametrize(
+    ("failing", "total", "unreachable", "held"),
+    [
+        (4, 7, True, False),  # a small installation: 4 real outages are 4 real outages
+        (10, 10, False, False),  # all answered (503): the network works
+        (9, 10, True, True),  # nine unreachable of ten, with the defaults: it's us
+        (7, 10, True, False),  # below the default ratio (0.8)
+    ],
+)
+async def test_the_guard_defaults_hold_only_when_it_looks_like_our_network(
+    engine: AsyncEngine,
+    tmp_path: Path,
+    session: aiohttp.ClientSession,
+    failing: int,
+    total: int,
+    unreachable: bool,
+    held: bool,
+) -> None:
+    monitors = "websites:\n" + "".join(
+        f"  - name: Site {i}\n    url: http://127.0.0.1:9/{i}\n" for i in range(total)
+    )
+    alerts = """
+    alerts:
+      - name: hook
+        type: webhook
+        url: URL
+        websites: "*"
+        failure_threshold: 1
+    """
+    async with WebhookReceiver() as hook:
+        h, site_ids = await ready(
+            engine,
+            session,
+            tmp_path / "config",
+            alerts.replace("URL", hook.url()),
+            monitors=monitors,
+            guard=GuardPolicy(),  # the defaults
+        )
+        sites = sorted(site_ids.values())
+        t0 = datetime.now(UTC) - timedelta(minutes=5)
+        await h.results(
+            *(result(w, t0, i >= failing, unreachable=unreachable) for i, w in enumerate(sites))
+        )
+        assert (h.alerting.offline is not None) is held
+        if not held:
+            await eventually(_delivering(h, hook, failing))
+            assert len(hook.received) == failing
 
 
 async def test_test_notification_goes_through_the_outbox(

@@ -463,3 +463,50 @@ def test_email_credentials_go_together(config_dir: Path) -> None:
         f"{config_dir}/alerts.yaml:2:5: alerts[0].password: username and password go together: "
         "set both or neither"
     ]
+
+
+def test_a_broken_alert_is_not_also_reported_as_unknown(config_dir: Path) -> None:
+    """The alert exists but its own line fails: one error, at that line; no
+    "unknown alert ... did you mean" on the websites that use it."""
+    write(
+        config_dir,
+        "monitors.yaml",
+        "websites:\n  - name: A\n    url: https://a.example\n    alerts: [ops]\n",
+    )
+    write(
+        config_dir,
+        "alerts.yaml",
+        "alerts:\n  - name: ops\n    type: webhook\n    url: not a url\n",
+    )
+    found = errors(config_dir)
+    assert len(found) == 1, found
+    assert "alerts.yaml:4" in found[0] and "unknown alert" not in found[0]
+
+
+def test_a_broken_website_is_not_also_reported_as_unknown(config_dir: Path) -> None:
+    write(config_dir, "monitors.yaml", "websites:\n  - name: A\n    url: nope\n")
+    write(
+        config_dir,
+        "alerts.yaml",
+        "alerts:\n  - name: ops\n    type: webhook\n    url: https://hook.example/\n"
+        "    websites: [a]\n",
+    )
+    found = errors(config_dir)
+    assert len(found) == 1 and "monitors.yaml:3" in found[0], found
+
+
+def test_a_file_that_does_not_parse_brings_no_follow_on_messages(config_dir: Path) -> None:
+    """A syntax error in monitors.yaml: that error alone, not "alert applies to
+    no website" for every alert, nor "unknown website" for every reference."""
+    write(config_dir, "monitors.yaml", "websites:\n  - name: A\n    url: [unclosed\n")
+    write(
+        config_dir,
+        "alerts.yaml",
+        "alerts:\n  - name: ops\n    type: webhook\n    url: https://hook.example/\n"
+        "    websites: [a]\n  - name: spare\n    type: webhook\n    url: https://x.example/\n",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(config_dir)
+    problems = caught.value.problems
+    assert all(p.file.endswith("monitors.yaml") for p in problems), [p.format() for p in problems]
+    assert not any("applies to no website" in p.message for p in problems)

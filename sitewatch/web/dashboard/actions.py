@@ -19,7 +19,17 @@ from sqlalchemy import select
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
-from sitewatch.keys import ALERTING, CACHE, CHECKER, DASHBOARD, EDITOR, ENGINE, ENVIRON
+from sitewatch.config.types import slugify
+from sitewatch.keys import (
+    ALERTING,
+    CACHE,
+    CHECKER,
+    DASHBOARD,
+    EDITOR,
+    ENGINE,
+    ENVIRON,
+    RECONCILER,
+)
 from sitewatch.services.checknow import NoSuchWebsiteError, check_now
 from sitewatch.services.configedit import EditRefusedError, Kind
 from sitewatch.store import catalog
@@ -33,6 +43,8 @@ from sitewatch.web.dashboard.forms import (
     entry_from_form,
     form_errors,
     form_values,
+    pin_key,
+    placeholders,
 )
 from sitewatch.web.dashboard.render import SESSION, Dashboard, page, render
 
@@ -61,8 +73,11 @@ async def _form_page(
     errors: FormErrors,
     etag: str | None,
     status: int = 200,
+    source: str | None = None,
 ) -> web.Response:
     what = "website" if kind == "websites" else "alert"
+    snapshot = request.app[RECONCILER].status.snapshot
+    defaults = snapshot.defaults.get(source or "monitors.yaml", {}) if snapshot else {}
     return render(
         request,
         request.app[DASHBOARD],
@@ -79,6 +94,7 @@ async def _form_page(
             "etag": etag or "",
             "alert_names": await _alert_names(request) if kind == "websites" else [],
             "refusal": request.app[EDITOR].refusal(),
+            "placeholders": placeholders(defaults) if kind == "websites" else {},
         },
         status=status,
     )
@@ -103,7 +119,9 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
         if where is None:
             raise web.HTTPNotFound(text=f"no {kind[:-1]} {key!r} in the config files")
         values = form_values(fields, mask(where.fields))
-        return await _form_page(request, kind, key, values, NO_ERRORS, where.etag)
+        return await _form_page(
+            request, kind, key, values, NO_ERRORS, where.etag, source=where.file
+        )
 
     async def submit(request: web.Request) -> web.StreamResponse:
         key = request.match_info.get("key")
@@ -120,6 +138,8 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
         group = text.get("type") if kind == "alerts" else None
         chosen = [v for v in form.getall("alerts", []) if isinstance(v, str)]
         entry = entry_from_form(fields, text, chosen, original, group)
+        if kind == "websites" and key is not None:
+            entry = pin_key(entry, key, slugify(str(entry.get("name", ""))))
         try:
             if key is None:
                 applied = await editor.create(kind, entry, None)

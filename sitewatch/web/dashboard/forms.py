@@ -217,6 +217,37 @@ def entry_from_form(
     return {**{k: entry[k] for k in firsts}, **{k: v for k, v in entry.items() if k not in firsts}}
 
 
+# The model's defaults, as a form shows them when no ``defaults:`` entry applies.
+BUILTIN_DEFAULTS = {
+    "interval": "60s",
+    "timeout": "10s",
+    "expected_status": "2xx",
+    "method": "GET",
+    "retry_interval": "",
+}
+
+
+def placeholders(defaults: Mapping[str, Any]) -> dict[str, str]:
+    """What a blank field means: the ``defaults:`` in effect, else the built-in one."""
+    out = dict(BUILTIN_DEFAULTS)
+    for name, value in defaults.items():
+        if name in out:
+            out[name] = display(value, "text")
+    return out
+
+
+def pin_key(entry: dict[str, Any], current_key: str, slug: str) -> dict[str, Any]:
+    """Keep the website's key when the form renames it.
+
+    A website without ``key:`` is identified by the slug of its name: renaming it
+    would archive it (with its history) and start a new one. The form means an
+    edit, so the current key is written out, unless the person set one."""
+    if entry.get("key") or slug == current_key:
+        return entry
+    pinned = {"name": entry.get("name"), "key": current_key}
+    return {**pinned, **{k: v for k, v in entry.items() if k not in pinned}}
+
+
 @dataclass(frozen=True, slots=True)
 class FormErrors:
     by_field: dict[str, list[str]]

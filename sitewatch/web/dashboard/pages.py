@@ -11,16 +11,20 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.config.types import parse_duration
 from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, checks, series
+from sitewatch.store import incidents as incident_store
 from sitewatch.web import charts, openapi
 from sitewatch.web.api import mask
+from sitewatch.web.dashboard import history
 from sitewatch.web.dashboard.live import stream
 from sitewatch.web.dashboard.render import SESSION, markup, page, render
 
 PAGE_SIZE = 60  # cards on the overview
 ROWS = 100  # rows in the website table
+ROW_BAR = 20  # checks in each row's recent-checks bar
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 RANGES = {
     "1h": timedelta(hours=1),
@@ -31,6 +35,18 @@ RANGES = {
 STATE_FILTERS = ("down", "up", "unknown", "paused")
 BUCKETS = 120
 COVERED_SHOWN = 200  # websites listed on an alert's page ("*" may cover thousands)
+
+
+def _sort(request: web.Request, allowed: tuple[str, ...]) -> checks.SortOrder | None:
+    """``?sort=column&dir=asc|desc`` when the column is one of ``allowed``."""
+    column = request.query.get("sort", "")
+    if column not in allowed:
+        return None
+    return checks.SortOrder(column, request.query.get("dir") == "desc")
+
+
+def _sort_params(sort: checks.SortOrder | None) -> dict[str, str]:
+    return {"sort": sort.column, "dir": "desc" if sort.descending else "asc"} if sort else {}
 
 
 def _filters(request: web.Request) -> tuple[checks.StatusFilter, dict[str, str]]:
@@ -109,16 +125,27 @@ class Listing:
         }
 
 
-async def _listing(request: web.Request, conn: AsyncConnection, size: int) -> Listing:
-    """Filtered, ordered (down first) and paged in SQL; a page past the end shows the last."""
+async def _listing(
+    request: web.Request,
+    conn: AsyncConnection,
+    size: int,
+    sort: checks.SortOrder | None = None,
+) -> Listing:
+    """Filtered, ordered (down first, or by ``sort``) and paged in SQL; a page
+    past the end shows the last."""
     wanted, params = _filters(request)
     total = await checks.count_status(conn, wanted)
     pages = max(1, math.ceil(total / size))
     number = min(_page_number(request), pages)
     rows = await checks.current_status(
-        conn, where=wanted, limit=size, offset=(number - 1) * size, attention_first=True
+        conn,
+        where=wanted,
+        limit=size,
+        offset=(number - 1) * size,
+        attention_first=True,
+        sort=sort,
     )
-    return Listing(rows, total, number, pages, params)
+    return Listing(rows, total, number, pages, {**params, **_sort_params(sort)})
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -166,15 +193,18 @@ async def _open_incidents(conn: AsyncConnection, limit: int = 50) -> list[dict[s
 async def websites_table(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     day = WINDOWS["24h"]
+    sort = _sort(request, checks.SORTABLE)
     async with request.app[ENGINE].connect() as conn:
-        listing = await _listing(request, conn, ROWS)
+        listing = await _listing(request, conn, ROWS, sort)
         ids = [r.website_id for r in listing.rows]
         uptimes = await checks.uptime(conn, [day], now, ids=ids)
+        recent = await series.recent_checks(conn, ids, ROW_BAR)
     items = [
         {
             "s": r,
             "state": r.state if r.active else "paused",
             "uptime_24h": uptimes[r.website_id][day].ratio if r.website_id in uptimes else None,
+            "bar": markup(charts.status_bar(recent[r.website_id], slots=ROW_BAR)),
         }
         for r in listing.rows
     ]
@@ -182,16 +212,38 @@ async def websites_table(request: web.Request) -> web.StreamResponse:
         request,
         request.app[DASHBOARD],
         "websites.html",
-        {"title": "Websites", "nav": "websites", "items": items, **listing.context(request)},
+        {
+            "title": "Websites",
+            "nav": "websites",
+            "items": items,
+            "sort": sort,
+            **listing.context(request),
+        },
     )
 
 
-async def _website_row(conn: AsyncConnection, key: str) -> dict[str, Any]:
+async def _website_row(
+    conn: AsyncConnection, key: str, *, archived: bool = False
+) -> dict[str, Any]:
+    """The website ``key`` in the config (or, with ``archived``, deleted from it too)."""
     w = catalog.websites
-    row = (await conn.execute(select(w).where(w.c.key == key, w.c.archived_at.is_(None)))).first()
+    query = select(w).where(w.c.key == key)
+    if not archived:
+        query = query.where(w.c.archived_at.is_(None))
+    row = (await conn.execute(query)).first()
     if row is None:
         raise web.HTTPNotFound(text=f"no website {key!r}")
     return dict(row._mapping)
+
+
+def _seconds(value: Any) -> float | None:
+    """A stored duration ("30s", 30) in seconds; None when unset or unreadable."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        return None
 
 
 def _range(request: web.Request) -> str:
@@ -230,27 +282,35 @@ async def website(request: web.Request) -> web.StreamResponse:
     chosen = _range(request)
     now = datetime.now(UTC)
     async with request.app[ENGINE].connect() as conn:
-        row = await _website_row(conn, key)
-        (status,) = await checks.current_status(conn, key)
+        row = await _website_row(conn, key, archived=True)
+        archived = row["archived_at"] is not None
+        (status,) = await checks.current_status(
+            conn, where=checks.StatusFilter(key=key, archived=archived)
+        )
         per = (await checks.uptime(conn, list(WINDOWS.values()), now, ids=[row["id"]])).get(
             row["id"], {}
         )
         svg, phases = await _chart(request, conn, row["id"], row["name"], chosen)
         # One read serves both: the status bar (oldest left) and the table (25 newest).
         recent = await checks.history_page(conn, row["id"], limit=60)
-        incidents = await alert_store.incidents_of(conn, row["id"], 20)
+        incidents = await incident_store.timeline(
+            conn, incident_store.IncidentQuery(website=key, limit=20)
+        )
         alert_keys = await alert_store.alerts_of_website(conn, row["id"])
-    where = await request.app[EDITOR].entry("websites", key)
+    where = None if archived else await request.app[EDITOR].entry("websites", key)
     return render(
         request,
         request.app[DASHBOARD],
         "website.html",
         {
             "title": row["name"],
+            "archived": archived,
+            "now": now,
+            "retry_interval": _seconds(row["spec"].get("retry_interval")),
             "nav": "websites",
             "w": row,
             "s": status,
-            "state": status.state if status.active else "paused",
+            "state": "archived" if archived else (status.state if status.active else "paused"),
             "uptime": {name: per.get(w) for name, w in WINDOWS.items()},
             "chart": markup(svg),
             "phases": phases,
@@ -270,7 +330,7 @@ async def website(request: web.Request) -> web.StreamResponse:
 async def website_chart(request: web.Request) -> web.StreamResponse:
     """The chart alone: what the page's script swaps in after new checks."""
     async with request.app[ENGINE].connect() as conn:
-        row = await _website_row(conn, request.match_info["key"])
+        row = await _website_row(conn, request.match_info["key"], archived=True)
         svg, _ = await _chart(request, conn, row["id"], row["name"], _range(request))
     return web.Response(
         text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
@@ -317,6 +377,9 @@ async def alert(request: web.Request) -> web.StreamResponse:
         covered = (await alert_store.coverage(conn)).get(row["id"], 0)
         shown = await alert_store.websites_of_alert(conn, row["id"], COVERED_SHOWN)
         deliveries = await alert_store.deliveries(conn, row["id"], 50)
+        held = await incident_store.timeline(
+            conn, incident_store.IncidentQuery(alert=key, held_only=True, limit=50)
+        )
         w = catalog.websites
         ids = {d["website_id"] for d in deliveries if d["website_id"]}
         names = {
@@ -338,6 +401,7 @@ async def alert(request: web.Request) -> web.StreamResponse:
             "websites": shown,
             "covered": covered,
             "deliveries": deliveries,
+            "held": held,
             "source_file": where.file if where else row["source_file"],
         },
     )
@@ -410,6 +474,8 @@ def add_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", page(d, overview))
     r.add_get("/websites", page(d, websites_table))
+    r.add_get("/websites/archived", page(d, history.archived_page))  # before {key}
+    r.add_get("/incidents", page(d, history.incidents_page))
     r.add_get("/websites/{key}", page(d, website))
     r.add_get("/websites/{key}/chart", page(d, website_chart))
     r.add_get("/alerts", page(d, alerts_page))

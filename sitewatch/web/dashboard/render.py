@@ -36,12 +36,27 @@ NOTICES = {
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedConfig:
+    """The last attempted config revision, rejected: shown on every page until a
+    later revision applies, so nobody believes an edit is live when it is not."""
+
+    status: str  # "failed" (invalid), "refused" (would delete every website), "error"
+    revision: str | None
+    applied: str | None  # the revision that stays applied
+    errors: tuple[str, ...]  # file:line:col: path: message
+
+
+@dataclass(frozen=True, slots=True)
 class Dashboard:
     env: jinja2.Environment
     assets: Assets
     sessions: Sessions
     # What is down right now (the supervisor's failed tasks): a banner on every page.
     problems: Callable[[], list[Any]] = list
+    # Why DOWN notifications are held right now (the connectivity guard), or None.
+    held: Callable[[], str | None] = lambda: None
+    # The rejected config revision while it is not the applied one, or None.
+    rejected: Callable[[], RejectedConfig | None] = lambda: None
     limiter: FailureLimiter = field(default_factory=FailureLimiter)  # wrong logins
 
 
@@ -84,6 +99,22 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
+def duration(seconds: float | None) -> str:
+    """A span of time, two units at most: 45 s, 12 min, 3 h 20 min, 2 d 4 h."""
+    if seconds is None:
+        return "—"
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        hours, minutes = divmod(s // 60, 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(s // 3600, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
 def days_left(moment: datetime | None) -> int | None:
     if moment is None:
         return None
@@ -112,7 +143,14 @@ def environment(assets: Assets) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        ago=ago, ms=ms, pct=pct, iso=iso, when=when, days_left=days_left, yaml=yamlish
+        ago=ago,
+        ms=ms,
+        pct=pct,
+        iso=iso,
+        when=when,
+        duration=duration,
+        days_left=days_left,
+        yaml=yamlish,
     )
     env.globals.update(asset=assets.url, urlencode=urlencode, quote=quote)
     return env
@@ -137,6 +175,8 @@ def render(
         login_required=dashboard.sessions.login_required,
         notice=notice,
         tasks_down=dashboard.problems(),
+        notifications_held=dashboard.held(),
+        config_rejected=dashboard.rejected(),
     )
     response = web.Response(text=body, content_type="text/html", charset="utf-8", status=status)
     response.headers["Cache-Control"] = "no-store"

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from sitewatch.keys import DASHBOARD, ENGINE, LIMITER, LIVE, SUPERVISOR
+from sitewatch.keys import ALERTING, DASHBOARD, ENGINE, LIMITER, LIVE, RECONCILER, SUPERVISOR
 from sitewatch.store import sessions as session_store
 from sitewatch.store.engine import begin_write
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.dashboard import actions, pages
 from sitewatch.web.dashboard.assets import Assets
-from sitewatch.web.dashboard.render import Dashboard, environment
+from sitewatch.web.dashboard.render import Dashboard, RejectedConfig, environment
 from sitewatch.web.dashboard.session import Session, Sessions
 
 
@@ -24,12 +24,33 @@ def setup(app: web.Application, policy: TokenPolicy) -> None:
         assets,
         Sessions(policy, revocations=_Revocations(app)),
         problems=lambda: supervisor.down(core_only=False),
+        held=lambda: _held(app),
+        rejected=lambda: _rejected(app),
         limiter=app[LIMITER],
     )
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/static/{name}", assets.handle)
     actions.add_routes(app)  # first: /websites/new before /websites/{key}
     pages.add_routes(app)
+
+
+def _held(app: web.Application) -> str | None:
+    alerting = app.get(ALERTING)
+    return alerting.offline if alerting is not None else None
+
+
+def _rejected(app: web.Application) -> RejectedConfig | None:
+    reconciler = app.get(RECONCILER)
+    if reconciler is None:
+        return None
+    status = reconciler.status
+    last = status.last
+    if last is None or last.ok:
+        return None
+    applied = status.applied_revision
+    if last.revision is not None and last.revision == applied:
+        return None  # a transient failure (database) of the revision that is live
+    return RejectedConfig(last.status, last.revision, applied, last.errors)
 
 
 class _Revocations:

@@ -46,7 +46,7 @@ from sitewatch.keys import (
     SETTINGS,
     SUPERVISOR,
 )
-from sitewatch.logs import AccessLogger, RedactingFilter
+from sitewatch.logs import RedactingFilter
 from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
@@ -56,6 +56,7 @@ from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
 from sitewatch.supervisor import Supervisor
 from sitewatch.web import access, api, auth, cors, health, openapi
+from sitewatch.web.accesslog import AccessLogger
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
 from sitewatch.web.dashboard import routes as dashboard

@@ -2,25 +2,29 @@
 
 argv -> Settings (flags win over ``SITEWATCH_*`` variables) -> one function per
 subcommand. Exit codes are part of the interface and documented per command.
+
+Only the standard library is imported here: each command imports what it needs,
+so ``sitewatch --version`` and ``sitewatch check URL`` start at once instead of
+loading the web server, the database layer and every config model first.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
-
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sitewatch import __version__, logs
-from sitewatch.settings import Settings
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from sitewatch.settings import Settings
 
 log = logging.getLogger("sitewatch")
 
@@ -171,6 +175,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command: str = args.command
+    if command == "check":  # needs no settings: the flags say everything
+        logs.setup("warning")
+        return check_url(args, sys.stdout)
+    if command == "schema":
+        return schema(args.file, args.out, sys.stdout)
+    import asyncio
+
+    from pydantic import ValidationError
+
+    from sitewatch.settings import Settings
+
     overrides = {
         k: v for k, v in vars(args).items() if v is not None and k in Settings.model_fields
     }
@@ -182,17 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"sitewatch: invalid setting {field}: {err['msg']}", file=sys.stderr)
         return 2
     logs.setup(settings.log_level, settings.log_format)
-    command: str = args.command
     if command == "serve":
         return serve(settings)
     if command == "validate":
         return validate(settings, args.format, sys.stdout)
     if command == "plan":
         return asyncio.run(plan(settings, sys.stdout))
-    if command == "schema":
-        return schema(args.file, args.out, sys.stdout)
-    if command == "check":
-        return check_url(args, sys.stdout)
     return asyncio.run(migrate(settings, args.revision))
 
 
@@ -309,6 +320,8 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
 
 
 async def plan(settings: Settings, out: TextIO) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from sitewatch.config.loader import load_config
     from sitewatch.config.secrets import ConfigEnv
     from sitewatch.errors import ConfigError
@@ -365,6 +378,8 @@ def schema(which: str | None, out_dir: Path | None, out: TextIO) -> int:
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """uvloop where it is installed (about twice the checks per core), else asyncio's."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:
@@ -373,6 +388,8 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def check_url(args: argparse.Namespace, out: TextIO) -> int:
+    from pydantic import ValidationError
+
     from sitewatch.checker.probe import Prober
     from sitewatch.checker.target import Target
     from sitewatch.config.models import Website
@@ -417,6 +434,8 @@ def check_url(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(coro: Any) -> Any:
+    import asyncio
+
     with asyncio.Runner(loop_factory=new_event_loop) as runner:
         return runner.run(coro)
 
@@ -469,6 +488,8 @@ def _dump(document: dict[str, Any]) -> str:
 
 
 async def migrate(settings: Settings, revision: str) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from sitewatch.store.engine import create_engine
     from sitewatch.store.migrate import upgrade
 

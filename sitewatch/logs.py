@@ -1,5 +1,7 @@
 """Logging: lines for people by default, JSON objects for log pipelines
-(``SITEWATCH_LOG_FORMAT=json``), and one line per HTTP request.
+(``SITEWATCH_LOG_FORMAT=json``); the request log is ``web.accesslog``. Imports
+nothing but the standard library: every command sets logging up, and
+``sitewatch --version`` or ``check`` should not pay for the web stack.
 
 Nothing secret is logged: tokens travel in headers, which are never logged, and
 config values reach the log only as ``${VAR}`` references or masked.
@@ -14,12 +16,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web import BaseRequest, StreamResponse
-
 # Fields a record carries beyond the standard ones (request logs set these).
 EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "remote")
-QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})  # probes: DEBUG, not INFO
 
 
 class JsonFormatter(logging.Formatter):
@@ -73,28 +71,3 @@ def setup(level: str, fmt: str = "text") -> None:
     # Alembic narrates every step at INFO; sitewatch logs the outcome itself.
     for noisy in ("alembic", "watchfiles"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-
-
-class AccessLogger(AbstractAccessLogger):
-    """``GET /api/websites 200 3.1ms``, with the parts as fields for JSON logs."""
-
-    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
-        if not self.logger.isEnabledFor(level):
-            return
-        duration_ms = round(time * 1000, 1)
-        self.logger.log(
-            level,
-            "%s %s %d %.1fms",
-            request.method,
-            request.path,  # no query string: it may carry search terms, never needed
-            response.status,
-            duration_ms,
-            extra={
-                "method": request.method,
-                "path": request.path,
-                "status": response.status,
-                "duration_ms": duration_ms,
-                "remote": request.remote,
-            },
-        )

@@ -26,7 +26,6 @@ from typing import Any
 
 import aiohttp
 from aiohttp import ClientTimeout, TraceConfig, client_exceptions
-from cryptography import x509
 
 from sitewatch import __version__
 from sitewatch.checker.expectations import evaluate
@@ -340,6 +339,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _expiry(der: bytes) -> datetime:
+    from cryptography import x509  # only HTTPS checks need it (import costs ~40 ms)
+
     return x509.load_der_x509_certificate(der).not_valid_after_utc
 
 

@@ -55,8 +55,14 @@ class StrictModel(BaseModel):
 
     # NaN and infinities are never meaningful in a config (``.nan`` compares
     # false with every bound, so it would slip past ge/le checks).
+    # defer_build: a model's validator is built at its first use, so a command
+    # that validates one website (``sitewatch check``) does not build them all.
     model_config = ConfigDict(
-        extra="forbid", validate_assignment=True, populate_by_name=True, allow_inf_nan=False
+        extra="forbid",
+        validate_assignment=True,
+        populate_by_name=True,
+        allow_inf_nan=False,
+        defer_build=True,
     )
 
 

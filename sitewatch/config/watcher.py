@@ -13,12 +13,15 @@ _CONFIG_SUFFIXES = (".yaml", ".yml")
 
 
 def is_config_change(change: Change, path: str) -> bool:
-    """Keep YAML files and folders (``monitors.d`` renamed or removed); drop editor
-    swap files, lock files and git internals. Kubernetes ConfigMap volumes swap a
-    ``..data`` symlink, which is kept too."""
+    """Keep YAML files and folders (``monitors.d`` renamed or removed) and git's
+    branch refs; drop editor swap files, lock files and other git internals.
+    Kubernetes ConfigMap volumes swap a ``..data`` symlink, which is kept too."""
     p = Path(path)
     if ".git" in p.parts:
-        return False
+        # A commit moves a branch ref (or HEAD): the applied revision's commit is
+        # re-read, so ``+dirty`` goes once the live content is committed.
+        inside = p.parts[p.parts.index(".git") + 1 :]
+        return inside in (("HEAD",), ("packed-refs",)) or inside[:2] == ("refs", "heads")
     name = p.name
     if name.startswith("..") and name != "..":
         return True

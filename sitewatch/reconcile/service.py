@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -87,6 +87,7 @@ class Reconciler:
             except ConfigError as exc:
                 return await self._failed(trigger, started, exc, revision=None)
             if not force and revision == self._attempted:
+                await self._follow_commit()
                 return None
             try:
                 snapshot = await asyncio.to_thread(self.loader.load, files)
@@ -118,6 +119,23 @@ class Reconciler:
             self._set(run)
             self._log(run)
             return run
+
+    async def _follow_commit(self) -> None:
+        """The files are as applied, but git may have moved on: committing the
+        content that is live turns ``<commit>+dirty`` into the new commit."""
+        applied = self.status.applied
+        if applied is None or applied.revision != self._attempted:
+            return
+        commit = await git_commit(self.config_dir)
+        if commit == applied.git_commit:
+            return
+        log.info(
+            "revision %s is now git commit %s", (applied.revision or "?")[:12], commit or "none"
+        )
+        self.status.applied = replace(applied, git_commit=commit)
+        last = self.status.last
+        if last is not None and last.revision == applied.revision and last.ok:
+            self.status.last = replace(last, git_commit=commit)
 
     async def _failed(
         self, trigger: str, started: datetime, exc: ConfigError, revision: str | None

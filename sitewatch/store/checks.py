@@ -329,6 +329,7 @@ class WebsiteStatus:
     tags: tuple[str, ...] = ()
     interval_seconds: float = 0.0
     archived_at: datetime | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,6 +428,7 @@ async def current_status(
             websites.c.tags,
             websites.c.interval_seconds,
             websites.c.archived_at,
+            websites.c.created_at,
         )
         .select_from(joined)
         .where(*_status_where(conn, f))
@@ -455,6 +457,7 @@ async def current_status(
             tags=tuple(r[14] or ()),
             interval_seconds=r[15],
             archived_at=r[16],
+            created_at=r[17],
         )
         for r in result
     ]

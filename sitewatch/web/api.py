@@ -180,6 +180,10 @@ def _website_summary(s: checks.WebsiteStatus) -> dict[str, Any]:
         "tags": list(s.tags),
         "interval_seconds": s.interval_seconds,
         "status": _status_dict(s),
+        # The seed API's flat fields, for clients written against it (docs/api.md).
+        "created_at": _iso(s.created_at),
+        "last_checked": _iso(s.last_checked_at),
+        "last_status": None if s.last_checked_at is None else s.state,
     }
 
 
@@ -367,11 +371,24 @@ async def _key_of(request: web.Request, kind: Kind) -> str:
     return str(row["key"])
 
 
+def _seed_aliases(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    """Accept the seed API's ``check_interval`` (seconds) as ``interval``."""
+    if kind != "websites" or "check_interval" not in body:
+        return body
+    if "interval" in body:
+        raise ProblemError(400, "give interval or check_interval (its older name), not both")
+    value = body["check_interval"]
+    if isinstance(value, bool) or not isinstance(value, int | float | str | None):
+        raise ProblemError(400, f"check_interval must be a number of seconds (got {value!r})")
+    renamed = {("interval" if k == "check_interval" else k): v for k, v in body.items()}
+    return renamed
+
+
 def _writes(kind: Kind) -> dict[str, Any]:
     """POST, PUT, PATCH and DELETE handlers for one kind of entry."""
 
     async def create(request: web.Request) -> web.Response:
-        body = await _json_body(request)
+        body = _seed_aliases(kind, await _json_body(request))
         try:
             applied = await request.app[EDITOR].create(kind, body, request.query.get("fragment"))
         except EditRefusedError as exc:
@@ -380,7 +397,7 @@ def _writes(kind: Kind) -> dict[str, Any]:
 
     async def update(request: web.Request, *, partial: bool) -> web.Response:
         key = await _key_of(request, kind)
-        body = await _json_body(request)
+        body = _seed_aliases(kind, await _json_body(request))
         try:
             applied = await request.app[EDITOR].update(
                 kind, key, body, request.headers.get("If-Match"), partial=partial

@@ -68,6 +68,13 @@ _SUMMARY = {
         "tags": {"type": "array", "items": {"type": "string"}},
         "interval_seconds": {"type": "number"},
         "status": {"$ref": REF.format(model="WebsiteStatus")},
+        "created_at": _TIME,
+        "last_checked": {**_TIME, "description": "status.last_checked_at (the seed API's name)"},
+        "last_status": {
+            "type": ["string", "null"],
+            "enum": ["up", "down", "unknown", None],
+            "description": "status.state, null before the first check (the seed API's name)",
+        },
     },
 }
 _DETAIL = {

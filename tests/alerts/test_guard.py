@@ -37,6 +37,6 @@ def test_the_defaults_suit_a_small_installation() -> None:
     policy = GuardPolicy()
     assert (policy.failure_ratio, policy.min_websites) == (0.8, 10)
     assert not judge({i: i < 4 for i in range(7)}, policy, None).offline
-    assert not judge({i: True for i in range(7)}, policy, None).offline
+    assert not judge(dict.fromkeys(range(7), True), policy, None).offline
     assert judge({i: i < 8 for i in range(10)}, policy, None).offline
     assert not judge({i: i < 7 for i in range(10)}, policy, None).offline

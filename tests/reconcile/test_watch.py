@@ -167,3 +167,25 @@ async def test_git_commit_is_recorded(
     write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
     run = await reconciler.reconcile("test")
     assert run is not None and run.git_commit == f"{head}+dirty"
+    # Committing the content that is live: the files' hash does not change, the
+    # commit does; the watcher sees the branch move and +dirty goes.
+    stop = asyncio.Event()
+    watching = Reconciler(engine, config_dir, {}, debounce_ms=300, step_ms=30, resync_seconds=3600)
+    task = asyncio.create_task(watching.run(stop))
+    try:
+        await eventually(lambda: watching.status.applied is not None)
+        assert watching.status.applied is not None
+        assert watching.status.applied.git_commit == f"{head}+dirty"
+        git("add", ".")
+        git("commit", "-qm", "second")
+        second = git("rev-parse", "HEAD")
+
+        def committed() -> bool:
+            applied = watching.status.applied
+            return applied is not None and applied.git_commit == second
+
+        await eventually(committed, what="the applied revision's commit re-read after git commit")
+        assert watching.status.last is not None and watching.status.last.git_commit == second
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -555,3 +555,27 @@ async def test_check_now_probes_and_returns_the_result(client: Client) -> None:
         bad = await (await client.post("/api/websites/local/check", json={})).json()
         assert (bad["ok"], bad["error_kind"]) == (False, "status")
     assert (await client.post("/api/websites/nope/check", json={})).status == 404
+
+
+async def test_clients_of_the_seed_api_keep_working(client: Client, config_dir: Path) -> None:
+    """Flat created_at / last_checked / last_status on website responses, and
+    check_interval (seconds) accepted as interval."""
+    body = await (await client.get("/api/websites/shop")).json()
+    assert body["created_at"].endswith("Z")
+    assert body["last_checked"] is None and body["last_status"] is None  # not checked yet
+    listed = await (await client.get("/api/websites")).json()
+    assert all({"created_at", "last_checked", "last_status"} <= set(i) for i in listed["items"])
+
+    created = await client.post(
+        "/api/websites",
+        json={"name": "Legacy", "url": "https://legacy.example.com/", "check_interval": 120},
+    )
+    assert created.status == 201, await created.text()
+    assert (await created.json())["interval_seconds"] == 120
+    assert "interval: 120" in (config_dir / "monitors.yaml").read_text()
+    assert "check_interval" not in (config_dir / "monitors.yaml").read_text()
+    patched = await client.patch("/api/websites/legacy", json={"check_interval": 300})
+    assert patched.status == 200 and (await patched.json())["interval_seconds"] == 300
+    both = await client.patch("/api/websites/legacy", json={"check_interval": 60, "interval": "1m"})
+    assert both.status == 400
+    assert "not both" in (await both.json())["detail"]

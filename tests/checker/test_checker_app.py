@@ -131,3 +131,47 @@ async def test_the_heap_is_frozen_again_after_the_first_round_of_checks(
         finally:
             await server.close()
             gc.unfreeze()
+
+
+async def test_paused_websites_are_not_checked(database_url: str, config_dir: Path) -> None:
+    """active: false keeps a website in the config and its history, and sends
+    it no request at all, while its neighbour is checked round after round."""
+    from aiohttp import web
+
+    hits: dict[str, int] = {}
+
+    async def count(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        return web.Response(text="ok")
+
+    target = web.Application()
+    target.router.add_get("/{name}", count)
+    runner = web.AppRunner(target, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    write(
+        config_dir,
+        "monitors.yaml",
+        "websites:\n"
+        + website_yaml("live", url=f"{base}/live", interval="5s", extra="timeout: 2s")
+        + website_yaml(
+            "paused", url=f"{base}/paused", interval="5s", extra="timeout: 2s\nactive: false"
+        ),
+    )
+    app = create_app(
+        Settings(config_dir=config_dir, database_url=database_url, watch=False), environ={}
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        await eventually(lambda: hits.get("/live", 0) >= 3, what="three rounds of checks")
+        assert await history_count(app, "live") >= 2
+        assert hits.get("/paused", 0) == 0
+        assert await history_count(app, "paused") == 0
+        assert app[CHECKER].scheduler.stats().websites == 1
+    finally:
+        await server.close()
+        await runner.cleanup()

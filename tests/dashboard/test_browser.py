@@ -153,6 +153,8 @@ PAGES = [
     ("alert", "/alerts/hook"),
     ("alert-edit", "/alerts/hook/edit"),
     ("settings", "/settings"),
+    ("incidents", "/incidents"),
+    ("archived", "/websites/archived"),
 ]
 VIEWS = [("desktop", 1440, 900), ("mobile", 375, 812)]
 
@@ -289,3 +291,58 @@ async def test_login_is_required_when_tokens_are_set(
     assert page.url.startswith(sitewatch + "/login")
     # The 401 of the wrong token is the only console message.
     assert all("401" in e for e in console.errors), console.errors
+
+
+async def test_on_a_phone_nothing_is_clipped_and_the_chart_opens_at_now(
+    browser: Browser, sitewatch: str, target: tuple[Switch, str], shots: Path
+) -> None:
+    """375 px: every nav item fully visible; the chart scrolled to its newest
+    end; a failed check's error readable in the recent-checks table."""
+    switch, _ = target
+    switch.status = 503
+    context = await browser.new_context(viewport={"width": 375, "height": 812})
+    page = await context.new_page()
+    console = Console(page)
+    await page.goto(sitewatch + "/websites/local")
+    nav = await page.evaluate(
+        """() => {
+            const nav = document.querySelector('nav[aria-label=Main]').getBoundingClientRect();
+            return [...document.querySelectorAll('nav[aria-label=Main] a')].map(a => {
+                const r = a.getBoundingClientRect();
+                return [a.textContent.trim(), r.left >= nav.left - 0.5 && r.right <= nav.right + 0.5
+                        && r.right <= window.innerWidth];
+            });
+        }"""
+    )
+    assert [name for name, _ in nav][-1] == "API"
+    assert all(inside for _, inside in nav), nav
+    chart = await page.evaluate(
+        """() => {
+            const box = document.querySelector('[data-chart-scroll]').getBoundingClientRect();
+            const svg = document.querySelector('#chart').getBoundingClientRect();
+            return [svg.width > box.width, Math.abs(svg.right - box.right)];
+        }"""
+    )
+    assert chart[0], "at 375 px the chart is wider than the screen and scrolls"
+    assert chart[1] < 1.5, f"the chart opens {chart[1]}px away from its newest end"
+
+    async def failed_check_shown() -> bool:
+        await page.reload()
+        return await page.locator("[data-field=error-inline]").count() > 0
+
+    from tests.waiting import eventually
+
+    await eventually(failed_check_shown, what="a failed check in the recent-checks table")
+    error = await page.evaluate(
+        """() => {
+            const e = document.querySelector('[data-field=error-inline]');
+            const r = e.getBoundingClientRect();
+            return [e.textContent.trim(), r.width > 0 && r.right <= window.innerWidth];
+        }"""
+    )
+    assert "503" in error[0] and error[1], error
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    await page.screenshot(path=shots / "website-down-mobile-light.png", full_page=True)
+    assert console.errors == [], console.errors
+    await context.close()

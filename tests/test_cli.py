@@ -247,3 +247,20 @@ def test_plan_compares_content_not_the_folders_path(
     # serve restarted with another spelling of the same folder writes nothing
     assert asyncio.run(apply(config_dir.parent / "x" / ".." / "config")) == (0, 0, 3)
     assert asyncio.run(apply(elsewhere)) == (0, 0, 3)
+
+
+def test_the_sqlite_files_and_their_lock_are_ignored_by_git(tmp_path: Path) -> None:
+    """A fresh clone that ran ``sitewatch serve`` shows a clean ``git status``."""
+    import shutil
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed (Debian package git)")
+    root = Path(__file__).resolve().parent.parent
+    names = ["sitewatch.db", "sitewatch.db-wal", "sitewatch.db-shm", "sitewatch.db.lock"]
+    done = subprocess.run(
+        ["git", "-C", str(root), "check-ignore", "--no-index", *names],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.stdout.split() == names, done.stderr

@@ -464,6 +464,7 @@ async def current_status(
 
 
 SORTABLE = ("state", "name", "url", "checked", "response", "uptime", "tags")
+ARCHIVED_SORTABLE = ("name", "archived", "checked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,6 +487,8 @@ def _sort_column(name: str, joined: Any) -> tuple[ColumnElement[Any], Any]:
         return rank, joined
     if name == "name":
         return websites.c.sort_key, joined
+    if name == "archived":
+        return websites.c.archived_at, joined
     if name == "url":
         return websites.c.url, joined
     if name == "checked":

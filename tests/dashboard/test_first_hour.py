@@ -339,3 +339,42 @@ async def test_the_status_bar_caption_says_the_interval_in_effect(
         await checks.record(conn, [history_row(result)])
     caption = await _html(client, "/websites/site-2")
     assert "Every 10 s while failing" in caption and "every 45 s when up" in caption
+
+
+async def test_the_alerts_and_archived_lists_sort_too(client: Client, config_dir: Path) -> None:
+    (config_dir / "alerts.yaml").write_text(
+        ALERTS + "  - name: b-mail\n    type: email\n    host: 127.0.0.1\n    from: a@example.com\n"
+        "    to: [b@example.com]\n    failure_threshold: 5\n    websites: [site-1]\n"
+    )
+    await _reconcile(client)
+
+    def names(page: str) -> list[str]:
+        return re.findall(r'href="/alerts/([a-z0-9-]+)">', page)
+
+    assert names(await _html(client, "/alerts")) == ["b-mail", "hook"]
+    assert names(await _html(client, "/alerts?sort=name&dir=desc")) == ["hook", "b-mail"]
+    assert names(await _html(client, "/alerts?sort=rule")) == ["hook", "b-mail"]
+    assert names(await _html(client, "/alerts?sort=websites&dir=desc")) == ["hook", "b-mail"]
+    assert names(await _html(client, "/alerts?sort=channel")) == ["b-mail", "hook"]
+    (config_dir / "monitors.yaml").write_text(
+        "websites:\n  - name: Site 10\n    url: https://ten.example.com/\n"
+        "  - name: Site 1\n    url: https://one.example.com/\n"
+    )
+    await _reconcile(client)
+
+    def archived(page: str) -> list[str]:
+        table = page.split('id="archived"', 1)[1]
+        return list(re.findall(r'href="/websites/([a-z0-9-]+)">', table))
+
+    by_name = archived(await _html(client, "/websites/archived?sort=name"))
+    assert by_name == ["gone-soon", "site-2"]
+    assert archived(await _html(client, "/websites/archived?sort=name&dir=desc")) == [
+        "site-2",
+        "gone-soon",
+    ]
+
+
+async def test_small_labels_read_right(client: Client) -> None:
+    docs = await _html(client, "/api/docs")
+    assert "Create an alert" in docs and "Create a website" in docs
+    assert "a alert" not in docs

@@ -368,3 +368,26 @@ async def test_series_for_charts(engine: AsyncEngine, granularity: str) -> None:
             conn, ids["shop"], start=T0 - DAY, end=T0 + DAY, granularity=granularity
         )
     assert (b.checks, b.failures, b.mean_ms, b.max_ms, b.p95_ms) == (2, 0, 200.0, 300.0, 300.0)
+
+
+async def test_a_young_websites_sparkline_draws_its_raw_checks(engine: AsyncEngine) -> None:
+    """Less than an hour of rollups is one point, which draws no line: the raw
+    checks stand in until there are two hourly points."""
+    from sitewatch.store import series
+
+    ids = await add_websites(engine, "young", "old")
+    now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await checks.record(
+            conn,
+            [row(ids["young"], now - timedelta(minutes=m), ms=10.0 + m) for m in range(5)]
+            + [row(ids["old"], now - timedelta(hours=h), ms=50.0) for h in range(4)],
+        )
+    await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
+    async with engine.connect() as conn:
+        lines = await series.sparklines(conn, list(ids.values()), now - timedelta(hours=24))
+        recent = await series.recent_checks(conn, [ids["young"]], 3)
+    assert len(lines[ids["young"]]) == 5  # the raw checks, oldest first
+    assert [y for _, y in lines[ids["young"]]] == [14.0, 13.0, 12.0, 11.0, 10.0]
+    assert len(lines[ids["old"]]) == 4  # hourly points from the rollup
+    assert [c["response_time_ms"] for c in recent[ids["young"]]] == [12.0, 11.0, 10.0]

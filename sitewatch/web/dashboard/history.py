@@ -102,9 +102,14 @@ async def archived_page(request: web.Request) -> web.StreamResponse:
     """Websites deleted from the config: their history, and how to bring them back."""
     now = datetime.now(UTC)
     day30 = timedelta(days=30)
+    column = request.query.get("sort", "archived")
+    if column not in checks.ARCHIVED_SORTABLE:
+        column = "archived"
+    default_dir = "desc" if column == "archived" else "asc"
+    sort = checks.SortOrder(column, request.query.get("dir", default_dir) == "desc")
     async with request.app[ENGINE].connect() as conn:
         rows = await checks.current_status(
-            conn, where=checks.StatusFilter(archived=True), limit=ARCHIVED_ROWS
+            conn, where=checks.StatusFilter(archived=True), limit=ARCHIVED_ROWS, sort=sort
         )
         total = await checks.count_status(conn, checks.StatusFilter(archived=True))
         ids = [r.website_id for r in rows]
@@ -118,11 +123,18 @@ async def archived_page(request: web.Request) -> web.StreamResponse:
             "bar": markup(charts.status_bar(recent[r.website_id], slots=ARCHIVED_BAR)),
             "incidents": counts.get(r.website_id, 0),
         }
-        for r in sorted(rows, key=lambda r: r.archived_at or now, reverse=True)
+        for r in rows
     ]
     return render(
         request,
         request.app[DASHBOARD],
         "archived.html",
-        {"title": "Archived websites", "nav": "websites", "items": items, "total": total},
+        {
+            "title": "Archived websites",
+            "nav": "websites",
+            "items": items,
+            "total": total,
+            "sort": sort,
+            "params": {},
+        },
     )

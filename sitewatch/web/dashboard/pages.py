@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER,
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, checks, series
 from sitewatch.store import incidents as incident_store
+from sitewatch.store.natural import natural_key
 from sitewatch.web import charts, openapi
 from sitewatch.web.api import mask
 from sitewatch.web.dashboard import history
@@ -349,6 +351,11 @@ async def alerts_page(request: web.Request) -> web.StreamResponse:
         covered = await alert_store.coverage(conn)
     snapshot = request.app[RECONCILER].status.snapshot
     windows = sorted(snapshot.maintenance.values(), key=lambda m: m.window.name) if snapshot else []
+    items = [{**r, "spec": mask(r["spec"]), "covers": covered.get(r["id"], 0)} for r in rows]
+    sort = _sort(request, tuple(ALERT_SORT))
+    if sort is not None:  # every alert is on one page: sorted here, ties by name
+        items.sort(key=lambda a: natural_key(a["key"]))
+        items.sort(key=ALERT_SORT[sort.column], reverse=sort.descending)
     return render(
         request,
         request.app[DASHBOARD],
@@ -356,12 +363,24 @@ async def alerts_page(request: web.Request) -> web.StreamResponse:
         {
             "title": "Alerts",
             "nav": "alerts",
-            "alerts": [
-                {**r, "spec": mask(r["spec"]), "covers": covered.get(r["id"], 0)} for r in rows
-            ],
+            "alerts": items,
             "maintenance": windows,
+            "sort": sort,
+            "params": {},
         },
     )
+
+
+ALERT_SORT: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "name": lambda a: natural_key(a["key"]),
+    "channel": lambda a: a["type"],
+    "state": lambda a: not a["enabled"],
+    "rule": lambda a: (
+        a["spec"].get("failure_threshold", 3),
+        a["spec"].get("success_threshold", 2),
+    ),
+    "websites": lambda a: a["covers"],
+}
 
 
 async def alert(request: web.Request) -> web.StreamResponse:

@@ -866,6 +866,7 @@ def _message(err: ErrorDetails, model: type[BaseModel]) -> str:
         base = _unknown_key(loc[-1], fields) if len(loc) == 1 else f"unknown key {loc[-1]!r}"
         if (
             len(loc) == 1
+            and model in ALERT_TYPES.values()  # not e.g. `websites:` inside `defaults:`
             and str(loc[-1]) in {f for m in ALERT_TYPES.values() for f in m.model_fields} - fields
         ):
             kind_name = model.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]

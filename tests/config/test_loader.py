@@ -510,3 +510,15 @@ def test_a_file_that_does_not_parse_brings_no_follow_on_messages(config_dir: Pat
     problems = caught.value.problems
     assert all(p.file.endswith("monitors.yaml") for p in problems), [p.format() for p in problems]
     assert not any("applies to no website" in p.message for p in problems)
+
+
+def test_an_alert_key_inside_defaults_is_an_unknown_key(config_dir: Path) -> None:
+    """Found by the hostile-config property test: ``websites:`` inside
+    ``defaults:`` crashed the message builder (it took it for an alert's key)."""
+    write(
+        config_dir,
+        "monitors.yaml",
+        "defaults:\n  websites:\nwebsites:\n  - name: A\n    url: https://a.example\n",
+    )
+    found = errors(config_dir)
+    assert len(found) == 1 and "defaults.websites: unknown key 'websites'" in found[0], found

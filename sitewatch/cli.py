@@ -28,22 +28,36 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sitewatch")
 
-EPILOG = """\
-environment:
-  SITEWATCH_CONFIG_DIR, SITEWATCH_DATABASE_URL, SITEWATCH_HOST, SITEWATCH_PORT,
-  SITEWATCH_LOG_LEVEL, SITEWATCH_WATCH, SITEWATCH_AUTO_MIGRATE,
-  SITEWATCH_RELOAD_QUIET_MS, SITEWATCH_RELOAD_MAX_WAIT_MS, SITEWATCH_RESYNC_INTERVAL
-  (flags win over the environment)
 
-docs: docs/configuration.md, docs/gitops.md
-"""
+def settings_epilog() -> str:
+    """Every setting's variable, from the settings model itself (so the help
+    cannot fall behind it). Built only when help is printed: it loads pydantic."""
+    import textwrap
+
+    from sitewatch.settings import Settings
+
+    names = ", ".join(f"SITEWATCH_{name.upper()}" for name in Settings.model_fields)
+    listed = textwrap.fill(names, width=78, initial_indent="  ", subsequent_indent="  ")
+    return (
+        "environment (flags win over the environment):\n"
+        f"{listed}\n\n"
+        "docs: docs/configuration.md, docs/gitops.md; every setting: README.md"
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """The top-level parser: its epilog is built when help is shown."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = settings_epilog()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sitewatch",
         description="Declarative website monitoring: websites and alerts live in YAML in git.",
-        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"sitewatch {__version__}")

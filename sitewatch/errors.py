@@ -9,6 +9,14 @@ Exceptions are for sitewatch's own faults and for input it refuses:
   - ``StoreError``: the database is unreachable or not migrated.
   - ``SettingsError``: a setting cannot be used (a token too short, an
     unreadable tokens file); the message names the setting.
+  - and, next to the code that raises them: ``EnvError`` (an unset ``${VAR}``),
+    ``RegexError``, ``ConfigFileError``, ``TooLargeError``, ``EditError`` and
+    ``EditRefusedError`` (a write refused, with its subclasses), ``GitError``,
+    ``NoSuchWebsiteError``, ``UnknownAlertError``, ``DeliveryError`` (a
+    notification not delivered: retried), ``CheckerTaskError``, and the web
+    layer's ``ProblemError`` (an HTTP problem+json answer).
+
+``tests/test_errors.py`` checks that every exception class in the package is one.
 """
 
 from __future__ import annotations

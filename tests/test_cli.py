@@ -146,6 +146,11 @@ def test_help_is_complete() -> None:
     ).stdout
     for command in ("serve", "validate", "plan", "schema", "migrate"):
         assert command in out
+    from sitewatch.settings import Settings
+
+    listed = " ".join(out.split())  # the epilog wraps lines
+    for name in Settings.model_fields:  # every setting, from the model itself
+        assert f"SITEWATCH_{name.upper()}" in listed, name
     for command in ("serve", "validate", "plan", "schema", "migrate"):
         sub = subprocess.run(
             [sys.executable, "-m", "sitewatch", command, "--help"],

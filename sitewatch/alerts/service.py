@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sitewatch.alerts.channels import Channel
 from sitewatch.alerts.dispatcher import Dispatcher, RetryPolicy
 from sitewatch.alerts.engine import AlertEngine, EngineOptions, Outcome, build_book
+from sitewatch.errors import SitewatchError
 from sitewatch.store import alerting as store
 from sitewatch.store import catalog, checks
 from sitewatch.store.engine import begin_write
@@ -23,7 +24,7 @@ from sitewatch.store.engine import begin_write
 log = logging.getLogger("sitewatch.alerts")
 
 
-class UnknownAlertError(LookupError):
+class UnknownAlertError(SitewatchError, LookupError):
     """No alert with that key in the config."""
 
 

@@ -28,6 +28,7 @@ from sitewatch.checker.target import Target, spec_problem, target_from_spec, unu
 from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
+from sitewatch.errors import SitewatchError
 from sitewatch.store import checks
 
 log = logging.getLogger("sitewatch.checker")
@@ -53,7 +54,7 @@ class CheckerOptions:
     freeze_heap: bool = False
 
 
-class CheckerTaskError(RuntimeError):
+class CheckerTaskError(SitewatchError, RuntimeError):
     """One of the checker's own tasks failed; the supervisor restarts the checker."""
 
 

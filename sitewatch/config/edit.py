@@ -20,9 +20,10 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from sitewatch.config.types import slugify
+from sitewatch.errors import SitewatchError
 
 
-class EditError(Exception):
+class EditError(SitewatchError):
     """The file cannot be edited safely (the message says why)."""
 
 

@@ -17,11 +17,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sitewatch.errors import SitewatchError
+
 _TOKEN = re.compile(r"\$(\$|\{)")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-class EnvError(ValueError):
+class EnvError(SitewatchError, ValueError):
     """A reference that cannot be resolved; the message names the variable."""
 
 

@@ -10,6 +10,8 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from sitewatch.errors import SitewatchError
+
 GIT_TIMEOUT = 5.0
 
 
@@ -49,7 +51,7 @@ async def _git(git: str, cwd: Path, *args: str) -> str | None:
     return out.decode().strip() if proc.returncode == 0 else None
 
 
-class GitError(Exception):
+class GitError(SitewatchError):
     """A git command failed (the message has its output)."""
 
 

@@ -49,7 +49,7 @@ from sitewatch.config.yamlread import (
     compose,
     gc_paused,
 )
-from sitewatch.errors import ConfigError
+from sitewatch.errors import ConfigError, SitewatchError
 
 AnyAlert = EmailAlert | WebhookAlert
 KINDS = ("monitors", "alerts")
@@ -211,7 +211,7 @@ def list_files(config_dir: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> lis
     return found
 
 
-class ConfigFileError(Exception):
+class ConfigFileError(SitewatchError):
     """A config file that is not read, and why (the message names no path)."""
 
 

@@ -14,11 +14,13 @@ from typing import Protocol
 
 import re2
 
+from sitewatch.errors import SitewatchError
+
 # A pattern's compiled program is bounded too: RE2 refuses one past this (bytes).
 MAX_PROGRAM_MEMORY = 8 << 20
 
 
-class RegexError(ValueError):
+class RegexError(SitewatchError, ValueError):
     """The pattern is not one RE2 runs; the message says why."""
 
 

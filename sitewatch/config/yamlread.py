@@ -30,6 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from sitewatch.config.envsubst import EnvError, substitute
 from sitewatch.config.problems import Loc, Problem
+from sitewatch.errors import SitewatchError
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -131,7 +132,7 @@ def _char_at(text: str | bytes, line: int, column: int) -> str:
 MAX_NODES = 2_000_000
 
 
-class TooLargeError(Exception):
+class TooLargeError(SitewatchError):
     def __init__(self) -> None:
         super().__init__(
             f"more than {MAX_NODES:,} values once aliases are expanded: refusing to read"

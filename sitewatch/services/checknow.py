@@ -21,10 +21,11 @@ from sitewatch.checker.service import Checker
 from sitewatch.checker.target import spec_problem, target_from_spec, unusable_target
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
+from sitewatch.errors import SitewatchError
 from sitewatch.store import checks
 
 
-class NoSuchWebsiteError(LookupError):
+class NoSuchWebsiteError(SitewatchError, LookupError):
     pass
 
 

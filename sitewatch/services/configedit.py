@@ -32,7 +32,7 @@ from sitewatch.config.edit import EditError, edit, entries, named_key, website_k
 from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
 from sitewatch.config.loader import ConfigFile, ConfigLoader, Snapshot
 from sitewatch.config.problems import Problem
-from sitewatch.errors import ConfigError
+from sitewatch.errors import ConfigError, SitewatchError
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store.runs import RunRecord
 
@@ -49,7 +49,7 @@ _KEY_OF: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
-class EditRefusedError(Exception):
+class EditRefusedError(SitewatchError):
     """Base: the write was not made; ``status`` is the HTTP status that fits."""
 
     status = 409

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from sitewatch.errors import SitewatchError
+
 log = logging.getLogger("sitewatch.web")
 
 PROBLEM = "application/problem+json"
@@ -33,7 +35,7 @@ TITLES = {
 }
 
 
-class ProblemError(Exception):
+class ProblemError(SitewatchError):
     def __init__(
         self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
     ) -> None:

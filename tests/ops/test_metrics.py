@@ -130,6 +130,16 @@ async def test_the_listed_series_are_exposed_and_promtool_finds_no_problem(
     open_metrics = await client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
     assert open_metrics.headers["Content-Type"].startswith("application/openmetrics-text")
     assert (await open_metrics.text()).endswith("# EOF\n")
+    # gzip when the scraper accepts it (Prometheus does): the client's own negotiation.
+    import gzip
+
+    raw = await client.get("/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False)
+    assert raw.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in raw.headers["Vary"]
+    unzipped = gzip.decompress(await raw.read()).decode()
+    assert "sitewatch_alert_outbox_pending" in unzipped
+    plain = await client.get("/metrics", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
 
     # name[] limits the answer to those series (a cheap read of a few numbers).
     some = await client.get(

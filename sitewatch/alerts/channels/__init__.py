@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sitewatch.config.models import EmailAlert, WebhookAlert
+from sitewatch.errors import SitewatchError
 
 AnyAlert = EmailAlert | WebhookAlert
 
 
-class DeliveryError(Exception):
+class DeliveryError(SitewatchError):
     """One attempt failed; the message says why (it is recorded and shown)."""
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts import payload
 from sitewatch.alerts.guard import GuardPolicy, Verdict, judge, unreachable
-from sitewatch.alerts.maintenance import in_maintenance
+from sitewatch.alerts.maintenance import Opening, in_maintenance
 from sitewatch.alerts.state import AlertState, Observation, Rule, step
 from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import AlertRule, MaintenanceWindow
@@ -141,6 +141,13 @@ def _columns(state: AlertState, incident_id: int | None) -> dict[str, Any]:
     }
 
 
+def _why_held(window: Opening | None, verdict: Verdict) -> str:
+    """What an incident confirmed during a hold records as its reason."""
+    if window is not None:
+        return f"maintenance window {window.window!r}"
+    return f"sitewatch's own network looks down ({verdict.reason})"
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
     retry_for: float = 86400.0  # seconds to keep retrying a notification
@@ -199,11 +206,6 @@ class AlertEngine:
             site = book.websites[r.website_id]
             window = in_maintenance(book.windows, site.key, site.tags, r.checked_at)
             hold = self.verdict.offline or window is not None
-            why_held = (
-                f"maintenance window {window.window!r}"
-                if window is not None
-                else f"sitewatch's own network looks down ({self.verdict.reason})"
-            )
             seen = Observation(r.ok, r.checked_at, r.error_kind, r.error_message)
             for bound in book.by_website[r.website_id]:
                 key = (r.website_id, bound.alert_id)
@@ -222,7 +224,7 @@ class AlertEngine:
                         cause_kind=t.state.cause_kind,
                         cause_message=t.state.cause_message,
                         notified=t.state.notified,
-                        held_reason=why_held if held else None,
+                        held_reason=_why_held(window, self.verdict) if held else None,
                     )
                 elif "down" in t.notices and incident_id is not None:
                     notified.append(

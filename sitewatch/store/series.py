@@ -21,6 +21,7 @@ history = metadata.tables["check_histories"]
 hourly = metadata.tables["rollups_hourly"]
 
 PHASES = ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms")
+SPARKLINE_RAW = 120  # raw checks a young website's sparkline draws
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +181,13 @@ async def sparklines(
         raw = await recent_checks(conn, young, SPARKLINE_RAW, since=start)
         for website_id, checks in raw.items():
             points = [
-                (c["checked_at"].timestamp(), c["response_time_ms"])
+                (c["checked_at"].timestamp(), ms)
                 for c in checks
-                if c["response_time_ms"] is not None
+                if (ms := c["response_time_ms"]) is not None
             ]
             if len(points) > len(out[website_id]):
-                out[website_id] = [(x, y) for x, y in points if y is not None]
+                out[website_id] = points
     return out
-
-
-SPARKLINE_RAW = 120  # raw checks a young website's sparkline draws
 
 
 def _float(value: Any) -> float | None:

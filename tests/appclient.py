@@ -29,3 +29,11 @@ async def start_client(
     client: Client = TestClient(TestServer(create_app(settings, environ=environ or {})))
     await client.start_server()
     return client
+
+
+async def page_text(client: Client, path: str, status: int = 200) -> str:
+    """GET ``path``; its body, after checking the status (the body says why not)."""
+    response = await client.get(path)
+    text = await response.text()
+    assert response.status == status, text[:2000]
+    return text

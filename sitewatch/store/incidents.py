@@ -11,6 +11,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.store.series import epoch_seconds
 from sitewatch.store.tables import metadata
 from sitewatch.store.types import UTCDateTime, utcnow
 
@@ -75,16 +76,10 @@ class IncidentQuery:
     offset: int = 0
 
 
-def _epoch(conn: AsyncConnection, column: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
-
-
 def _order(conn: AsyncConnection, query: IncidentQuery, now: datetime) -> list[Any]:
     if query.sort == "duration":
         end = func.coalesce(incidents.c.resolved_at, literal(now, UTCDateTime()))
-        column: Any = _epoch(conn, end) - _epoch(conn, incidents.c.started_at)
+        column: Any = epoch_seconds(conn, end) - epoch_seconds(conn, incidents.c.started_at)
     else:
         column = {
             "started": incidents.c.started_at,

@@ -39,7 +39,8 @@ class Point:
     first_byte_ms: float | None = None
 
 
-def _epoch(conn: AsyncConnection, column: Any) -> Any:
+def epoch_seconds(conn: AsyncConnection, column: Any) -> Any:
+    """A timestamp column as unix seconds, in this connection's dialect."""
     if conn.dialect.name == "postgresql":
         return func.extract("epoch", column)
     return (func.julianday(column) - 2440587.5) * 86400.0
@@ -55,7 +56,7 @@ async def checks_series(
 ) -> list[Point]:
     """The checks in ``[start, end)`` grouped into at most ``buckets`` equal spans."""
     width = bucket_width(start, end, buckets)
-    offset = _epoch(conn, history.c.checked_at) - start.timestamp()
+    offset = epoch_seconds(conn, history.c.checked_at) - start.timestamp()
     index = cast(offset / width, Integer).label("i")
     query = (
         select(

@@ -315,24 +315,32 @@ def _delivering(h: Harness, hook: WebhookReceiver, count: int) -> object:
     return check
 
 
+def _many_sites(count: int) -> str:
+    """``count`` websites on a port nothing listens on (their results are fed in)."""
+    return "websites:\n" + "".join(
+        f"  - name: Site {i}\n    url: http://127.0.0.1:9/{i}\n" for i in range(count)
+    )
+
+
+# One webhook for every website, DOWN and UP after a single check ("URL" is replaced).
+HOOK_FOR_ALL = """
+alerts:
+  - name: hook
+    type: webhook
+    url: URL
+    websites: "*"
+    failure_threshold: 1
+    success_threshold: 1
+"""
+
+
 async def test_connectivity_guard_holds_a_storm_and_then_notifies_real_outages(
     engine: AsyncEngine,
     tmp_path: Path,
     session: aiohttp.ClientSession,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monitors = "websites:\n" + "".join(
-        f"  - name: Site {i}\n    url: http://127.0.0.1:9/{i}\n" for i in range(10)
-    )
-    alerts = """
-    alerts:
-      - name: hook
-        type: webhook
-        url: URL
-        websites: "*"
-        failure_threshold: 1
-        success_threshold: 1
-    """
+    monitors, alerts = _many_sites(10), HOOK_FOR_ALL
     async with WebhookReceiver() as hook:
         h, site_ids = await ready(
             engine,
@@ -388,17 +396,7 @@ async def test_the_guard_defaults_hold_only_when_it_looks_like_our_network(
     unreachable: bool,
     held: bool,
 ) -> None:
-    monitors = "websites:\n" + "".join(
-        f"  - name: Site {i}\n    url: http://127.0.0.1:9/{i}\n" for i in range(total)
-    )
-    alerts = """
-    alerts:
-      - name: hook
-        type: webhook
-        url: URL
-        websites: "*"
-        failure_threshold: 1
-    """
+    monitors, alerts = _many_sites(total), HOOK_FOR_ALL
     async with WebhookReceiver() as hook:
         h, site_ids = await ready(
             engine,

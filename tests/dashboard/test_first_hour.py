@@ -22,7 +22,7 @@ from sitewatch.checker.writer import history_row
 from sitewatch.keys import ALERTING, ENGINE, RECONCILER
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, checks
-from tests.appclient import Client, start_client
+from tests.appclient import Client, page_text, start_client
 
 MONITORS = textwrap.dedent(
     """\
@@ -70,13 +70,6 @@ async def client(make_client: Callable[..., Any]) -> AsyncIterator[Client]:
     c = await make_client()
     yield c
     await c.close()
-
-
-async def _html(client: Client, path: str, status: int = 200) -> str:
-    response = await client.get(path)
-    text = await response.text()
-    assert response.status == status, text[:2000]
-    return text
 
 
 async def _record(
@@ -127,36 +120,36 @@ async def test_held_notifications_show_on_every_page_the_alert_and_metrics(
     alerting.alerts.verdict = Verdict(True, "9 of 10 websites are unreachable at once")
     alerting.alerts.held_total = 1
     for path in ("/", "/websites", "/alerts", "/incidents", "/settings", "/websites/site-2"):
-        page = await _html(client, path)
+        page = await page_text(client, path)
         assert 'id="notifications-held"' in page, path
         assert "9 of 10 websites are unreachable at once" in page
-    alert_page = await _html(client, "/alerts/hook")
+    alert_page = await page_text(client, "/alerts/hook")
     assert 'id="held"' in alert_page and "DOWN notifications held (1)" in alert_page
     assert "9 of 10 websites are unreachable)" in html.unescape(alert_page)
-    timeline = await _html(client, "/incidents")
+    timeline = await page_text(client, "/incidents")
     assert "DOWN held" in timeline
     metrics = await (await client.get("/metrics")).text()
     assert "sitewatch_alert_guard_holding 1.0" in metrics
     assert "sitewatch_alert_notifications_held_total 1.0" in metrics
     alerting.alerts.verdict = Verdict(False)
-    assert 'id="notifications-held"' not in await _html(client, "/")
+    assert 'id="notifications-held"' not in await page_text(client, "/")
     assert "sitewatch_alert_guard_holding 0.0" in await (await client.get("/metrics")).text()
 
 
 async def test_a_rejected_config_shows_on_every_page_until_a_good_one_applies(
     client: Client, config_dir: Path
 ) -> None:
-    assert 'id="config-rejected"' not in await _html(client, "/")
+    assert 'id="config-rejected"' not in await page_text(client, "/")
     (config_dir / "monitors.yaml").write_text(MONITORS.replace("url: https://two", "url: two"))
     await client.server.app[RECONCILER].reconcile("test")
     for path in ("/", "/websites", "/alerts/hook", "/incidents"):
-        page = html.unescape(await _html(client, path))
+        page = html.unescape(await page_text(client, path))
         assert 'id="config-rejected"' in page, path
         assert "The config change was rejected" in page and "stays applied" in page
         assert "monitors.yaml:8:10: websites[1].url" in page  # file:line:col of the error
     (config_dir / "monitors.yaml").write_text(MONITORS)
     await client.server.app[RECONCILER].reconcile("test")
-    assert 'id="config-rejected"' not in await _html(client, "/")
+    assert 'id="config-rejected"' not in await page_text(client, "/")
 
 
 async def test_archived_websites_are_listed_with_their_history_and_how_to_restore(
@@ -166,20 +159,20 @@ async def test_archived_websites_are_listed_with_their_history_and_how_to_restor
     await _record(client, "gone-soon", ok=True, ago=2)
     (config_dir / "monitors.yaml").write_text(MONITORS.split("  - name: Gone soon")[0])
     await _reconcile(client)
-    listed = html.unescape(await _html(client, "/websites/archived"))
+    listed = html.unescape(await page_text(client, "/websites/archived"))
     assert "Gone soon" in listed and "(1)" in listed
     assert "Last 2 checks: 1 passed, 1 failed" in listed  # its recent-checks bar
     assert '- {name: "Gone soon", key: gone-soon, url: "https://gone.example.com/"}' in listed
-    page = html.unescape(await _html(client, "/websites/gone-soon"))
+    page = html.unescape(await page_text(client, "/websites/gone-soon"))
     assert 'id="archived"' in page and "key: gone-soon" in page
     assert "Check now" not in page and "✎ Edit" not in page  # nothing to act on
     assert "Last 2 checks" in page  # the history stays
-    assert "Gone soon" not in await _html(client, "/websites")
+    assert "Gone soon" not in await page_text(client, "/websites")
     # Putting the key back restores it, with its history.
     (config_dir / "monitors.yaml").write_text(MONITORS)
     await _reconcile(client)
-    assert "Gone soon" not in await _html(client, "/websites/archived")
-    assert "Last 2 checks" in await _html(client, "/websites/gone-soon")
+    assert "Gone soon" not in await page_text(client, "/websites/archived")
+    assert "Last 2 checks" in await page_text(client, "/websites/gone-soon")
 
 
 async def test_lists_sort_by_any_column_and_names_sort_naturally(client: Client) -> None:
@@ -192,22 +185,22 @@ async def test_lists_sort_by_any_column_and_names_sort_naturally(client: Client)
         found = re.findall(r'href="/websites/([a-z0-9-]+)">', page)
         return [k for k in found if k != "archived"]
 
-    overview = await _html(client, "/")
+    overview = await page_text(client, "/")
     assert order(overview)[:4] == ["gone-soon", "site-1", "site-2", "site-10"]
-    by_name = await _html(client, "/websites?sort=name&dir=asc")
+    by_name = await page_text(client, "/websites?sort=name&dir=asc")
     assert order(by_name) == ["gone-soon", "site-1", "site-2", "site-10"]
     assert 'aria-sort="ascending"' in by_name
-    by_name_desc = await _html(client, "/websites?sort=name&dir=desc")
+    by_name_desc = await page_text(client, "/websites?sort=name&dir=desc")
     assert order(by_name_desc) == ["site-10", "site-2", "site-1", "gone-soon"]
-    by_response = await _html(client, "/websites?sort=response")
+    by_response = await page_text(client, "/websites?sort=response")
     assert order(by_response) == ["gone-soon", "site-2", "site-10", "site-1"]
     for column in ("state", "url", "checked", "uptime", "tags"):
         for direction in ("asc", "desc"):
-            page = await _html(client, f"/websites?sort={column}&dir={direction}")
+            page = await page_text(client, f"/websites?sort={column}&dir={direction}")
             assert sorted(order(page)) == ["gone-soon", "site-1", "site-10", "site-2"]
-    assert order(await _html(client, "/websites?sort=bogus"))  # ignored, not an error
+    assert order(await page_text(client, "/websites?sort=bogus"))  # ignored, not an error
     # each row has its recent-checks bar
-    table = await _html(client, "/websites")
+    table = await page_text(client, "/websites")
     assert table.count('class="row-bar') == 4 and "Last 1 checks: 1 passed" in table
 
 
@@ -248,24 +241,24 @@ async def test_incident_timeline_lists_filters_and_sorts(client: Client) -> None
     def table(page: str) -> str:
         return html.unescape(page.split('id="incidents"', 1)[1])  # after the filters
 
-    page = table(await _html(client, "/incidents"))
+    page = table(await page_text(client, "/incidents"))
     assert page.index(">Site 2<") < page.index(">Site 1<")  # newest first
     assert "2 h" in page and "✕ open" in page  # the past one lasted 2 h
-    open_only = table(await _html(client, "/incidents?state=open"))
+    open_only = table(await page_text(client, "/incidents?state=open"))
     assert "Site 2" in open_only and ">Site 1<" not in open_only
-    one = table(await _html(client, "/incidents?website=site-1"))
+    one = table(await page_text(client, "/incidents?website=site-1"))
     assert ">Site 1<" in one and ">Site 2<" not in one
-    longest = table(await _html(client, "/incidents?sort=duration&dir=desc"))
+    longest = table(await page_text(client, "/incidents?sort=duration&dir=desc"))
     assert longest.index(">Site 1<") < longest.index(">Site 2<")
-    assert "no incident matches" in (await _html(client, "/incidents?alert=nope")).lower()
-    assert "/incidents?website=site-2" in await _html(client, "/websites/site-2")
+    assert "no incident matches" in (await page_text(client, "/incidents?alert=nope")).lower()
+    assert "/incidents?website=site-2" in await page_text(client, "/websites/site-2")
 
 
 async def test_renaming_in_the_form_keeps_the_key_and_its_history(
     client: Client, config_dir: Path
 ) -> None:
     await _record(client, "site-2", ok=True)
-    form = await _html(client, "/websites/site-2/edit")
+    form = await page_text(client, "/websites/site-2/edit")
     assert 'id="rename-note"' in form and "keeps the key <code>site-2</code>" in form
     assert 'placeholder="default: 45s"' in form  # the interval from defaults:
     token = CSRF.search(form)
@@ -290,9 +283,9 @@ async def test_renaming_in_the_form_keeps_the_key_and_its_history(
     written = (config_dir / "monitors.yaml").read_text()
     entry = written.split("- name: Site Two\n", 1)[1].split("  - name:", 1)[0]
     assert "    key: site-2\n" in entry, written
-    page = await _html(client, "/websites/site-2")
+    page = await page_text(client, "/websites/site-2")
     assert "Site Two" in page and "Last 1 checks" in page  # the same website, its history
-    assert "Site Two" not in await _html(client, "/websites/archived")
+    assert "Site Two" not in await page_text(client, "/websites/archived")
 
 
 async def test_a_read_token_session_sees_read_only_forms(
@@ -304,13 +297,13 @@ async def test_a_read_token_session_sees_read_only_forms(
     try:
         await client.post("/login", data={"token": "read-tok-0123456789", "next": "/"})
         for path in ("/websites/site-2/edit", "/websites/new", "/alerts/hook/edit"):
-            form = await _html(client, path)
+            form = await page_text(client, path)
             assert 'id="read-only"' in form and "read token" in form, path
             assert re.search(r"<fieldset[^>]*\"\s+disabled", form), path
             assert ">Save<" not in form
         await client.post("/logout", data={"csrf": CSRF.search(form).group(1)})  # type: ignore[union-attr]
         await client.post("/login", data={"token": "write-tok-0123456789", "next": "/"})
-        form = await _html(client, "/websites/site-2/edit")
+        form = await page_text(client, "/websites/site-2/edit")
         assert 'id="read-only"' not in form and ">Save<" in form
         assert not re.search(r"<fieldset[^>]*\"\s+disabled", form)
     finally:
@@ -328,7 +321,7 @@ async def test_the_status_bar_caption_says_the_interval_in_effect(
     )
     await _reconcile(client)
     await _record(client, "site-2", ok=True)
-    assert "Every 45 s;" in await _html(client, "/websites/site-2")
+    assert "Every 45 s;" in await page_text(client, "/websites/site-2")
     engine = client.server.app[ENGINE]
     async with engine.connect() as conn:
         (site,) = await checks.current_status(conn, "site-2")
@@ -337,7 +330,7 @@ async def test_the_status_bar_caption_says_the_interval_in_effect(
     )
     async with engine.begin() as conn:
         await checks.record(conn, [history_row(result)])
-    caption = await _html(client, "/websites/site-2")
+    caption = await page_text(client, "/websites/site-2")
     assert "Every 10 s while failing" in caption and "every 45 s when up" in caption
 
 
@@ -351,11 +344,11 @@ async def test_the_alerts_and_archived_lists_sort_too(client: Client, config_dir
     def names(page: str) -> list[str]:
         return re.findall(r'href="/alerts/([a-z0-9-]+)">', page)
 
-    assert names(await _html(client, "/alerts")) == ["b-mail", "hook"]
-    assert names(await _html(client, "/alerts?sort=name&dir=desc")) == ["hook", "b-mail"]
-    assert names(await _html(client, "/alerts?sort=rule")) == ["hook", "b-mail"]
-    assert names(await _html(client, "/alerts?sort=websites&dir=desc")) == ["hook", "b-mail"]
-    assert names(await _html(client, "/alerts?sort=channel")) == ["b-mail", "hook"]
+    assert names(await page_text(client, "/alerts")) == ["b-mail", "hook"]
+    assert names(await page_text(client, "/alerts?sort=name&dir=desc")) == ["hook", "b-mail"]
+    assert names(await page_text(client, "/alerts?sort=rule")) == ["hook", "b-mail"]
+    assert names(await page_text(client, "/alerts?sort=websites&dir=desc")) == ["hook", "b-mail"]
+    assert names(await page_text(client, "/alerts?sort=channel")) == ["b-mail", "hook"]
     (config_dir / "monitors.yaml").write_text(
         "websites:\n  - name: Site 10\n    url: https://ten.example.com/\n"
         "  - name: Site 1\n    url: https://one.example.com/\n"
@@ -366,15 +359,15 @@ async def test_the_alerts_and_archived_lists_sort_too(client: Client, config_dir
         table = page.split('id="archived"', 1)[1]
         return list(re.findall(r'href="/websites/([a-z0-9-]+)">', table))
 
-    by_name = archived(await _html(client, "/websites/archived?sort=name"))
+    by_name = archived(await page_text(client, "/websites/archived?sort=name"))
     assert by_name == ["gone-soon", "site-2"]
-    assert archived(await _html(client, "/websites/archived?sort=name&dir=desc")) == [
+    assert archived(await page_text(client, "/websites/archived?sort=name&dir=desc")) == [
         "site-2",
         "gone-soon",
     ]
 
 
 async def test_small_labels_read_right(client: Client) -> None:
-    docs = await _html(client, "/api/docs")
+    docs = await page_text(client, "/api/docs")
     assert "Create an alert" in docs and "Create a website" in docs
     assert "a alert" not in docs

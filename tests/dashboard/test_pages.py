@@ -20,7 +20,7 @@ from sitewatch.checker.result import CheckResult, Timings
 from sitewatch.checker.writer import history_row
 from sitewatch.keys import ENGINE, RECONCILER
 from sitewatch.store import checks
-from tests.appclient import Client, start_client
+from tests.appclient import Client, page_text, start_client
 from tests.factories import website_yaml
 from tests.targets import TargetServer
 
@@ -75,15 +75,8 @@ async def client(make_client: Callable[..., Any]) -> AsyncIterator[Client]:
     await c.close()
 
 
-async def _html(client: Client, path: str, status: int = 200) -> str:
-    response = await client.get(path)
-    text = await response.text()
-    assert response.status == status, text[:2000]
-    return text
-
-
 async def _csrf(client: Client, path: str = "/") -> str:
-    match = CSRF.search(await _html(client, path))
+    match = CSRF.search(await page_text(client, path))
     assert match, "no CSRF token in the page"
     return match.group(1)
 
@@ -108,7 +101,7 @@ async def _record(client: Client, key: str, ok: bool, ms: float = 42.0) -> None:
 async def test_every_page_renders(client: Client) -> None:
     await _record(client, "shop", ok=False)
     await _record(client, "blog", ok=True)
-    overview = await _html(client, "/")
+    overview = await page_text(client, "/")
     assert "<title>Overview · sitewatch</title>" in overview
     # Down first, then never checked... : Shop (down) before Blog (up), paused last.
     assert overview.index(">Shop<") < overview.index(">Blog<") < overview.index(">Old site<")
@@ -129,14 +122,14 @@ async def test_every_page_renders(client: Client) -> None:
         ("/alerts/hook/edit", "Edit alert hook"),
         ("/websites/blog/delete", "Delete blog?"),
     ]:
-        assert needle in await _html(client, path), path
-    detail = await _html(client, "/websites/shop")
+        assert needle in await page_text(client, path), path
+    detail = await page_text(client, "/websites/shop")
     assert "Last 2 checks" not in detail and "Last 1 checks: 0 passed, 1 failed" in detail
-    assert "s3cret-value" not in await _html(client, "/alerts/hook")
-    assert "s3cret-value" not in await _html(client, "/alerts/hook/edit")
+    assert "s3cret-value" not in await page_text(client, "/alerts/hook")
+    assert "s3cret-value" not in await page_text(client, "/alerts/hook/edit")
     chart = await client.get("/websites/shop/chart?range=24h")
     assert chart.content_type == "image/svg+xml" and "<svg" in await chart.text()
-    await _html(client, "/websites/nope", 404)
+    await page_text(client, "/websites/nope", 404)
 
 
 async def test_filters_search_and_pages(client: Client, config_dir: Path) -> None:
@@ -145,19 +138,19 @@ async def test_filters_search_and_pages(client: Client, config_dir: Path) -> Non
         many + "  - {name: Shop, url: 'https://shop/', tags: [prod]}\n"
     )
     await client.server.app[RECONCILER].reconcile("test", force=True)  # watching is off
-    first = await _html(client, "/")
+    first = await page_text(client, "/")
     assert first.count("data-website-id=") == 60
     assert "Page 1 of 2 · 71 websites" in first
-    second = await _html(client, "/?page=2")
+    second = await page_text(client, "/?page=2")
     assert second.count("data-website-id=") == 11
-    assert await _html(client, "/?page=99")  # clamps to the last page
-    found = await _html(client, "/?q=SITE-06")
+    assert await page_text(client, "/?page=99")  # clamps to the last page
+    found = await page_text(client, "/?q=SITE-06")
     assert found.count("data-website-id=") == 10  # site-060 .. site-069
-    tagged = await _html(client, "/?tag=prod")
+    tagged = await page_text(client, "/?tag=prod")
     assert tagged.count("data-website-id=") == 1 and ">Shop<" in tagged
-    assert (await _html(client, "/?state=down")).count("data-website-id=") == 0
-    assert "No website matches" in await _html(client, "/websites?q=%25_nothing")
-    table = await _html(client, "/websites?page=1")
+    assert (await page_text(client, "/?state=down")).count("data-website-id=") == 0
+    assert "No website matches" in await page_text(client, "/websites?q=%25_nothing")
+    table = await page_text(client, "/websites?page=1")
     assert table.count("data-website-id=") == 71
 
 
@@ -186,9 +179,9 @@ async def test_create_in_the_form_writes_the_yaml_and_shows_up(
     assert text.startswith(MONITORS)  # every comment and line before stays
     assert "  - name: Status page\n    url: https://status.example.com/\n    interval: 1m\n" in text
     assert "tags:" in text.split("Status page")[1] and "alerts:" in text.split("Status page")[1]
-    overview = await _html(client, "/")
+    overview = await page_text(client, "/")
     assert ">Status page<" in overview
-    assert "Saved to the YAML and applied." in await _html(
+    assert "Saved to the YAML and applied." in await page_text(
         client, "/websites/status-page?notice=created"
     )
 
@@ -219,7 +212,7 @@ async def test_an_invalid_form_shows_the_error_inline_and_writes_nothing(
 
 async def test_edit_pause_delete_and_check_now(client: Client, config_dir: Path) -> None:
     token = await _csrf(client, "/websites/shop/edit")
-    page = await _html(client, "/websites/shop/edit")
+    page = await page_text(client, "/websites/shop/edit")
     etag = re.search(r'name="etag" value="([^"]+)"', page)
     assert etag
     response = await client.post(
@@ -265,7 +258,7 @@ async def test_edit_pause_delete_and_check_now(client: Client, config_dir: Path)
     assert "Blog" not in (config_dir / "monitors.yaml").read_text()
     tested = await client.post("/alerts/hook/test", data={"csrf": token}, allow_redirects=False)
     assert tested.headers["Location"] == "/alerts/hook?notice=tested"
-    log = await _html(client, "/alerts/hook?notice=tested")
+    log = await page_text(client, "/alerts/hook?notice=tested")
     assert "Test notification queued" in log and '<td class="py-1.5 pr-4">test</td>' in log
     async with TargetServer() as target:
         token2 = await _csrf(client, "/websites/new")
@@ -281,7 +274,7 @@ async def test_edit_pause_delete_and_check_now(client: Client, config_dir: Path)
 
 async def test_forms_need_the_csrf_token(client: Client, config_dir: Path) -> None:
     before = (config_dir / "monitors.yaml").read_text()
-    await _html(client, "/")  # has a session cookie now
+    await page_text(client, "/")  # has a session cookie now
     for path, data in [
         ("/websites/new", {"name": "X", "url": "https://x.example.com/"}),
         ("/websites/shop/delete", {}),
@@ -316,7 +309,7 @@ async def test_login_when_tokens_are_configured(
         assert ok.status == 303 and ok.headers["Location"] == "/"  # no open redirect
         cookie = ok.headers["Set-Cookie"]
         assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-        page = await _html(client, "/")
+        page = await page_text(client, "/")
         assert "Log out" in page and "+ Add website" not in page  # read-only session
         token = CSRF.search(page)
         assert token
@@ -334,7 +327,7 @@ async def test_login_when_tokens_are_configured(
 
 
 async def test_assets_are_fingerprinted_and_cached_for_a_year(client: Client) -> None:
-    page = await _html(client, "/")
+    page = await page_text(client, "/")
     css = re.search(r'href="(/static/sitewatch\.[0-9a-f]{12}\.css)"', page)
     js = re.search(r'src="(/static/live\.[0-9a-f]{12}\.js)"', page)
     assert css and js, "the CSS is built by the package build (pip install -e .)"
@@ -359,7 +352,7 @@ async def test_live_updates_reach_an_open_page(
         )
         client = await make_client(check=True)
         try:
-            page = await _html(client, "/")
+            page = await page_text(client, "/")
             ids = re.search(r'data-live-ids="([0-9,]+)"', page)
             assert ids, page[:3000]
             response = await client.get(f"/events?ids={ids.group(1)}")

@@ -39,7 +39,7 @@ from sqlalchemy.engine import make_url
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.reconcile.service import Reconciler
-from sitewatch.store import checks
+from sitewatch.store import tables
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
 
@@ -102,7 +102,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     checker = Checker(engine, {}, options)
     delay_ids: set[int] = set()
     async with engine.connect() as conn:
-        rows = await conn.execute(select(checks.websites.c.id, checks.websites.c.url))
+        rows = await conn.execute(select(tables.websites.c.id, tables.websites.c.url))
         delay_ids = {r[0] for r in rows if "/delay/" in r[1]}
     delay_ms: list[float] = []
     connect_ms: list[float] = []
@@ -144,9 +144,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     stop.set()
     await task
     async with engine.connect() as conn:
-        stored = await conn.scalar(select(func.count()).select_from(checks.history))
+        stored = await conn.scalar(select(func.count()).select_from(tables.history))
         failed = await conn.scalar(
-            select(func.count()).select_from(checks.history).where(checks.history.c.ok.is_(False))
+            select(func.count()).select_from(tables.history).where(tables.history.c.ok.is_(False))
         )
     await engine.dispose()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -33,6 +33,7 @@ from sitewatch.checker.probe import Prober
 from sitewatch.checker.target import Target
 from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.models import Website
+from sitewatch.store import tables
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
 
@@ -89,12 +90,11 @@ async def probe(workers: int, seconds: float, *, timings: bool, url: str | None 
         async with engine.begin() as conn:
             from sqlalchemy import insert
 
-            from sitewatch.store import checks
             from sitewatch.store.types import utcnow
 
             now = utcnow()
             await conn.execute(
-                insert(checks.websites),
+                insert(tables.websites),
                 [
                     {
                         "id": t.website_id,

@@ -2,8 +2,9 @@
 
 Seeds a fresh database with N websites and 30 days of rollups as the checker
 writes them (one hourly row per website and hour, sealed days in the daily
-rollup, the sliding uptime totals as housekeeping keeps them), then times ``store.checks.uptime`` for all websites and all three
-windows at once: median and worst of --repeat runs.
+rollup, the sliding uptime totals as housekeeping keeps them), then times
+``store.uptime.uptime`` for all websites and all three windows at once: median
+and worst of --repeat runs.
 
 Usage:
   .venv/bin/python bench/uptime.py [--websites 10000] [--days 30] [--repeat 20] [--gc freeze|default]
@@ -25,10 +26,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sitewatch.store import checks
+from sitewatch.store import uptime as uptime_store
+from sitewatch.store import windows
 from sitewatch.store.engine import create_engine
+from sitewatch.store.marks import set_mark
 from sitewatch.store.migrate import upgrade
-from sitewatch.store.rollups import set_mark
 
 PG_ADMIN = os.environ.get(
     "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -57,7 +59,7 @@ async def run(url: str, websites: int, days: int, repeat: int, gc_policy: str = 
 async def seed_rollups(conn: AsyncConnection, days: int, now: datetime) -> None:
     """``days`` of hourly and daily rollups and the sliding uptime totals of every
     website in the table, as the checker and housekeeping leave them (PostgreSQL)."""
-    today = checks.floor_day(now)
+    today = windows.floor_day(now)
     start = today - timedelta(days=days)
     # 120 checks an hour (30 s interval); a few failures here and there.
     await conn.execute(
@@ -66,7 +68,7 @@ async def seed_rollups(conn: AsyncConnection, days: int, now: datetime) -> None:
             " SELECT w.id, h, 120, (w.id + extract(epoch from h)::bigint) % 3, 120, 120 * 42.0, 90, 60"
             " FROM websites w, generate_series(:start, :end, interval '1 hour') h"
         ),
-        {"start": start, "end": checks.floor_hour(now)},
+        {"start": start, "end": windows.floor_hour(now)},
     )
     await conn.execute(
         text(
@@ -77,28 +79,28 @@ async def seed_rollups(conn: AsyncConnection, days: int, now: datetime) -> None:
         ),
         {"today": today},
     )
-    await set_mark(conn, checks.DAILY_SEALED, today)
+    await set_mark(conn, windows.DAILY_SEALED, today)
     # Every finished hour sealed, and the uptime totals as housekeeping
     # leaves them: the windows moved on to the current hour.
-    await set_mark(conn, checks.HOURLY_SEALED, checks.floor_hour(now))
-    window_end = checks.floor_hour(now) + checks.HOUR
+    await set_mark(conn, windows.HOURLY_SEALED, windows.floor_hour(now))
+    window_end = windows.floor_hour(now) + windows.HOUR
     sums = ", ".join(
         f"sum(CASE WHEN bucket >= :s_{suffix} THEN {n} ELSE 0 END)"
-        for suffix in checks.SLIDING.values()
-        for n in checks.SUMS
+        for suffix in windows.SLIDING.values()
+        for n in windows.SUMS
     )
     await conn.execute(
         text(
-            f"INSERT INTO uptime_totals (website_id, {', '.join(checks.TOTAL_COLUMNS)})"
+            f"INSERT INTO uptime_totals (website_id, {', '.join(windows.TOTAL_COLUMNS)})"
             f" SELECT website_id, {sums} FROM rollups_hourly"
             " WHERE bucket >= :oldest GROUP BY website_id"
         ),
         {
-            "oldest": window_end - checks.LONGEST_WINDOW,
-            **{f"s_{sfx}": window_end - w for w, sfx in checks.SLIDING.items()},
+            "oldest": window_end - windows.LONGEST_WINDOW,
+            **{f"s_{sfx}": window_end - w for w, sfx in windows.SLIDING.items()},
         },
     )
-    await set_mark(conn, checks.TOTALS_FROM, window_end)
+    await set_mark(conn, windows.TOTALS_FROM, window_end)
 
 
 async def report(
@@ -132,7 +134,7 @@ async def report(
     for _ in range(repeat):
         async with engine.connect() as conn:
             t = time.perf_counter()
-            result = await checks.uptime(conn, windows, now)
+            result = await uptime_store.uptime(conn, windows, now)
             times.append(time.perf_counter() - t)
     assert len(result) == websites
     print(

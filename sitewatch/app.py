@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
 
 from sitewatch.alerts.channels.email import EmailChannel
 from sitewatch.alerts.channels.webhook import WebhookChannel
@@ -52,7 +51,7 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
-from sitewatch.store.engine import create_engine
+from sitewatch.store.engine import DatabaseError, create_engine
 from sitewatch.store.migrate import upgrade
 from sitewatch.supervisor import Supervisor
 from sitewatch.web import access, api, auth, cors, health, openapi
@@ -147,7 +146,7 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
         return
     try:
         await cluster.step()
-    except (SQLAlchemyError, OSError) as exc:
+    except (DatabaseError, OSError) as exc:
         log.error("could not join the cluster yet (will retry): %s", exc)
     app[RECONCILER].status.listeners.append(lambda run: cluster.wake())
     stop = asyncio.Event()

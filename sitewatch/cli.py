@@ -259,12 +259,12 @@ def _single_instance(database_url: str) -> TextIO | str | None:
     life; a second ``serve`` on the same file is refused, saying why."""
     import fcntl
 
-    from sqlalchemy.engine import make_url
+    from sitewatch.store.engine import sqlite_path
 
-    url = make_url(database_url)
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
+    file = sqlite_path(database_url)
+    if file is None:
         return None
-    path = Path(url.database).resolve()
+    path = file.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(f"{path}.lock", "w")  # noqa: SIM115 -- held until the process ends
     try:
@@ -334,14 +334,12 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
 
 
 async def plan(settings: Settings, out: TextIO) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
     from sitewatch.config.loader import load_config
     from sitewatch.config.secrets import ConfigEnv
     from sitewatch.errors import ConfigError
     from sitewatch.reconcile.apply import preview
     from sitewatch.reconcile.render import render_preview
-    from sitewatch.store.engine import create_engine
+    from sitewatch.store.engine import DatabaseError, create_engine
 
     try:
         snapshot = load_config(
@@ -361,7 +359,7 @@ async def plan(settings: Settings, out: TextIO) -> int:
         return 2
     try:
         result = await preview(engine, snapshot)
-    except (SQLAlchemyError, OSError) as exc:
+    except (DatabaseError, OSError) as exc:
         print(f"sitewatch: cannot read the database: {exc}", file=sys.stderr)
         return 2
     finally:
@@ -502,9 +500,7 @@ def _dump(document: dict[str, Any]) -> str:
 
 
 async def migrate(settings: Settings, revision: str) -> int:
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from sitewatch.store.engine import create_engine
+    from sitewatch.store.engine import DatabaseError, create_engine
     from sitewatch.store.migrate import upgrade
 
     try:
@@ -514,7 +510,7 @@ async def migrate(settings: Settings, revision: str) -> int:
         return 2
     try:
         current = await upgrade(engine, revision)
-    except (SQLAlchemyError, OSError) as exc:
+    except (DatabaseError, OSError) as exc:
         print(f"sitewatch: migration failed: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
     from sitewatch.alerts.service import Alerting
     from sitewatch.checker.service import Checker
     from sitewatch.metrics import Metrics
@@ -23,6 +21,7 @@ if TYPE_CHECKING:
     from sitewatch.services.cluster import Cluster
     from sitewatch.services.configedit import ConfigEditor
     from sitewatch.settings import Settings
+    from sitewatch.store.engine import Engine
     from sitewatch.supervisor import Supervisor
     from sitewatch.web.access import FailureLimiter
     from sitewatch.web.auth import TokenPolicy
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from sitewatch.web.dashboard.render import Dashboard
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
-ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
+ENGINE: web.AppKey[Engine] = web.AppKey("engine")
 RECONCILER: web.AppKey[Reconciler] = web.AppKey("reconciler")
 CHECKER: web.AppKey[Checker] = web.AppKey("checker")
 ALERTING: web.AppKey[Alerting] = web.AppKey("alerting")

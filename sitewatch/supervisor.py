@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sitewatch.store.types import utcnow
+from sitewatch.times import iso_z
 
 log = logging.getLogger("sitewatch.supervisor")
 
@@ -45,11 +46,7 @@ class TaskState:
             "running": self.running,
             "failures": self.failures,
             "last_error": self.last_error,
-            "last_failure_at": (
-                self.last_failure_at.isoformat().replace("+00:00", "Z")
-                if self.last_failure_at
-                else None
-            ),
+            "last_failure_at": iso_z(self.last_failure_at),
         }
 
 

@@ -18,18 +18,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.alerts.channels import Channel, DeliveryError
 from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import ALERT_TYPES
 from sitewatch.config.secrets import Redactor
 from sitewatch.store import alerting as store
-from sitewatch.store.engine import begin_write
+from sitewatch.store.alerting import AlertSpec, OutboxItem
+from sitewatch.store.engine import DatabaseError, Engine, begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.alerts")
@@ -66,7 +64,7 @@ def _first_error(exc: ValidationError) -> str:
 class Dispatcher:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         environ: Mapping[str, str],
         channels: Mapping[str, Channel],
         *,
@@ -97,7 +95,7 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 await self.deliver_due()
-            except (SQLAlchemyError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 log.error("could not read the outbox (will retry): %s", exc)
             self._wake.clear()
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
@@ -115,7 +113,7 @@ class Dispatcher:
         await asyncio.gather(*(self._deliver(row, specs) for row in rows))
         return len(rows)
 
-    async def _deliver(self, row: dict[str, Any], specs: Mapping[int, tuple[str, Any]]) -> None:
+    async def _deliver(self, row: OutboxItem, specs: Mapping[int, AlertSpec]) -> None:
         async with self._slots:
             started = time.perf_counter()
             spec = specs.get(row["alert_id"])
@@ -126,7 +124,7 @@ class Dispatcher:
                 ok, detail = False, f"internal error in sitewatch: {type(exc).__name__}: {exc}"
             detail = self.redact(detail)
             duration_ms = 1000 * (time.perf_counter() - started)
-        channel = str(spec[1].get("type", "unknown")) if spec else "unknown"
+        channel = str(spec.spec.get("type", "unknown")) if spec else "unknown"
         for listener in self.listeners:
             try:  # a metrics bug must not keep the attempt from being recorded
                 listener(channel, ok)
@@ -174,10 +172,10 @@ class Dispatcher:
                 next_attempt_at=next_at,
             )
 
-    async def _attempt(self, row: dict[str, Any], spec: tuple[str, Any] | None) -> tuple[bool, str]:
+    async def _attempt(self, row: OutboxItem, spec: AlertSpec | None) -> tuple[bool, str]:
         if spec is None:
             return False, "the alert is no longer in the config"
-        _key, stored = spec
+        stored = spec.spec
         try:
             alert = ALERT_TYPES[stored["type"]].model_validate(resolve(stored, self.environ))
         except EnvError as exc:

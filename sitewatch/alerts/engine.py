@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts import payload
 from sitewatch.alerts.guard import GuardPolicy, Verdict, judge, unreachable
 from sitewatch.alerts.maintenance import Opening, in_maintenance
 from sitewatch.alerts.state import AlertState, Observation, Rule, step
 from sitewatch.config.envsubst import EnvError, resolve
-from sitewatch.config.models import AlertRule, MaintenanceWindow
+from sitewatch.config.models import AlertRule, AnyWindow, parse_window
 from sitewatch.store import alerting as store
+from sitewatch.store.engine import Connection
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.alerts")
@@ -69,7 +69,7 @@ class Book:
 
     by_website: Mapping[int, tuple[Bound, ...]] = field(default_factory=dict)
     websites: Mapping[int, payload.WebsiteInfo] = field(default_factory=dict)
-    windows: tuple[MaintenanceWindow, ...] = ()
+    windows: tuple[AnyWindow, ...] = ()
 
 
 def rule_of(spec: Mapping[str, Any], environ: Mapping[str, str]) -> Rule:
@@ -105,7 +105,7 @@ def build_book(
         websites[b.website_id] = payload.WebsiteInfo(
             b.website_id, b.website_key, b.website_name, b.website_url, b.website_tags
         )
-    parsed = tuple(MaintenanceWindow.model_validate(w) for w in windows)
+    parsed = tuple(parse_window(w) for w in windows)
     return Book({k: tuple(v) for k, v in by_website.items()}, websites, parsed)
 
 
@@ -182,7 +182,7 @@ class AlertEngine:
             log.warning("the network is back: outages still open will be notified")
         self.verdict = verdict
 
-    async def apply(self, conn: AsyncConnection, results: Sequence[Outcome]) -> int:
+    async def apply(self, conn: Connection, results: Sequence[Outcome]) -> int:
         """Move the states on by ``results``; the number of notifications queued.
 
         Results of kind ``internal`` (sitewatch could not check) say nothing about
@@ -305,7 +305,7 @@ class AlertEngine:
             "deadline_at": now + timedelta(seconds=self.options.retry_for),
         }
 
-    async def test_message(self, conn: AsyncConnection, alert_id: int, alert_key: str) -> str:
+    async def test_message(self, conn: Connection, alert_id: int, alert_key: str) -> str:
         """Queue a test notification for an alert; its event id."""
         event_id = str(uuid.uuid4())
         now = utcnow()

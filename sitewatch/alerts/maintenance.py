@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sitewatch.config.models import WEEKDAYS, MaintenanceWindow
+from sitewatch.config.models import WEEKDAYS, AnyWindow, OneOffWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,30 +28,23 @@ def _utc(local: datetime, zone: ZoneInfo) -> datetime:
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
-def openings(window: MaintenanceWindow, around: datetime) -> Iterator[Opening]:
+def openings(window: AnyWindow, around: datetime) -> Iterator[Opening]:
     """The occurrences of ``window`` that could contain ``around`` (UTC)."""
     zone = ZoneInfo(window.timezone)
-    if not window.days:
-        assert window.end is not None
-        yield Opening(
-            window.name,
-            _utc(datetime.fromisoformat(window.start), zone),
-            _utc(datetime.fromisoformat(window.end), zone),
-        )
+    if isinstance(window, OneOffWindow):
+        yield Opening(window.name, _utc(window.start, zone), _utc(window.end, zone))
         return
-    assert window.duration is not None
     length = timedelta(seconds=window.duration)
-    hour, minute = (int(part) for part in window.start.split(":"))
     today = around.astimezone(zone).date()
     days = {WEEKDAYS.index(d) for d in window.days}
     for back in range(length.days + 2):
         day: date = today - timedelta(days=back)
         if day.weekday() in days:
-            start = _utc(datetime.combine(day, time(hour, minute)), zone)
+            start = _utc(datetime.combine(day, window.start), zone)
             yield Opening(window.name, start, start + length)
 
 
-def open_at(window: MaintenanceWindow, at: datetime) -> Opening | None:
+def open_at(window: AnyWindow, at: datetime) -> Opening | None:
     """The occurrence of ``window`` that is open at ``at`` (UTC), if any."""
     for opening in openings(window, at):
         if opening.start <= at < opening.end:
@@ -59,12 +52,12 @@ def open_at(window: MaintenanceWindow, at: datetime) -> Opening | None:
     return None
 
 
-def covers(window: MaintenanceWindow, key: str, tags: Iterable[str]) -> bool:
+def covers(window: AnyWindow, key: str, tags: Iterable[str]) -> bool:
     return window.all_websites or key in window.websites or bool(set(window.tags) & set(tags))
 
 
 def in_maintenance(
-    windows: Sequence[MaintenanceWindow], key: str, tags: Iterable[str], at: datetime
+    windows: Sequence[AnyWindow], key: str, tags: Iterable[str], at: datetime
 ) -> Opening | None:
     """The open window covering website ``key`` at ``at``, if any."""
     tag_list = list(tags)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sitewatch.times import iso_z
+
 SCHEMA = "sitewatch.alert.v1"
 TITLES = {"down": "DOWN", "up": "UP", "reminder": "STILL DOWN", "test": "TEST"}
 
@@ -28,8 +30,7 @@ class WebsiteInfo:
     tags: tuple[str, ...] = ()
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+_iso = iso_z
 
 
 def event(

@@ -9,17 +9,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from sitewatch.alerts.channels import Channel
 from sitewatch.alerts.dispatcher import Dispatcher, RetryPolicy
 from sitewatch.alerts.engine import AlertEngine, EngineOptions, Outcome, build_book
 from sitewatch.errors import SitewatchError
 from sitewatch.store import alerting as store
-from sitewatch.store import catalog, checks
-from sitewatch.store.engine import begin_write
+from sitewatch.store import catalog
+from sitewatch.store.engine import Connection, DatabaseError, Engine, begin_write
 
 log = logging.getLogger("sitewatch.alerts")
 
@@ -31,7 +27,7 @@ class UnknownAlertError(SitewatchError, LookupError):
 class Alerting:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         environ: Mapping[str, str],
         channels: Mapping[str, Channel],
         options: EngineOptions | None = None,
@@ -59,12 +55,12 @@ class Alerting:
         async with self.engine.connect() as conn:
             bindings = await store.bindings(conn)
             windows = await catalog.maintenance_specs(conn)
-            active = [w.id for w in await checks.active_websites(conn)]
+            active = [w.id for w in await catalog.active_websites(conn, with_spec=False)]
         self.alerts.set_book(build_book(bindings, windows, self.environ), active)
 
     # -- results (the writer calls these) --------------------------------------------
 
-    async def apply(self, conn: AsyncConnection, results: Sequence[Outcome]) -> None:
+    async def apply(self, conn: Connection, results: Sequence[Outcome]) -> None:
         await self.alerts.apply(conn, results)
 
     def committed(self, results: Sequence[Outcome]) -> None:
@@ -77,14 +73,11 @@ class Alerting:
 
     async def send_test(self, alert_key: str) -> str:
         """Queue a test notification through the outbox; its event id."""
-        alerts = catalog.alerts
         async with begin_write(self.engine) as conn:
-            alert_id = await conn.scalar(
-                select(alerts.c.id).where(alerts.c.key == alert_key, alerts.c.archived_at.is_(None))
-            )
+            alert_id = await catalog.alert_id(conn, alert_key)
             if alert_id is None:
                 raise UnknownAlertError(alert_key)
-            event_id = await self.alerts.test_message(conn, int(alert_id), alert_key)
+            event_id = await self.alerts.test_message(conn, alert_id, alert_key)
         self.dispatcher.wake()
         return event_id
 
@@ -124,7 +117,7 @@ class Alerting:
     async def _safe_reload(self) -> None:
         try:
             await self.reload()
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             log.error("could not read the alerts (will retry): %s", exc)
             self._reload.set()
             await asyncio.sleep(1)

@@ -14,13 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from sitewatch.store import rollups
-from sitewatch.store.checks import daily, history, hourly
-from sitewatch.store.engine import begin_write
+from sitewatch.store.engine import DatabaseError, Engine, begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.housekeeping")
@@ -39,7 +34,7 @@ class Retention:
 class Housekeeper:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         retention: Retention | None = None,
         *,
         every: float = 60.0,
@@ -55,7 +50,7 @@ class Housekeeper:
         while not stop.is_set():
             try:
                 await self.run_once(stop)
-            except (SQLAlchemyError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 log.error("housekeeping failed (will retry): %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.every)
@@ -73,14 +68,14 @@ class Housekeeper:
                 return
         now = self.clock()
         r = self.retention
-        purges: list[tuple[Table, str, datetime]] = [
-            (history, "checked_at", now - timedelta(days=r.history_days)),
-            (hourly, "bucket", now - timedelta(days=r.rollup_days)),
-            (daily, "bucket", now - timedelta(days=r.rollup_days)),
+        purges: list[tuple[rollups.Purgeable, datetime]] = [
+            ("history", now - timedelta(days=r.history_days)),
+            ("hourly", now - timedelta(days=r.rollup_days)),
+            ("daily", now - timedelta(days=r.rollup_days)),
         ]
-        for table, column, before in purges:
+        for what, before in purges:
             while True:
-                deleted = await rollups.purge_batch(self.engine, table, column, before, r.batch)
+                deleted = await rollups.purge_batch(self.engine, what, before, r.batch)
                 self.purged_total += deleted
                 if deleted < r.batch or (stop is not None and stop.is_set()):
                     break

@@ -17,9 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
@@ -29,7 +26,8 @@ from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
 from sitewatch.errors import SitewatchError
-from sitewatch.store import checks
+from sitewatch.store import catalog, status
+from sitewatch.store.engine import DatabaseError, Engine
 
 log = logging.getLogger("sitewatch.checker")
 
@@ -61,7 +59,7 @@ class CheckerTaskError(SitewatchError, RuntimeError):
 class Checker:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         environ: Mapping[str, str],
         options: CheckerOptions | None = None,
     ) -> None:
@@ -113,27 +111,16 @@ class Checker:
 
     async def reload(self) -> tuple[int, int, int]:
         """Bring the scheduler in step with the database: (added, changed, removed)."""
-        web = checks.websites
         async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(web.c.id, web.c.key, web.c.spec_hash).where(
-                        web.c.archived_at.is_(None), web.c.active
-                    )
-                )
-            ).all()
+            rows = await catalog.active_websites(conn, with_spec=False)
             allowed = self.scope()
             if allowed is not None:
-                rows = [r for r in rows if r[0] in allowed]
-            stale = [r[0] for r in rows if self._targets.get(r[0], ("",))[0] != r[2]]
-            specs: dict[int, dict[str, object]] = {}
-            for start in range(0, len(stale), 1000):
-                chunk = stale[start : start + 1000]
-                result = await conn.execute(select(web.c.id, web.c.spec).where(web.c.id.in_(chunk)))
-                specs.update({r[0]: r[1] for r in result})
-            failing = {} if self._loaded else await checks.last_states(conn)
+                rows = [r for r in rows if r.id in allowed]
+            stale = [r.id for r in rows if self._targets.get(r.id, ("",))[0] != r.spec_hash]
+            specs = await catalog.website_specs(conn, stale)
+            failing = {} if self._loaded else await status.last_states(conn)
         targets: dict[int, tuple[str, Target]] = {}
-        for website_id, key, spec_hash in rows:
+        for website_id, key, spec_hash in ((r.id, r.key, r.spec_hash) for r in rows):
             known = self._targets.get(website_id)
             if known is not None and known[0] == spec_hash:
                 targets[website_id] = known
@@ -159,7 +146,7 @@ class Checker:
                     ),
                 )
         self._targets = targets
-        self.keys = {r[0]: r[1] for r in rows if r[0] in targets}
+        self.keys = {r.id: r.key for r in rows if r.id in targets}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
             {i: not ok for i, ok in failing.items()},
@@ -240,7 +227,7 @@ class Checker:
     async def _safe_reload(self) -> None:
         try:
             await self.reload()
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             log.error("could not read the websites to check (will retry): %s", exc)
             await asyncio.sleep(1)
             self._reload.set()

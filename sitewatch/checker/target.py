@@ -42,7 +42,7 @@ class Target:
     def of(cls, website: Website, website_id: int = 0) -> Target:
         return cls(
             website_id=website_id,
-            key=website.ident,
+            key=website.key,
             url=yarl.URL(website.url, encoded="%" in website.url),
             method=website.method,
             headers=dict(website.headers),

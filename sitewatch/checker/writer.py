@@ -14,12 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from sitewatch.checker.result import CheckResult
-from sitewatch.store import checks
-from sitewatch.store.engine import begin_write
+from sitewatch.store import results as result_store
+from sitewatch.store.engine import Connection, DatabaseError, Engine, begin_write
 
 log = logging.getLogger("sitewatch.checker")
 
@@ -47,7 +44,7 @@ def history_row(result: CheckResult) -> dict[str, Any]:
 class ResultWriter:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         *,
         batch_size: int = 2000,
         flush_interval: float = 1.0,
@@ -61,9 +58,7 @@ class ResultWriter:
         self.listeners: list[Callable[[list[CheckResult]], None]] = []
         # Called inside each batch's transaction (alerting: state changes and the
         # notifications they cause commit together with the results).
-        self.in_transaction: list[
-            Callable[[AsyncConnection, list[CheckResult]], Awaitable[None]]
-        ] = []
+        self.in_transaction: list[Callable[[Connection, list[CheckResult]], Awaitable[None]]] = []
         self._pending: list[dict[str, Any]] = []
         self._results: list[CheckResult] = []
         self._full = asyncio.Event()
@@ -92,8 +87,8 @@ class ResultWriter:
 
     @staticmethod
     async def _run_hook(
-        conn: AsyncConnection,
-        hook: Callable[[AsyncConnection, list[CheckResult]], Awaitable[None]],
+        conn: Connection,
+        hook: Callable[[Connection, list[CheckResult]], Awaitable[None]],
         results: list[CheckResult],
     ) -> None:
         """A hook's database errors fail the batch (it is retried whole); a bug in
@@ -101,7 +96,7 @@ class ResultWriter:
         savepoint = await conn.begin_nested()
         try:
             await hook(conn, results)
-        except (SQLAlchemyError, OSError):
+        except (DatabaseError, OSError):
             raise
         except Exception:
             log.exception("a result hook failed; the results are stored without it")
@@ -121,7 +116,7 @@ class ResultWriter:
                 chunk = rows[done : done + self.batch_size]
                 chunk_results = results[done : done + len(chunk)]
                 async with begin_write(self.engine) as conn:
-                    await checks.record(conn, chunk)
+                    await result_store.record(conn, chunk)
                     for hook in self.in_transaction:
                         await self._run_hook(conn, hook, chunk_results)
                 self.written_total += len(chunk)
@@ -141,7 +136,7 @@ class ResultWriter:
                 "could not store %d check results (kept, will retry): %s",
                 len(rows) - done,
                 exc,
-                exc_info=not isinstance(exc, SQLAlchemyError | OSError),
+                exc_info=not isinstance(exc, DatabaseError | OSError),
             )
             return False
         return True

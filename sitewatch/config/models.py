@@ -8,20 +8,26 @@ Durations are seconds (floats) in Python and ``"30s"``-style strings in JSON.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime, time
+from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    PlainSerializer,
     SerializerFunctionWrapHandler,
     WithJsonSchema,
     field_validator,
     model_serializer,
     model_validator,
+)
+from pydantic import (
+    Tag as UnionTag,
 )
 from pydantic_core import PydanticCustomError
 
@@ -33,6 +39,7 @@ from sitewatch.config.types import (
     DurationRange,
     HttpUrl,
     Key,
+    Secret,
     StatusSet,
     Tag,
     check_key,
@@ -141,11 +148,16 @@ def _check_regex(value: str | None) -> str | None:
     return value
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    """A default the schema should not show (it is computed after validation)."""
+    schema.pop("default", None)
+
+
 class WebsiteSettings(StrictModel):
     """The settings a website shares with the ``defaults:`` block."""
 
     method: Method = Field("GET", description="HTTP method of the check.")
-    headers: dict[str, str] = Field(
+    headers: Annotated[dict[str, str], Secret(by_name=True)] = Field(
         default_factory=dict,
         description="Request headers. In defaults they are merged key by key with the website's.",
     )
@@ -215,16 +227,27 @@ class Website(WebsiteSettings):
     """One website to watch (an entry of ``websites:``)."""
 
     name: str = Field(min_length=1, max_length=200, description="Display name.")
-    key: Key | None = Field(
-        None,
+    # Never empty once validated: ``_derive`` sets the slug of ``name`` when the
+    # YAML gives no key (the empty default is not validated, and not in the schema).
+    key: Key = Field(
+        "",
         description="Stable identifier (slug). Defaults to the slug of name; keep it when "
         "renaming to keep the history.",
+        json_schema_extra=_no_default,
     )
     url: HttpUrl = Field(description="The http:// or https:// URL to check.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key(cls, data: Any) -> Any:
+        """``key: null`` (or ``key:``) reads as no key: derived from the name."""
+        if isinstance(data, dict) and "key" in data and data["key"] is None:
+            return {k: v for k, v in data.items() if k != "key"}
+        return data
+
     @model_validator(mode="after")
     def _derive(self) -> Website:
-        if self.key is None:
+        if not self.key:  # not given in the YAML
             derived = slugify(self.name)
             if derived.isdigit():
                 raise PydanticCustomError(
@@ -257,12 +280,6 @@ class Website(WebsiteSettings):
                 },
             )
         return self
-
-    @property
-    def ident(self) -> str:
-        """The key, always set after validation."""
-        assert self.key is not None
-        return self.key
 
 
 class MonitorsFile(StrictModel):
@@ -356,7 +373,9 @@ class EmailAlert(AlertRule):
         "starttls", description="none, starttls (upgrade after connecting) or tls (implicit TLS)."
     )
     username: str | None = Field(None, description="SMTP user name; set with password.")
-    password: str | None = Field(None, description="SMTP password; use ${VAR}.")
+    password: Annotated[str | None, Secret()] = Field(
+        None, description="SMTP password; use ${VAR}."
+    )
     sender: str = Field(alias="from", description="From address, e.g. sitewatch@example.com.")
     to: Annotated[list[str], one_or_many()] = Field(min_length=1, description="Recipients.")
     subject_prefix: str = Field("[sitewatch]", description="Put before every subject.")
@@ -392,10 +411,12 @@ class WebhookAlert(AlertRule):
 
     type: Literal["webhook"]
     url: HttpUrl = Field(description="Where to POST.")
-    secret: str | None = Field(
+    secret: Annotated[str | None, Secret()] = Field(
         None, description="Signs each body: X-Sitewatch-Signature: sha256=<HMAC-SHA256 hex>."
     )
-    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    headers: Annotated[dict[str, str], Secret(by_name=True)] = Field(
+        default_factory=dict, description="Extra request headers."
+    )
     format: Literal["json", "slack", "discord"] = Field(
         "json", description="Payload: sitewatch's own json, or a Slack / Discord incoming webhook."
     )
@@ -427,40 +448,72 @@ def _check_zone(value: str) -> str:
     return value
 
 
-def _check_local_time(value: str) -> str:
-    if not _LOCAL_TIME.match(value):
+def _local_time(value: object) -> object:
+    """``HH:MM`` -> a ``time`` (a ``time`` passes: a model built in code)."""
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not _LOCAL_TIME.match(value):
         raise PydanticCustomError(
             "local_time",
             "expected a time of day as HH:MM, e.g. 02:30 (got {got})",
             {"got": repr(value)},
         )
-    return value
+    hour, minute = value.split(":")
+    return time(int(hour), int(minute))
 
 
-class MaintenanceWindow(StrictModel):
-    """A time when the selected websites' notifications are held (checks go on).
+def _local_datetime(value: object) -> object:
+    """``YYYY-MM-DDTHH:MM`` (no offset: ``timezone:`` says which zone) -> a naive datetime."""
+    if isinstance(value, datetime):
+        return value
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise PydanticCustomError(
+            "local_datetime",
+            "expected a local date-time as YYYY-MM-DDTHH:MM (got {got})",
+            {"got": repr(value)},
+        )
+    if moment.tzinfo is not None:
+        raise PydanticCustomError(
+            "local_datetime", "give the time without an offset: timezone: says which zone"
+        )
+    return moment
 
-    Weekly (``days`` + ``start`` + ``duration``, in ``timezone``, following its
-    daylight-saving changes) or one-off (``start`` + ``end`` as local date-times).
-    """
+
+def _minutes(moment: datetime) -> str:
+    """As written: ``2026-12-24T22:00`` (seconds only when there are some)."""
+    if moment.second or moment.microsecond:
+        return moment.isoformat()
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+LocalTime = Annotated[
+    time,
+    BeforeValidator(_local_time),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str),
+    WithJsonSchema({"type": "string", "pattern": _LOCAL_TIME.pattern}),
+]
+LocalDateTime = Annotated[
+    datetime,
+    BeforeValidator(_local_datetime),
+    PlainSerializer(_minutes, return_type=str),
+    WithJsonSchema({"type": "string", "description": "YYYY-MM-DDTHH:MM, local"}),
+]
+
+
+class _Window(StrictModel):
+    """What weekly and one-off maintenance windows share: a name, a zone, the
+    websites they cover. Notifications of those websites are held while a window
+    is open (checks go on)."""
 
     name: Key = Field(description="Unique name of the window.")
     description: str | None = Field(None, description="Free text for people.")
     timezone: Annotated[str, AfterValidator(_check_zone)] = Field(
         "UTC", description="IANA time zone the times are in, e.g. Europe/Berlin."
     )
-    days: Annotated[list[Weekday], one_or_many()] = Field(
-        default_factory=list,
-        description="Weekly: the days it starts on (mon..sun). Empty: a one-off window.",
-    )
-    start: str = Field(
-        description="Weekly: the local time it starts (HH:MM). One-off: the local date-time "
-        "(YYYY-MM-DDTHH:MM)."
-    )
-    duration: MaintenanceLength | None = Field(
-        None, description="Weekly: how long it lasts (elapsed time, e.g. 2h; 1m to 30d)."
-    )
-    end: str | None = Field(None, description="One-off: the local date-time it ends.")
     websites: WebsiteSelector = Field(
         default_factory=list, description='Website keys it covers, or "*" for every website.'
     )
@@ -469,27 +522,7 @@ class MaintenanceWindow(StrictModel):
     )
 
     @model_validator(mode="after")
-    def _shape(self) -> MaintenanceWindow:
-        if self.days:
-            _check_local_time(self.start)
-            if self.duration is None:
-                raise PydanticCustomError("duration", "a weekly window needs duration: (e.g. 2h)")
-            if self.end is not None:
-                raise PydanticCustomError(
-                    "end", "end: is for one-off windows; a weekly window takes duration:"
-                )
-        else:
-            if self.end is None:
-                raise PydanticCustomError(
-                    "one_off",
-                    "give days: (weekly, with start: HH:MM and duration:) or end: (one-off, "
-                    "with start: and end: as YYYY-MM-DDTHH:MM)",
-                )
-            begin, finish = _local_datetime(self.start), _local_datetime(self.end)
-            if finish <= begin:
-                raise PydanticCustomError("end", "end: must be after start:")
-            if self.duration is not None:
-                raise PydanticCustomError("duration", "a one-off window takes end:, not duration:")
+    def _selects(self) -> Self:
         if not self.websites and not self.tags:
             raise PydanticCustomError(
                 "selector", 'say which websites it covers: websites: (keys or "*") or tags:'
@@ -501,20 +534,85 @@ class MaintenanceWindow(StrictModel):
         return self.websites == ["*"]
 
 
-def _local_datetime(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise PydanticCustomError(
-            "local_datetime",
-            "expected a local date-time as YYYY-MM-DDTHH:MM (got {got})",
-            {"got": repr(value)},
-        ) from None
-    if moment.tzinfo is not None:
-        raise PydanticCustomError(
-            "local_datetime", "give the time without an offset: timezone: says which zone"
-        )
-    return moment
+class WeeklyWindow(_Window):
+    """Every week on ``days`` at ``start`` (local time in ``timezone``, following
+    its daylight-saving changes), for ``duration`` (elapsed time)."""
+
+    days: Annotated[list[Weekday], one_or_many()] = Field(
+        min_length=1, description="Weekly: the days it starts on (mon..sun)."
+    )
+    start: LocalTime = Field(description="Weekly: the local time it starts (HH:MM).")
+    duration: MaintenanceLength = Field(
+        description="Weekly: how long it lasts (elapsed time, e.g. 2h; 1m to 30d)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weekly(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if data.get("end") is not None:
+                raise PydanticCustomError(
+                    "end", "end: is for one-off windows; a weekly window takes duration:"
+                )
+            if data.get("duration") is None:
+                raise PydanticCustomError("duration", "a weekly window needs duration: (e.g. 2h)")
+        return data
+
+
+class OneOffWindow(_Window):
+    """Once, from ``start`` to ``end`` (local date-times in ``timezone``)."""
+
+    start: LocalDateTime = Field(description="One-off: the local date-time it starts.")
+    end: LocalDateTime = Field(description="One-off: the local date-time it ends.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_off(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            if data.get("end") is None:
+                raise PydanticCustomError(
+                    "one_off",
+                    "give days: (weekly, with start: HH:MM and duration:) or end: (one-off, "
+                    "with start: and end: as YYYY-MM-DDTHH:MM)",
+                )
+            if data.get("duration") is not None:
+                raise PydanticCustomError("duration", "a one-off window takes end:, not duration:")
+            if "days" in data and data["days"] in (None, []):
+                data = {k: v for k, v in data.items() if k != "days"}  # "no days": one-off
+        return data
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OneOffWindow:
+        if self.end <= self.start:
+            raise PydanticCustomError("end", "end: must be after start:")
+        return self
+
+
+AnyWindow = WeeklyWindow | OneOffWindow
+
+
+def window_model(data: object) -> type[WeeklyWindow] | type[OneOffWindow]:
+    """Which kind of window an entry is: weekly when it has ``days:``."""
+    if isinstance(data, WeeklyWindow | OneOffWindow):
+        return type(data)
+    days = data.get("days") if isinstance(data, dict) else None
+    return WeeklyWindow if days not in (None, []) else OneOffWindow
+
+
+def _window_tag(data: object) -> str:
+    return "weekly" if window_model(data) is WeeklyWindow else "one-off"
+
+
+# A window in alerts.yaml, as the schema publishes it: weekly or one-off.
+MaintenanceWindow = Annotated[
+    Annotated[WeeklyWindow, UnionTag("weekly")] | Annotated[OneOffWindow, UnionTag("one-off")],
+    Discriminator(_window_tag),
+]
+
+
+def parse_window(data: object) -> AnyWindow:
+    """Validate one window (as written, or as stored)."""
+    return window_model(data).model_validate(data)
 
 
 class AlertsFile(StrictModel):

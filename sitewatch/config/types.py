@@ -348,3 +348,14 @@ def status_matcher(statuses: list[str]) -> Callable[[int], bool]:
             low, _, high = item.partition("-")
             ranges.append((int(low), int(high or low)))
     return lambda code: any(low <= code <= high for low, high in ranges)
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """Marks a field whose value is a secret (``Annotated[str, Secret()]``): every
+    answer and page shows it as ``********`` unless it is only a ``${VAR}``
+    reference. ``by_name`` marks a mapping (request headers) whose entries are
+    secrets when their name is a credential's (Authorization, Cookie, X-Api-Key).
+    ``config/masking.py`` follows these marks."""
+
+    by_name: bool = False

@@ -1,8 +1,8 @@
 """Apply a snapshot to the database: one transaction, under a lock, recorded.
 
-PostgreSQL: a transaction-scoped advisory lock, so two instances sharing a
-database never apply a revision at the same time (the second waits, then finds
-nothing left to do). SQLite has a single writer already.
+PostgreSQL: a transaction-scoped advisory lock (``catalog.lock_reconcile``), so
+two instances sharing a database never apply a revision at the same time (the
+second waits, then finds nothing left to do). SQLite has a single writer already.
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
-from sitewatch.config.loader import AlertEntry, Snapshot, WebsiteEntry
+from sitewatch.config.entries import AlertEntry, Snapshot, WebsiteEntry
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
 from sitewatch.store import catalog, runs
 from sitewatch.store.catalog import RowState
-from sitewatch.store.engine import begin_write
+from sitewatch.store.engine import Connection, Engine, begin_write
 from sitewatch.store.migrate import current_revision
 from sitewatch.store.natural import natural_key
 from sitewatch.store.runs import RunRecord, RunStatus
 from sitewatch.store.types import utcnow
 
-RECONCILE_LOCK = 0x5173_7761_7463_6802
 WIPE_MESSAGE = (
     "refused: the config has no websites but the database has {count}; nothing was deleted. "
     "If you really mean to remove every website, set allow_empty: true in monitors.yaml"
@@ -42,17 +38,17 @@ class State:
     maintenance: dict[str, str]  # key -> spec hash
 
 
-async def read_state(conn: AsyncConnection) -> State:
+async def read_state(conn: Connection) -> State:
     return State(
-        await catalog.row_states(conn, catalog.websites),
-        await catalog.row_states(conn, catalog.alerts),
+        await catalog.row_states(conn, "websites"),
+        await catalog.row_states(conn, "alerts"),
         await catalog.bindings(conn),
         await catalog.maintenance_hashes(conn),
     )
 
 
 async def apply_snapshot(
-    engine: AsyncEngine,
+    engine: Engine,
     snapshot: Snapshot,
     *,
     trigger: str,
@@ -84,8 +80,7 @@ async def apply_snapshot(
         )
 
     async with begin_write(engine) as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": RECONCILE_LOCK})
+        await catalog.lock_reconcile(conn)
         state = await read_state(conn)
         if would_wipe(snapshot, state.websites):
             count = sum(1 for w in state.websites if not w.archived)
@@ -106,7 +101,7 @@ async def apply_snapshot(
         return run
 
 
-async def execute(conn: AsyncConnection, snapshot: Snapshot, todo: Plan, now: datetime) -> None:
+async def execute(conn: Connection, snapshot: Snapshot, todo: Plan, now: datetime) -> None:
     """The writes of a plan, batched per kind."""
 
     def website(c: Change) -> dict[str, Any]:
@@ -115,9 +110,9 @@ async def execute(conn: AsyncConnection, snapshot: Snapshot, todo: Plan, now: da
     def alert(c: Change) -> dict[str, Any]:
         return alert_columns(snapshot.alerts[c.key], c)
 
-    tables: list[tuple[Table, TablePlan, Callable[[Change], dict[str, Any]]]] = [
-        (catalog.websites, todo.websites, website),
-        (catalog.alerts, todo.alerts, alert),
+    tables: list[tuple[catalog.Kind, TablePlan, Callable[[Change], dict[str, Any]]]] = [
+        ("websites", todo.websites, website),
+        ("alerts", todo.alerts, alert),
     ]
     for table, changes, columns in tables:
         creates = [
@@ -150,7 +145,7 @@ async def execute(conn: AsyncConnection, snapshot: Snapshot, todo: Plan, now: da
 
 def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
     assert change.desired is not None
-    w = entry.website
+    w = entry.model
     return {
         "key": change.key,
         "name": w.name,
@@ -169,8 +164,8 @@ def alert_columns(entry: AlertEntry, change: Change) -> dict[str, Any]:
     assert change.desired is not None
     return {
         "key": change.key,
-        "type": entry.alert.type,
-        "enabled": entry.alert.enabled,
+        "type": entry.model.type,
+        "enabled": entry.model.enabled,
         "spec": change.desired.spec,
         "spec_hash": change.desired.spec_hash,
         "source_file": change.desired.source_file,
@@ -188,7 +183,7 @@ class Preview:
     migrated: bool
 
 
-async def preview(engine: AsyncEngine, snapshot: Snapshot) -> Preview:
+async def preview(engine: Engine, snapshot: Snapshot) -> Preview:
     """The plan against the database, read-only (an unmigrated database counts as empty)."""
     migrated = await current_revision(engine) is not None
     if not migrated:
@@ -198,8 +193,8 @@ async def preview(engine: AsyncEngine, snapshot: Snapshot) -> Preview:
         todo = plan(snapshot, state.websites, state.alerts, state.bindings, state.maintenance)
         updated_w = [c.key for c in todo.websites.changes if c.kind in ("update", "restore")]
         updated_a = [c.key for c in todo.alerts.changes if c.kind in ("update", "restore")]
-        old_w = await catalog.specs(conn, catalog.websites, updated_w)
-        old_a = await catalog.specs(conn, catalog.alerts, updated_a)
+        old_w = await catalog.specs(conn, "websites", updated_w)
+        old_a = await catalog.specs(conn, "alerts", updated_a)
     refused = None
     if would_wipe(snapshot, state.websites):
         refused = WIPE_MESSAGE.format(count=sum(1 for w in state.websites if not w.archived))

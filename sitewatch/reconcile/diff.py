@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sitewatch.config.loader import Snapshot
+from sitewatch.config.entries import Snapshot
 from sitewatch.store.catalog import RowState
 
 ChangeKind = Literal["create", "update", "delete", "restore"]

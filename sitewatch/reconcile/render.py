@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sitewatch.config.loader import Snapshot
+from sitewatch.config.entries import Snapshot
 from sitewatch.reconcile.apply import Preview
 from sitewatch.reconcile.diff import TablePlan, field_changes
 

@@ -16,17 +16,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
+from sitewatch.config.entries import Snapshot
+from sitewatch.config.files import DEFAULT_MAX_FILE_BYTES
 from sitewatch.config.gitinfo import git_commit
-from sitewatch.config.loader import DEFAULT_MAX_FILE_BYTES, ConfigLoader, Snapshot
+from sitewatch.config.loader import ConfigLoader
 from sitewatch.config.problems import Problem
 from sitewatch.config.watcher import watch
 from sitewatch.errors import ConfigError
 from sitewatch.reconcile.apply import apply_snapshot
 from sitewatch.store import runs
-from sitewatch.store.engine import begin_write
+from sitewatch.store.engine import DatabaseError, Engine, begin_write
 from sitewatch.store.runs import RunRecord
 from sitewatch.store.types import utcnow
 
@@ -51,7 +50,7 @@ class ReconcileStatus:
 class Reconciler:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         config_dir: Path,
         environ: Mapping[str, str],
         *,
@@ -98,7 +97,7 @@ class Reconciler:
                 run = await apply_snapshot(
                     self.engine, snapshot, trigger=trigger, git_commit=commit, clock=self.clock
                 )
-            except (SQLAlchemyError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 # The database is unreachable: try again on the next event or resync.
                 self._attempted = None
                 log.error("reconcile of revision %s failed: database error: %s", revision[:12], exc)
@@ -161,7 +160,7 @@ class Reconciler:
         try:
             async with begin_write(self.engine) as conn:
                 await runs.record(conn, run)
-        except (SQLAlchemyError, OSError) as db_exc:
+        except (DatabaseError, OSError) as db_exc:
             log.error("could not record the failed reconcile: %s", db_exc)
         self.status.problems = tuple(p for p in exc.problems if p.severity == "error")
         self._set(run)

@@ -12,8 +12,6 @@ from dataclasses import asdict
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
@@ -22,7 +20,8 @@ from sitewatch.checker.target import spec_problem, target_from_spec, unusable_ta
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
 from sitewatch.errors import SitewatchError
-from sitewatch.store import checks
+from sitewatch.store import catalog
+from sitewatch.store.engine import Engine
 
 
 class NoSuchWebsiteError(SitewatchError, LookupError):
@@ -30,18 +29,15 @@ class NoSuchWebsiteError(SitewatchError, LookupError):
 
 
 async def check_now(
-    engine: AsyncEngine,
+    engine: Engine,
     environ: Mapping[str, str],
     website_id: int,
     checker: Checker | None,
     redact: Redactor | None = None,
 ) -> tuple[CheckResult, bool]:
     """The result, and whether it was stored (queued to the running writer)."""
-    web = checks.websites
     async with engine.connect() as conn:
-        spec = await conn.scalar(
-            select(web.c.spec).where(web.c.id == website_id, web.c.archived_at.is_(None))
-        )
+        spec = await catalog.checkable_spec(conn, website_id)
     if spec is None:
         raise NoSuchWebsiteError(website_id)
     try:
@@ -57,11 +53,12 @@ async def check_now(
         return await prober.check(target), False
 
 
-def result_dict(result: CheckResult) -> dict[str, Any]:
+def result_fields(result: CheckResult) -> dict[str, Any]:
+    """What an API answer shows of a check (the web layer types it)."""
     t = result.timings
     return {
         "website_id": result.website_id,
-        "checked_at": result.checked_at.isoformat().replace("+00:00", "Z"),
+        "checked_at": result.checked_at,
         "ok": result.ok,
         "status_code": result.status_code,
         "error_kind": result.error_kind,
@@ -69,7 +66,5 @@ def result_dict(result: CheckResult) -> dict[str, Any]:
         "timings_ms": asdict(t) if t else None,
         "size_bytes": result.size_bytes,
         "final_url": result.final_url,
-        "cert_expires_at": result.cert_expires_at.isoformat().replace("+00:00", "Z")
-        if result.cert_expires_at
-        else None,
+        "cert_expires_at": result.cert_expires_at,
     }

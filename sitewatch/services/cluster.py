@@ -18,12 +18,9 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from sitewatch import __version__
 from sitewatch.store import cluster as store
-from sitewatch.store.engine import begin_write
+from sitewatch.store.engine import DatabaseError, Engine, begin_write
 from sitewatch.store.types import utcnow
 
 log = logging.getLogger("sitewatch.cluster")
@@ -32,7 +29,7 @@ log = logging.getLogger("sitewatch.cluster")
 class Cluster:
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: Engine,
         role: str,
         *,
         lease_seconds: float = 15.0,
@@ -60,18 +57,18 @@ class Cluster:
         """The websites to check: a set, or None for all of them (no cluster)."""
         return self.owned if self.enabled else None
 
-    def row(self, now: datetime) -> dict[str, object]:
+    def row(self, now: datetime) -> store.Instance:
         """This instance as ``instances`` holds it (and /api/cluster shows it)."""
-        return {
-            "id": self.id,
-            "role": self.role,
-            "version": __version__,
-            "host": socket.gethostname()[:255],
-            "started_at": self.started_at,
-            "heartbeat_at": now,
-            "websites": self.websites(),
-            "checks_total": self.checks_total(),
-        }
+        return store.Instance(
+            id=self.id,
+            role=self.role,
+            version=__version__,
+            host=socket.gethostname()[:255],
+            started_at=self.started_at,
+            heartbeat_at=now,
+            websites=self.websites(),
+            checks_total=self.checks_total(),
+        )
 
     async def step(self) -> None:
         """One round: heartbeat, forget the silent, rebalance the leases.
@@ -130,7 +127,7 @@ class Cluster:
             next_at = loop.time() + period
             try:
                 await self.step()
-            except (SQLAlchemyError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 # The leases cannot be renewed, but nobody can take them either:
                 # go on checking what this instance holds.
                 # The first line: the statement and its parameters (tens of
@@ -145,10 +142,10 @@ class Cluster:
         try:
             async with begin_write(self.engine) as conn:
                 await store.leave(conn, self.id)
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             log.warning("could not hand the leases back (they expire by themselves): %s", exc)
 
-    async def peers(self) -> list[dict[str, object]]:
+    async def peers(self) -> list[store.Instance]:
         """Every live instance; without a shared database, this one alone."""
         if not self.enabled:
             return [self.row(self.clock())]

@@ -29,8 +29,11 @@ from typing import Any, Literal
 from filelock import FileLock, Timeout
 
 from sitewatch.config.edit import EditError, edit, entries, named_key, website_key
+from sitewatch.config.entries import Snapshot
+from sitewatch.config.files import ConfigFile
 from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
-from sitewatch.config.loader import ConfigFile, ConfigLoader, Snapshot
+from sitewatch.config.loader import ConfigLoader
+from sitewatch.config.masking import MASK
 from sitewatch.config.problems import Problem
 from sitewatch.errors import ConfigError, SitewatchError
 from sitewatch.reconcile.service import Reconciler
@@ -41,7 +44,6 @@ LOCK_FILE = ".sitewatch-write.lock"
 LOCK_TIMEOUT = 30.0
 _FRAGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,94}\.ya?ml\Z")
 # How the API shows a secret; sent back unchanged, it means "keep the value".
-MASK = "********"
 _FILE_KIND: dict[Kind, str] = {"websites": "monitors", "alerts": "alerts"}
 _KEY_OF: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
     "websites": website_key,
@@ -50,9 +52,8 @@ _KEY_OF: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
 
 
 class EditRefusedError(SitewatchError):
-    """Base: the write was not made; ``status`` is the HTTP status that fits."""
-
-    status = 409
+    """Base: the write was not made (it conflicts with the files' state). The web
+    layer picks the HTTP status of each kind (``web/problems.py``)."""
 
     def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
         super().__init__(message)
@@ -60,19 +61,19 @@ class EditRefusedError(SitewatchError):
 
 
 class ReadOnlyError(EditRefusedError):
-    status = 409
+    """Writes are off (read-only mode, or the folder cannot be written)."""
 
 
 class NotFoundError(EditRefusedError):
-    status = 404
+    """No such entry in the files."""
 
 
 class PreconditionFailedError(EditRefusedError):
-    status = 412
+    """The file changed since the revision the client read (If-Match)."""
 
 
 class InvalidError(EditRefusedError):
-    status = 422
+    """The entry, or the config with it, does not validate: ``problems`` say where."""
 
 
 def revision(content: bytes) -> str:

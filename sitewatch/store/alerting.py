@@ -11,21 +11,16 @@ import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypedDict, cast
 
 from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.store.checks import upsert_for
-from sitewatch.store.tables import metadata
-
-websites = metadata.tables["websites"]
-alerts = metadata.tables["alerts"]
-website_alerts = metadata.tables["website_alerts"]
-states = metadata.tables["alert_states"]
-incidents = metadata.tables["incidents"]
-outbox = metadata.tables["outbox"]
-attempts = metadata.tables["delivery_attempts"]
+from sitewatch.store import dialects
+from sitewatch.store.catalog import WebsiteRef
+from sitewatch.store.tables import alert_states as states
+from sitewatch.store.tables import alerts, in_config, incidents, outbox, website_alerts, websites
+from sitewatch.store.tables import delivery_attempts as attempts
 
 STATE_FIELDS = (
     "status",
@@ -59,23 +54,23 @@ async def bindings(conn: AsyncConnection) -> list[Binding]:
     """Every (active website, live alert) pair with what the state machine needs."""
     query = (
         select(
-            websites.c.id,
-            websites.c.key,
-            websites.c.name,
-            websites.c.url,
-            websites.c.tags,
-            alerts.c.id,
-            alerts.c.key,
-            alerts.c.spec,
+            websites.c.id.label("website_id"),
+            websites.c.key.label("website_key"),
+            websites.c.name.label("website_name"),
+            websites.c.url.label("website_url"),
+            websites.c.tags.label("website_tags"),
+            alerts.c.id.label("alert_id"),
+            alerts.c.key.label("alert_key"),
+            alerts.c.spec.label("alert_spec"),
         )
         .select_from(website_alerts)
         .join(websites, websites.c.id == website_alerts.c.website_id)
         .join(alerts, alerts.c.id == website_alerts.c.alert_id)
-        .where(websites.c.archived_at.is_(None), alerts.c.archived_at.is_(None))
+        .where(in_config(websites), in_config(alerts))
     )
     return [
-        Binding(r[0], r[1], r[2], r[3], tuple(r[4] or ()), r[5], r[6], r[7])
-        for r in await conn.execute(query)
+        Binding(**{**r, "website_tags": tuple(r["website_tags"] or ())})
+        for r in (await conn.execute(query)).mappings()
     ]
 
 
@@ -84,7 +79,7 @@ def _bound() -> Any:
         select(website_alerts.c.website_id, website_alerts.c.alert_id)
         .join(websites, websites.c.id == website_alerts.c.website_id)
         .join(alerts, alerts.c.id == website_alerts.c.alert_id)
-        .where(websites.c.archived_at.is_(None), alerts.c.archived_at.is_(None))
+        .where(in_config(websites), in_config(alerts))
     )
 
 
@@ -92,20 +87,20 @@ async def alerts_of_website(conn: AsyncConnection, website_id: int) -> list[str]
     """Keys of the alerts that cover one website, sorted."""
     sub = _bound().where(website_alerts.c.website_id == website_id).subquery()
     query = select(alerts.c.key).join(sub, sub.c.alert_id == alerts.c.id).order_by(alerts.c.key)
-    return [r[0] for r in await conn.execute(query)]
+    return list((await conn.execute(query)).scalars())
 
 
 async def coverage(conn: AsyncConnection) -> dict[int, int]:
     """How many websites each alert covers, by alert id."""
     sub = _bound().subquery()
-    query = select(sub.c.alert_id, func.count()).group_by(sub.c.alert_id)
-    return {r[0]: int(r[1]) for r in await conn.execute(query)}
+    query = select(sub.c.alert_id, func.count().label("websites")).group_by(sub.c.alert_id)
+    return {r["alert_id"]: int(r["websites"]) for r in (await conn.execute(query)).mappings()}
 
 
 async def websites_of_alert(
     conn: AsyncConnection, alert_id: int, limit: int | None = None
-) -> list[tuple[int, str, str]]:
-    """(id, key, name) of the websites one alert covers, by key; at most ``limit``."""
+) -> list[WebsiteRef]:
+    """The websites one alert covers, by key; at most ``limit``."""
     sub = _bound().where(website_alerts.c.alert_id == alert_id).subquery()
     query = (
         select(websites.c.id, websites.c.key, websites.c.name)
@@ -113,15 +108,20 @@ async def websites_of_alert(
         .order_by(websites.c.key)
         .limit(limit)
     )
-    return [(r[0], r[1], r[2]) for r in await conn.execute(query)]
+    return [WebsiteRef(**r) for r in (await conn.execute(query)).mappings()]
 
 
-async def alert_specs(conn: AsyncConnection) -> dict[int, tuple[str, dict[str, Any]]]:
-    """alert id -> (key, stored spec), for the live alerts."""
+class AlertSpec(NamedTuple):
+    key: str
+    spec: dict[str, Any]  # the stored form: ${VAR} kept
+
+
+async def alert_specs(conn: AsyncConnection) -> dict[int, AlertSpec]:
+    """alert id -> its key and stored spec, for the alerts in the config."""
     result = await conn.execute(
-        select(alerts.c.id, alerts.c.key, alerts.c.spec).where(alerts.c.archived_at.is_(None))
+        select(alerts.c.id, alerts.c.key, alerts.c.spec).where(in_config(alerts))
     )
-    return {r[0]: (r[1], r[2]) for r in result}
+    return {r["id"]: AlertSpec(r["key"], r["spec"]) for r in result.mappings()}
 
 
 # -- states and incidents --------------------------------------------------------
@@ -136,15 +136,14 @@ async def load_states(
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         result = await conn.execute(select(states).where(states.c.website_id.in_(chunk)))
-        for row in result:
-            m = row._mapping
+        for m in result.mappings():
             out[(m["website_id"], m["alert_id"])] = {f: m[f] for f in STATE_FIELDS}
     return out
 
 
 @functools.cache
 def _save_state(dialect: str) -> Any:
-    stmt = upsert_for(dialect, states)
+    stmt = dialects.named(dialect).insert(states)
     return stmt.on_conflict_do_update(
         index_elements=[states.c.website_id, states.c.alert_id],
         set_={f: stmt.excluded[f] for f in (*STATE_FIELDS, "updated_at")},
@@ -197,23 +196,40 @@ async def update_incidents(conn: AsyncConnection, rows: Sequence[dict[str, Any]]
         )
 
 
-async def open_incidents(conn: AsyncConnection) -> list[dict[str, Any]]:
+class Incident(TypedDict):
+    """An outage of one website as one alert saw it (a row of ``incidents``)."""
+
+    id: int
+    website_id: int
+    alert_id: int
+    started_at: datetime
+    confirmed_at: datetime
+    resolved_at: datetime | None
+    cause_kind: str | None
+    cause_message: str | None
+    notified: bool
+    held_reason: str | None
+
+
+def _incidents() -> Any:
+    return select(*(incidents.c[name] for name in Incident.__annotations__))
+
+
+async def open_incidents(conn: AsyncConnection) -> list[Incident]:
     result = await conn.execute(
-        select(incidents).where(incidents.c.resolved_at.is_(None)).order_by(incidents.c.id)
+        _incidents().where(incidents.c.resolved_at.is_(None)).order_by(incidents.c.id)
     )
-    return [dict(r._mapping) for r in result]
+    return [cast(Incident, dict(r)) for r in result.mappings()]
 
 
-async def incidents_of(
-    conn: AsyncConnection, website_id: int, limit: int = 50
-) -> list[dict[str, Any]]:
+async def incidents_of(conn: AsyncConnection, website_id: int, limit: int = 50) -> list[Incident]:
     result = await conn.execute(
-        select(incidents)
+        _incidents()
         .where(incidents.c.website_id == website_id)
         .order_by(incidents.c.started_at.desc())
         .limit(limit)
     )
-    return [dict(r._mapping) for r in result]
+    return [cast(Incident, dict(r)) for r in result.mappings()]
 
 
 # -- the outbox ---------------------------------------------------------------------
@@ -228,9 +244,32 @@ async def enqueue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None
         )
 
 
+class OutboxItem(TypedDict):
+    """A notification to deliver (a row of ``outbox``)."""
+
+    id: int
+    event_id: str
+    alert_id: int
+    website_id: int | None
+    incident_id: int | None
+    kind: str  # down | reminder | up | test
+    payload: dict[str, Any]
+    status: str  # pending | delivered | failed
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    deadline_at: datetime
+    delivered_at: datetime | None
+    last_error: str | None
+
+
+def _outbox() -> Any:
+    return select(*(outbox.c[name] for name in OutboxItem.__annotations__))
+
+
 async def due(
     conn: AsyncConnection, now: datetime, limit: int = 50, *, skip_locked: bool = False
-) -> list[dict[str, Any]]:
+) -> list[OutboxItem]:
     """The oldest pending row of each alert, if it is due: a channel delivers in
     order, so a DOWN waiting for a retry is never overtaken by its UP."""
     head = (
@@ -240,23 +279,23 @@ async def due(
         .scalar_subquery()
     )
     query = (
-        select(outbox)
+        _outbox()
         .where(and_(outbox.c.id.in_(head), outbox.c.next_attempt_at <= now))
         .order_by(outbox.c.id)
         .limit(limit)
     )
     if skip_locked:
         query = query.with_for_update(skip_locked=True)
-    return [dict(r._mapping) for r in await conn.execute(query)]
+    return [cast(OutboxItem, dict(r)) for r in (await conn.execute(query)).mappings()]
 
 
 async def claim_due(
     conn: AsyncConnection, now: datetime, hold: timedelta, limit: int = 50
-) -> list[dict[str, Any]]:
+) -> list[OutboxItem]:
     """``due``, and those rows set aside for ``hold`` (their next attempt moved on),
     so that instances sharing the database never send one row at the same time.
     On PostgreSQL rows another transaction is claiming are skipped, not waited for."""
-    rows = await due(conn, now, limit, skip_locked=conn.dialect.name == "postgresql")
+    rows = await due(conn, now, limit, skip_locked=dialects.of(conn).SKIP_LOCKED)
     if rows:
         await conn.execute(
             update(outbox)
@@ -311,27 +350,41 @@ async def record_attempt(
     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
 
 
-async def deliveries(
-    conn: AsyncConnection, alert_id: int, limit: int = 100
-) -> list[dict[str, Any]]:
+class Attempt(TypedDict):
+    """One delivery attempt of a notification."""
+
+    attempted_at: datetime
+    ok: bool
+    duration_ms: float
+    detail: str
+
+
+class Delivery(OutboxItem):
+    """A notification with every attempt to deliver it, oldest first."""
+
+    attempt_log: list[Attempt]
+
+
+async def deliveries(conn: AsyncConnection, alert_id: int, limit: int = 100) -> list[Delivery]:
     """Newest outbox rows of an alert, each with its attempts (for the API)."""
-    rows = [
-        dict(r._mapping)
-        for r in await conn.execute(
-            select(outbox)
-            .where(outbox.c.alert_id == alert_id)
-            .order_by(outbox.c.id.desc())
-            .limit(limit)
+    result = await conn.execute(
+        _outbox().where(outbox.c.alert_id == alert_id).order_by(outbox.c.id.desc()).limit(limit)
+    )
+    rows = [cast(OutboxItem, dict(r)) for r in result.mappings()]
+    by_row: dict[int, list[Attempt]] = {r["id"]: [] for r in rows}
+    if by_row:
+        logged = await conn.execute(
+            select(attempts.c.outbox_id, *(attempts.c[n] for n in Attempt.__annotations__))
+            .where(attempts.c.outbox_id.in_(list(by_row)))
+            .order_by(attempts.c.id)
         )
-    ]
-    ids = [r["id"] for r in rows]
-    by_row: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    if ids:
-        result = await conn.execute(
-            select(attempts).where(attempts.c.outbox_id.in_(ids)).order_by(attempts.c.id)
-        )
-        for a in result:
-            by_row[a.outbox_id].append(dict(a._mapping))
-    for r in rows:
-        r["attempt_log"] = by_row[r["id"]]
-    return rows
+        for a in logged.mappings():
+            by_row[a["outbox_id"]].append(
+                Attempt(
+                    attempted_at=a["attempted_at"],
+                    ok=a["ok"],
+                    duration_ms=a["duration_ms"],
+                    detail=a["detail"],
+                )
+            )
+    return [Delivery(**r, attempt_log=by_row[r["id"]]) for r in rows]

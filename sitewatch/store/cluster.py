@@ -21,17 +21,15 @@ import math
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.store.checks import upsert_for
-from sitewatch.store.tables import metadata
+from sitewatch.store import dialects
+from sitewatch.store.tables import in_config, instances, websites
+from sitewatch.store.tables import website_leases as leases
 
-instances = metadata.tables["instances"]
-leases = metadata.tables["website_leases"]
-websites = metadata.tables["websites"]
 CHECKING_ROLES = ("all", "checker")
 LEASE_LOCK = 0x5173_7761_7463_6803  # beside MIGRATION_LOCK and RECONCILE_LOCK
 
@@ -39,15 +37,31 @@ LEASE_LOCK = 0x5173_7761_7463_6803  # beside MIGRATION_LOCK and RECONCILE_LOCK
 async def beat(conn: AsyncConnection, row: Mapping[str, Any]) -> None:
     """Insert or refresh this instance's row (id, role, version, host, started_at,
     heartbeat_at, websites, checks_total); this renews its leases too."""
-    insert = upsert_for(conn.dialect.name, instances).values(**row)
+    insert = dialects.upsert(conn, instances).values(**row)
     changing = {k: insert.excluded[k] for k in ("heartbeat_at", "websites", "checks_total")}
     await conn.execute(insert.on_conflict_do_update(index_elements=["id"], set_=changing))
 
 
-async def live(conn: AsyncConnection, since: datetime) -> list[dict[str, Any]]:
+class Instance(TypedDict):
+    """A running ``sitewatch serve`` as ``instances`` holds it."""
+
+    id: str
+    role: str  # all | web | checker
+    version: str
+    host: str
+    started_at: datetime
+    heartbeat_at: datetime
+    websites: int  # how many it checks (holds leases for)
+    checks_total: int
+
+
+async def live(conn: AsyncConnection, since: datetime) -> list[Instance]:
     """Instances whose heartbeat is not older than ``since``, oldest first."""
-    query = select(instances).where(instances.c.heartbeat_at >= since)
-    return [dict(r._mapping) for r in await conn.execute(query.order_by(instances.c.started_at))]
+    query = select(*(instances.c[n] for n in Instance.__annotations__)).where(
+        instances.c.heartbeat_at >= since
+    )
+    result = await conn.execute(query.order_by(instances.c.started_at))
+    return [cast(Instance, dict(r)) for r in result.mappings()]
 
 
 async def forget(conn: AsyncConnection, before: datetime) -> None:
@@ -62,7 +76,7 @@ async def leave(conn: AsyncConnection, instance_id: str) -> None:
 
 
 def _checkable() -> Any:
-    return and_(websites.c.archived_at.is_(None), websites.c.active)
+    return and_(in_config(websites), websites.c.active)
 
 
 async def rebalance(
@@ -103,7 +117,7 @@ async def rebalance(
         if count == len(held) and id_sum == sum(held):
             return set(held)
     mine = sorted(
-        r[0] for r in await conn.execute(select(leases.c.website_id).where(leases.c.holder == me))
+        (await conn.execute(select(leases.c.website_id).where(leases.c.holder == me))).scalars()
     )
     if len(mine) > share:
         # One array parameter, however many (a list would hit 65,535 parameters).
@@ -129,7 +143,7 @@ async def rebalance(
         .limit(need)
         .with_for_update(of=websites, skip_locked=True)
     )
-    claimed = [r[0] for r in await conn.execute(free)]
+    claimed = list((await conn.execute(free)).scalars())
     if not claimed:
         return set(mine)
     taken = await conn.execute(
@@ -144,4 +158,4 @@ async def rebalance(
         ),
         {"ids": claimed, "me": me, "cutoff": cutoff},
     )
-    return {*mine, *(r[0] for r in taken)}
+    return {*mine, *taken.scalars()}

@@ -18,16 +18,36 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from sitewatch.settings import DEFAULT_DATABASE_URL
 
-__all__ = ["DEFAULT_DATABASE_URL", "begin_write", "create_engine", "is_sqlite", "normalize_url"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "Connection",
+    "DatabaseError",
+    "Engine",
+    "begin_write",
+    "create_engine",
+    "is_sqlite",
+    "normalize_url",
+    "ping",
+    "sqlite_path",
+]
+
+# The names the rest of sitewatch uses for the store's handles: an engine (the
+# pool), one connection (and its transaction) that store functions take, and
+# the error any database call can raise. Nothing outside ``store/`` imports
+# SQLAlchemy; a test checks it.
+Engine: TypeAlias = AsyncEngine
+Connection: TypeAlias = AsyncConnection
+DatabaseError = SQLAlchemyError
 
 _WRITE = "sitewatch_write"
 
@@ -54,6 +74,20 @@ def normalize_url(url: str) -> URL:
 
 def is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file a SQLite URL names (``None``: PostgreSQL, or SQLite in memory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "").expanduser()
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database; raises ``DatabaseError`` or ``OSError``."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 def create_engine(url: str, *, echo: bool = False, create_file: bool = True) -> AsyncEngine:

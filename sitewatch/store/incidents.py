@@ -12,13 +12,8 @@ from sqlalchemy import ColumnElement, and_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store.series import epoch_seconds
-from sitewatch.store.tables import metadata
+from sitewatch.store.tables import alerts, archived, incidents, outbox, websites
 from sitewatch.store.types import UTCDateTime, utcnow
-
-websites = metadata.tables["websites"]
-alerts = metadata.tables["alerts"]
-incidents = metadata.tables["incidents"]
-outbox = metadata.tables["outbox"]
 
 IncidentState = Literal["open", "resolved"]
 SORTABLE = ("started", "resolved", "duration", "website", "alert", "cause")
@@ -120,7 +115,7 @@ async def timeline(
             incidents.c.id,
             websites.c.key.label("website_key"),
             websites.c.name.label("website_name"),
-            websites.c.archived_at.is_not(None).label("website_archived"),
+            archived(websites).label("website_archived"),
             alerts.c.key.label("alert_key"),
             incidents.c.started_at,
             incidents.c.confirmed_at,
@@ -167,11 +162,14 @@ async def counts_by_website(conn: AsyncConnection, ids: list[int]) -> dict[int, 
     if not ids:
         return {}
     statement = (
-        select(incidents.c.website_id, func.count())
+        select(incidents.c.website_id, func.count().label("incidents"))
         .where(incidents.c.website_id.in_(ids))
         .group_by(incidents.c.website_id)
     )
-    return {int(r[0]): int(r[1]) for r in await conn.execute(statement)}
+    return {
+        int(r["website_id"]): int(r["incidents"])
+        for r in (await conn.execute(statement)).mappings()
+    }
 
 
 @dataclass(frozen=True, slots=True)

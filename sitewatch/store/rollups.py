@@ -15,14 +15,17 @@ Every step does a bounded amount of work and records how far it got in the
 from __future__ import annotations
 
 import functools
-import math
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Table, bindparam, case, delete, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sitewatch.store.checks import (
+from sitewatch.store import dialects
+from sitewatch.store.engine import begin_write
+from sitewatch.store.marks import get_mark, set_mark
+from sitewatch.store.tables import daily, history, hourly, totals
+from sitewatch.store.windows import (
     DAILY_SEALED,
     DAY,
     HOUR,
@@ -32,68 +35,13 @@ from sitewatch.store.checks import (
     SUMS,
     TOTAL_COLUMNS,
     TOTALS_FROM,
-    _add_to_totals,
-    daily,
     floor_day,
     floor_hour,
-    get_mark,
-    history,
-    hourly,
-    housekeeping,
-    totals,
-    upsert,
 )
-from sitewatch.store.engine import begin_write
 
 # A check that started just before the hour ends is written a little after it.
 GRACE = timedelta(minutes=2)
 SUMMED = ("checks", "failures", "timed", "sum_ms", "max_ms")
-
-
-async def set_mark(conn: AsyncConnection, name: str, value: datetime) -> None:
-    stmt = upsert(conn.dialect, housekeeping).values(name=name, value=value)
-    await conn.execute(
-        stmt.on_conflict_do_update(index_elements=[housekeeping.c.name], set_={"value": value})
-    )
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile (what PostgreSQL's ``percentile_disc`` returns)."""
-    rank = max(math.ceil(q * len(sorted_values)), 1)
-    return sorted_values[rank - 1]
-
-
-async def _p95_by_website(
-    conn: AsyncConnection, start: datetime, end: datetime
-) -> list[tuple[int, float]]:
-    in_range = (
-        history.c.checked_at >= start,
-        history.c.checked_at < end,
-        history.c.response_time_ms.is_not(None),
-    )
-    if conn.dialect.name == "postgresql":
-        p95 = func.percentile_disc(0.95).within_group(history.c.response_time_ms)
-        result = await conn.execute(
-            select(history.c.website_id, p95).where(*in_range).group_by(history.c.website_id)
-        )
-        return [(r[0], float(r[1])) for r in result]
-    result = await conn.execute(
-        select(history.c.website_id, history.c.response_time_ms)
-        .where(*in_range)
-        .order_by(history.c.website_id, history.c.response_time_ms)
-    )
-    out: list[tuple[int, float]] = []
-    current: int | None = None
-    values: list[float] = []
-    for website_id, ms in result:
-        if website_id != current:
-            if values and current is not None:
-                out.append((current, percentile(values, 0.95)))
-            current, values = website_id, []
-        values.append(ms)
-    if values and current is not None:
-        out.append((current, percentile(values, 0.95)))
-    return out
 
 
 async def _set_p95(
@@ -117,7 +65,9 @@ async def seal_next_hour(conn: AsyncConnection, now: datetime) -> datetime | Non
         mark = first if first is not None else floor_hour(now)
     if mark + HOUR + GRACE > now:
         return None
-    await _set_p95(conn, hourly, mark, await _p95_by_website(conn, mark, mark + HOUR))
+    await _set_p95(
+        conn, hourly, mark, await dialects.of(conn).p95_by_website(conn, mark, mark + HOUR)
+    )
     await set_mark(conn, HOURLY_SEALED, mark + HOUR)
     return mark
 
@@ -139,10 +89,7 @@ async def advance_totals(conn: AsyncConnection, now: datetime) -> datetime | Non
 
 
 async def _start_totals(conn: AsyncConnection, window_end: datetime) -> datetime:
-    if conn.dialect.name == "postgresql":
-        # Once in a database's life: hold result writers off while summing, so
-        # no increment lands between the sum and the mark.
-        await conn.exec_driver_sql("LOCK TABLE rollups_hourly IN SHARE MODE")
+    await dialects.of(conn).hold_rollup_writers(conn)
     b = hourly.c.bucket
     selected: list[ColumnElement[Any]] = [hourly.c.website_id]
     for window in SLIDING:
@@ -164,7 +111,7 @@ def _drop_statement(dialect: str) -> Any:
     for drop in drops:
         selected += [func.sum(case((b == drop, -hourly.c[n]), else_=0)) for n in SUMS]
     query = select(*selected).where(b.in_(drops)).group_by(hourly.c.website_id)
-    return _add_to_totals(dialect).from_select(["website_id", *TOTAL_COLUMNS], query)
+    return dialects.add_to_totals(dialect).from_select(["website_id", *TOTAL_COLUMNS], query)
 
 
 async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None:
@@ -180,29 +127,26 @@ async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None
     sums = (
         select(
             hourly.c.website_id,
-            func.sum(hourly.c.checks),
-            func.sum(hourly.c.failures),
-            func.sum(hourly.c.timed),
-            func.sum(hourly.c.sum_ms),
-            func.max(hourly.c.max_ms),
+            *(func.sum(hourly.c[n]).label(n) for n in SUMS),
+            func.max(hourly.c.max_ms).label("max_ms"),
         )
         .where(*in_day)
         .group_by(hourly.c.website_id)
     )
     rows = [
         {
-            "website_id": r[0],
+            "website_id": r["website_id"],
             "bucket": mark,
-            "checks": int(r[1]),
-            "failures": int(r[2]),
-            "timed": int(r[3]),
-            "sum_ms": float(r[4]),
-            "max_ms": r[5],
+            "checks": int(r["checks"]),
+            "failures": int(r["failures"]),
+            "timed": int(r["timed"]),
+            "sum_ms": float(r["sum_ms"]),
+            "max_ms": r["max_ms"],
         }
-        for r in await conn.execute(sums)
+        for r in (await conn.execute(sums)).mappings()
     ]
     if rows:
-        stmt = upsert(conn.dialect, daily)
+        stmt = dialects.upsert(conn, daily)
         await conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[daily.c.website_id, daily.c.bucket],
@@ -210,15 +154,25 @@ async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None
             ),
             rows,
         )
-        await _set_p95(conn, daily, mark, await _p95_by_website(conn, mark, mark + DAY))
+        await _set_p95(
+            conn, daily, mark, await dialects.of(conn).p95_by_website(conn, mark, mark + DAY)
+        )
     await set_mark(conn, DAILY_SEALED, mark + DAY)
     return mark
 
 
-async def purge_batch(
-    engine: AsyncEngine, table: Table, column: str, before: datetime, batch: int
-) -> int:
-    """Delete at most ``batch`` rows older than ``before``; the number deleted."""
+Purgeable = Literal["history", "hourly", "daily"]
+# What retention deletes, and the time column that ages each table's rows.
+_PURGED: dict[Purgeable, tuple[Table, str]] = {
+    "history": (history, "checked_at"),
+    "hourly": (hourly, "bucket"),
+    "daily": (daily, "bucket"),
+}
+
+
+async def purge_batch(engine: AsyncEngine, what: Purgeable, before: datetime, batch: int) -> int:
+    """Delete at most ``batch`` rows of ``what`` older than ``before``; the number deleted."""
+    table, column = _PURGED[what]
     col = table.c[column]
     key = list(table.primary_key.columns)
     oldest = select(*key).where(col < before).order_by(col).limit(batch)

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.store.tables import metadata
+from sitewatch.store.tables import reconcile_runs
+from sitewatch.times import iso_z
 
-reconcile_runs = metadata.tables["reconcile_runs"]
 RunStatus = Literal["applied", "unchanged", "failed", "refused"]
 KEEP_RUNS = 1000
 
@@ -48,8 +48,8 @@ class RunRecord:
             "trigger": self.trigger,
             "revision": self.revision,
             "git_commit": self.git_commit,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
+            "started_at": iso_z(self.started_at),
+            "finished_at": iso_z(self.finished_at),
             "duration_seconds": round(self.duration_seconds, 6),
             "created": self.created,
             "updated": self.updated,

@@ -15,10 +15,8 @@ from typing import Any, TypedDict
 from sqlalchemy import Integer, case, cast, func, select, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.store.tables import metadata
-
-history = metadata.tables["check_histories"]
-hourly = metadata.tables["rollups_hourly"]
+from sitewatch.store import dialects
+from sitewatch.store.tables import daily, history, hourly
 
 PHASES = ("dns_ms", "connect_ms", "tls_ms", "first_byte_ms")
 SPARKLINE_RAW = 120  # raw checks a young website's sparkline draws
@@ -41,9 +39,7 @@ class Point:
 
 def epoch_seconds(conn: AsyncConnection, column: Any) -> Any:
     """A timestamp column as unix seconds, in this connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
+    return dialects.of(conn).epoch_seconds(column)
 
 
 def bucket_width(start: datetime, end: datetime, buckets: int) -> float:
@@ -61,11 +57,11 @@ async def checks_series(
     query = (
         select(
             index,
-            func.count(),
-            func.sum(case((history.c.ok, 0), else_=1)),
-            func.avg(history.c.response_time_ms),
-            func.max(history.c.response_time_ms),
-            *(func.avg(history.c[p]) for p in PHASES),
+            func.count().label("checks"),
+            func.sum(case((history.c.ok, 0), else_=1)).label("failures"),
+            func.avg(history.c.response_time_ms).label("mean_ms"),
+            func.max(history.c.response_time_ms).label("max_ms"),
+            *(func.avg(history.c[p]).label(p) for p in PHASES),
         )
         .where(
             history.c.website_id == website_id,
@@ -77,14 +73,14 @@ async def checks_series(
     )
     return [
         Point(
-            start + timedelta(seconds=int(r[0]) * width),
-            int(r[1]),
-            int(r[2] or 0),
-            _float(r[3]),
-            _float(r[4]),
-            *(_float(v) for v in r[5:]),
+            start + timedelta(seconds=int(r["i"]) * width),
+            int(r["checks"]),
+            int(r["failures"] or 0),
+            _float(r["mean_ms"]),
+            _float(r["max_ms"]),
+            *(_float(r[p]) for p in PHASES),
         )
-        for r in await conn.execute(query)
+        for r in (await conn.execute(query)).mappings()
     ]
 
 
@@ -99,8 +95,14 @@ async def rollup_series(
         .order_by(hourly.c.bucket)
     )
     return [
-        Point(r[0], r[1], r[2], r[4] / r[3] if r[3] else None, r[5])
-        for r in await conn.execute(query)
+        Point(
+            r["bucket"],
+            r["checks"],
+            r["failures"],
+            r["sum_ms"] / r["timed"] if r["timed"] else None,
+            r["max_ms"],
+        )
+        for r in (await conn.execute(query)).mappings()
     ]
 
 
@@ -141,8 +143,7 @@ async def recent_checks(
         if since is not None:
             one = one.where(history.c.checked_at >= since)
         parts.append(select(one.order_by(history.c.checked_at.desc()).limit(per).subquery()))
-    for r in await conn.execute(union_all(*parts)):
-        m = r._mapping
+    for m in (await conn.execute(union_all(*parts))).mappings():
         out[int(m["website_id"])].append(
             RecentCheck(
                 website_id=int(m["website_id"]),
@@ -193,3 +194,49 @@ async def sparklines(
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    start: datetime
+    checks: int
+    failures: int
+    mean_ms: float | None
+    max_ms: float | None
+    p95_ms: float | None  # None until the bucket is over and sealed
+
+
+async def rollup_buckets(
+    conn: AsyncConnection,
+    website_id: int,
+    *,
+    start: datetime,
+    end: datetime,
+    granularity: str = "hour",
+) -> list[Bucket]:
+    """Response times and failures per hour or day, for charts."""
+    table = hourly if granularity == "hour" else daily
+    result = await conn.execute(
+        select(
+            table.c.bucket,
+            table.c.checks,
+            table.c.failures,
+            table.c.timed,
+            table.c.sum_ms,
+            table.c.max_ms,
+            table.c.p95_ms,
+        )
+        .where(table.c.website_id == website_id, table.c.bucket >= start, table.c.bucket < end)
+        .order_by(table.c.bucket)
+    )
+    return [
+        Bucket(
+            r["bucket"],
+            r["checks"],
+            r["failures"],
+            r["sum_ms"] / r["timed"] if r["timed"] else None,
+            r["max_ms"],
+            r["p95_ms"],
+        )
+        for r in result.mappings()
+    ]

@@ -10,7 +10,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlmodel import Field, SQLModel
 
 from sitewatch.store.types import JsonType, UTCDateTime
@@ -357,3 +367,41 @@ class WebsiteLeaseRow(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+def _table(row: type[SQLModel]) -> Table:
+    table = row.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+# The tables as SQLAlchemy Core objects: what every query in the store is written with.
+websites = _table(WebsiteRow)
+alerts = _table(AlertRow)
+website_alerts = _table(WebsiteAlertRow)
+history = _table(CheckHistoryRow)
+status = _table(WebsiteStatusRow)
+hourly = _table(HourlyRollupRow)
+daily = _table(DailyRollupRow)
+totals = _table(UptimeTotalsRow)
+maintenance_windows = _table(MaintenanceWindowRow)
+alert_states = _table(AlertStateRow)
+incidents = _table(IncidentRow)
+outbox = _table(OutboxRow)
+delivery_attempts = _table(DeliveryAttemptRow)
+housekeeping = _table(HousekeepingRow)
+reconcile_runs = _table(ReconcileRunRow)
+revoked_sessions = _table(RevokedSessionRow)
+instances = _table(InstanceRow)
+website_leases = _table(WebsiteLeaseRow)
+
+
+def in_config(table: Table) -> ColumnElement[bool]:
+    """The one definition of "not deleted": a website or alert still in the YAML
+    (removing it from the YAML archives the row, so its history stays)."""
+    return table.c.archived_at.is_(None)
+
+
+def archived(table: Table) -> ColumnElement[bool]:
+    """The rows of websites or alerts removed from the YAML."""
+    return table.c.archived_at.is_not(None)

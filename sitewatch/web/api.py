@@ -8,19 +8,17 @@ git stays the source of truth) and answer with the state the reconciler applied.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
+from sitewatch.config.masking import mask_entry
 from sitewatch.config.secrets import Redactor
 from sitewatch.keys import (
     ALERTING,
@@ -33,34 +31,22 @@ from sitewatch.keys import (
     RECONCILER,
     SETTINGS,
 )
-from sitewatch.services.checknow import NoSuchWebsiteError, check_now, result_dict
-from sitewatch.services.configedit import MASK, Applied, EditRefusedError, Kind
+from sitewatch.services.checknow import NoSuchWebsiteError, check_now, result_fields
+from sitewatch.services.configedit import Applied, EditRefusedError, Kind
 from sitewatch.store import alerting as alert_store
-from sitewatch.store import catalog, checks
-from sitewatch.web.problems import ProblemError
+from sitewatch.store import catalog, series
+from sitewatch.store import status as status_store
+from sitewatch.store import summary as summary_store
+from sitewatch.store import uptime as uptime_store
+from sitewatch.store.engine import Connection
+from sitewatch.web import schemas
+from sitewatch.web.problems import ProblemError, refusal_status
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 STATES = ("up", "down", "unknown")
-_SECRET_NAME = re.compile(r"(pass|secret|token|key|auth|cookie|session)", re.I)
 
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
-def mask(value: Any, name: str = "") -> Any:
-    """Secrets never leave: a value under a secret-looking name is masked unless it
-    is only a ``${VAR}`` reference (which the YAML holds, not the secret)."""
-    if isinstance(value, Mapping):
-        return {k: mask(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask(v, name) for v in value]
-    if isinstance(value, str) and _SECRET_NAME.search(name) and name not in ("key",):
-        return value if re.fullmatch(r"\$\{[^}]+\}", value) else MASK
-    return value
 
 
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -130,8 +116,8 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response:
-    response = web.json_response(data, status=status, dumps=lambda v: json.dumps(v, default=str))
+def _json(data: schemas.Body, status: int = 200, etag: str | None = None) -> web.Response:
+    response = web.Response(body=schemas.body(data), status=status, content_type="application/json")
     if etag:
         response.headers["ETag"] = etag
     return response
@@ -139,38 +125,34 @@ def _json(data: Any, status: int = 200, etag: str | None = None) -> web.Response
 
 def _refused(exc: EditRefusedError) -> ProblemError:
     errors = [
-        {
-            "field": ".".join(str(p) for p in problem.path[2:]) or None,
-            "message": problem.message,
-            "location": f"{problem.file}:{problem.line}:{problem.column}",
-        }
+        schemas.FieldProblem(
+            field=".".join(str(p) for p in problem.path[2:]) or None,
+            message=problem.message,
+            location=f"{problem.file}:{problem.line}:{problem.column}",
+        )
         for problem in exc.problems
     ]
-    return (
-        ProblemError(exc.status, str(exc), errors=errors)
-        if errors
-        else ProblemError(exc.status, str(exc))
-    )
+    return ProblemError(refusal_status(exc), str(exc), errors=errors or None)
 
 
 # -- websites ---------------------------------------------------------------------------
 
 
-def _status_dict(s: checks.WebsiteStatus) -> dict[str, Any]:
+def _status_fields(s: status_store.WebsiteStatus) -> dict[str, Any]:
     return {
         "state": s.state,
-        "state_since": _iso(s.state_since),
+        "state_since": s.state_since,
         "streak": s.streak,
-        "last_checked_at": _iso(s.last_checked_at),
+        "last_checked_at": s.last_checked_at,
         "last_status_code": s.last_status_code,
         "last_response_ms": s.last_response_ms,
         "last_error_kind": s.last_error_kind,
         "last_error_message": s.last_error_message,
-        "cert_expires_at": _iso(s.cert_expires_at),
+        "cert_expires_at": s.cert_expires_at,
     }
 
 
-def _website_summary(s: checks.WebsiteStatus) -> dict[str, Any]:
+def _summary_fields(s: status_store.WebsiteStatus) -> dict[str, Any]:
     return {
         "id": s.website_id,
         "key": s.key,
@@ -179,35 +161,36 @@ def _website_summary(s: checks.WebsiteStatus) -> dict[str, Any]:
         "active": s.active,
         "tags": list(s.tags),
         "interval_seconds": s.interval_seconds,
-        "status": _status_dict(s),
+        "status": schemas.WebsiteStatus(**_status_fields(s)),
         # The seed API's flat fields, for clients written against it (docs/api.md).
-        "created_at": _iso(s.created_at),
-        "last_checked": _iso(s.last_checked_at),
+        "created_at": s.created_at,
+        "last_checked": s.last_checked_at,
         "last_status": None if s.last_checked_at is None else s.state,
     }
 
 
-async def _find(conn: AsyncConnection, table: Any, ident: str) -> Mapping[str, Any]:
-    numeric = ident.isascii() and ident.isdigit() and len(ident) < 12
-    column = table.c.id if numeric else table.c.key
-    value: Any = int(ident) if numeric else ident
-    row = (
-        await conn.execute(select(table).where(column == value, table.c.archived_at.is_(None)))
-    ).first()
-    if row is None:
-        what = "website" if table is catalog.websites else "alert"
-        raise ProblemError(404, f"no {what} {ident!r}")
-    return dict(row._mapping)
+async def _website(conn: Connection, ident: str) -> catalog.WebsiteRecord:
+    found = await catalog.find_website(conn, ident)
+    if found is None:
+        raise ProblemError(404, f"no website {ident!r}")
+    return found
+
+
+async def _alert(conn: Connection, ident: str) -> catalog.AlertRecord:
+    found = await catalog.find_alert(conn, ident)
+    if found is None:
+        raise ProblemError(404, f"no alert {ident!r}")
+    return found
 
 
 def _cached(
-    handler: Callable[[web.Request], Awaitable[Any]],
+    handler: Callable[[web.Request], Awaitable[schemas.Body]],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """Serve the handler's JSON from the response cache (see ``web.cache``)."""
 
     async def cached(request: web.Request) -> web.Response:
         async def compute() -> bytes:
-            return json.dumps(await handler(request), default=str).encode()
+            return schemas.body(await handler(request))
 
         body = await request.app[CACHE].get(request.path_qs, compute)
         return web.Response(body=body, content_type="application/json")
@@ -215,7 +198,7 @@ def _cached(
     return cached
 
 
-async def list_websites(request: web.Request) -> dict[str, Any]:
+async def list_websites(request: web.Request) -> schemas.WebsitePage:
     tag = request.query.get("tag")
     state = request.query.get("status")
     if state is not None and state not in STATES:
@@ -228,75 +211,74 @@ async def list_websites(request: web.Request) -> dict[str, Any]:
     search = request.query.get("q", "").strip()
     if len(search) > 200:
         raise ProblemError(400, "q must be at most 200 characters")
-    wanted = checks.StatusFilter(
+    wanted = status_store.StatusFilter(
         state=state,
         active=None if active_raw is None else active_raw == "true",
         tag=tag,
         search=search or None,
     )
     async with request.app[ENGINE].connect() as conn:
-        rows = await checks.current_status(conn, where=wanted, limit=limit, offset=offset)
-        total = await checks.count_status(conn, wanted)
-    items = [_website_summary(r) for r in rows]
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+        rows = await status_store.current_status(conn, where=wanted, limit=limit, offset=offset)
+        total = await status_store.count_status(conn, wanted)
+    items = [schemas.WebsiteSummary(**_summary_fields(r)) for r in rows]
+    return schemas.WebsitePage(items=items, total=total, limit=limit, offset=offset)
 
 
 async def _website_detail(request: web.Request, ident: str) -> tuple[dict[str, Any], str | None]:
+    """The fields of a ``WebsiteDetail``, and the ETag of the entry's file."""
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, catalog.websites, ident)
-        (status,) = await checks.current_status(conn, row["key"])
-    where = await request.app[EDITOR].entry("websites", row["key"])
-    body = {
-        **_website_summary(status),
-        "entry": mask(where.fields) if where else None,
-        "spec": mask(row["spec"]),
+        row = await _website(conn, ident)
+        (status,) = await status_store.current_status(conn, row.key)
+    where = await request.app[EDITOR].entry("websites", row.key)
+    fields = {
+        **_summary_fields(status),
+        "entry": mask_entry("websites", where.fields) if where else None,
+        "spec": mask_entry("websites", row.spec),
         "source_file": where.file if where else None,
-        "updated_at": _iso(row["updated_at"]),
+        "updated_at": row.updated_at,
     }
-    return body, where.etag if where else None
+    return fields, where.etag if where else None
 
 
 async def get_website(request: web.Request) -> web.Response:
-    body, etag = await _website_detail(request, request.match_info["id"])
-    return _json(body, etag=etag)
+    fields, etag = await _website_detail(request, request.match_info["id"])
+    return _json(schemas.WebsiteDetail(**fields), etag=etag)
 
 
 async def website_status(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     async with engine.connect() as conn:
-        row = await _find(conn, catalog.websites, request.match_info["id"])
-        (status,) = await checks.current_status(conn, row["key"])
-        uptime = (await checks.uptime(conn, list(WINDOWS.values()))).get(row["id"], {})
+        row = await _website(conn, request.match_info["id"])
+        (status,) = await status_store.current_status(conn, row.key)
+        windows = list(WINDOWS.values())
+        uptime = (await uptime_store.uptime(conn, windows, ids=[row.id])).get(row.id, {})
         incidents = [
-            i for i in await alert_store.incidents_of(conn, row["id"]) if i["resolved_at"] is None
+            i for i in await alert_store.incidents_of(conn, row.id) if i["resolved_at"] is None
         ]
     return _json(
-        {
-            "id": row["id"],
-            "key": row["key"],
-            **_status_dict(status),
-            "open_incidents": [
-                {
-                    "id": i["id"],
-                    "alert_id": i["alert_id"],
-                    "started_at": _iso(i["started_at"]),
-                    "cause_kind": i["cause_kind"],
-                    "cause_message": i["cause_message"],
-                }
+        schemas.WebsiteStatusDetail(
+            id=row.id,
+            key=row.key,
+            **_status_fields(status),
+            open_incidents=[
+                schemas.OpenIncident(
+                    id=i["id"],
+                    alert_id=i["alert_id"],
+                    started_at=i["started_at"],
+                    cause_kind=i["cause_kind"],
+                    cause_message=i["cause_message"],
+                )
                 for i in incidents
             ],
-            "uptime": {
-                name: {
-                    "ratio": u.ratio,
-                    "checks": u.checks,
-                    "failures": u.failures,
-                    "mean_response_ms": u.mean_ms,
-                }
+            uptime={
+                name: schemas.UptimeWindow(
+                    ratio=u.ratio, checks=u.checks, failures=u.failures, mean_response_ms=u.mean_ms
+                )
                 if (u := uptime.get(window))
                 else None
                 for name, window in WINDOWS.items()
             },
-        }
+        )
     )
 
 
@@ -310,35 +292,32 @@ async def website_history(request: web.Request) -> web.Response:
     if granularity not in ("raw", "hour", "day"):
         raise ProblemError(400, "granularity must be raw, hour or day")
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, catalog.websites, request.match_info["id"])
+        row = await _website(conn, request.match_info["id"])
         if granularity == "raw":
-            items = await checks.history_page(
+            items = await status_store.history_page(
                 conn,
-                row["id"],
+                row.id,
                 start=start,
                 end=end,
                 limit=limit,
                 before_id=int(before) if before else None,
             )
-            return _json({"items": [_history_item(i) for i in items], "granularity": "raw"})
+            raw = [schemas.CheckItem(**i) for i in items]
+            return _json(schemas.RawHistory(granularity="raw", items=raw))
         now = datetime.now(UTC)
-        buckets = await checks.series(
+        buckets = await series.rollup_buckets(
             conn,
-            row["id"],
+            row.id,
             start=start or now - timedelta(days=1 if granularity == "hour" else 30),
             end=end or now + timedelta(hours=1),
             granularity=granularity,
         )
     return _json(
-        {
-            "items": [{**asdict(b), "start": _iso(b.start)} for b in buckets],
-            "granularity": granularity,
-        }
+        schemas.BucketHistory(
+            granularity="day" if granularity == "day" else "hour",
+            items=[schemas.BucketItem(**asdict(b)) for b in buckets],
+        )
     )
-
-
-def _history_item(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()}
 
 
 async def _applied(request: web.Request, kind: Kind, applied: Applied, status: int) -> web.Response:
@@ -350,12 +329,14 @@ async def _applied(request: web.Request, kind: Kind, applied: Applied, status: i
             "the file was written but the reconcile did not apply it: "
             + "; ".join(run.errors or ("see GET /api/config",)),
         )
+    written = {"revision": run.revision if run else None, "commit": applied.commit}
+    body: schemas.Body
     if kind == "websites":
-        body, etag = await _website_detail(request, applied.key)
+        fields, etag = await _website_detail(request, applied.key)
+        body = schemas.WebsiteWritten(**fields, **written)
     else:
-        body, etag = await _alert_detail(request, applied.key)
-    body["revision"] = run.revision if run else None
-    body["commit"] = applied.commit
+        fields, etag = await _alert_detail(request, applied.key)
+        body = schemas.AlertWritten(**fields, **written)
     response = _json(body, status=status, etag=etag)
     if applied.commit:
         response.headers["X-Sitewatch-Commit"] = applied.commit
@@ -365,10 +346,10 @@ async def _applied(request: web.Request, kind: Kind, applied: Applied, status: i
 
 
 async def _key_of(request: web.Request, kind: Kind) -> str:
-    table = catalog.websites if kind == "websites" else catalog.alerts
+    ident = request.match_info["id"]
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, table, request.match_info["id"])
-    return str(row["key"])
+        row = await (_website(conn, ident) if kind == "websites" else _alert(conn, ident))
+    return row.key
 
 
 def _seed_aliases(kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
@@ -434,13 +415,13 @@ async def check_website(request: web.Request) -> web.Response:
     open API cannot be made to run checks from another website's page."""
     await _json_body(request)
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, catalog.websites, request.match_info["id"])
+        row = await _website(conn, request.match_info["id"])
     checker = request.app.get(CHECKER)
     try:
         result, stored = await check_now(
             request.app[ENGINE],
             request.app[ENVIRON],
-            row["id"],
+            row.id,
             checker,
             Redactor(request.app[ENVIRON]),
         )
@@ -448,81 +429,77 @@ async def check_website(request: web.Request) -> web.Response:
         raise ProblemError(404, f"no website {request.match_info['id']!r}") from None
     except (EnvError, ValidationError) as exc:
         raise ProblemError(409, f"the website cannot be checked here: {exc}") from None
-    return _json({**result_dict(result), "stored": stored})
+    return _json(schemas.CheckNow(**result_fields(result), stored=stored))
 
 
 # -- alerts -------------------------------------------------------------------------------
 
 
-def _alert_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _alert_fields(row: catalog.AlertRecord) -> dict[str, Any]:
     return {
-        "id": row["id"],
-        "key": row["key"],
-        "type": row["type"],
-        "enabled": row["enabled"],
-        "spec": mask(row["spec"]),
-        "updated_at": _iso(row["updated_at"]),
+        "id": row.id,
+        "key": row.key,
+        "type": row.type,
+        "enabled": row.enabled,
+        "spec": mask_entry("alerts", row.spec),
+        "updated_at": row.updated_at,
     }
 
 
-async def list_alerts(request: web.Request) -> dict[str, Any]:
-    alerts = catalog.alerts
+async def list_alerts(request: web.Request) -> schemas.AlertPage:
     async with request.app[ENGINE].connect() as conn:
-        rows = await conn.execute(
-            select(alerts).where(alerts.c.archived_at.is_(None)).order_by(alerts.c.key)
-        )
-        items = [_alert_dict(dict(r._mapping)) for r in rows]
-    return {"items": items, "total": len(items)}
+        items = [schemas.Alert(**_alert_fields(r)) for r in await catalog.alerts_in_config(conn)]
+    return schemas.AlertPage(items=items, total=len(items))
 
 
 async def _alert_detail(request: web.Request, ident: str) -> tuple[dict[str, Any], str | None]:
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, catalog.alerts, ident)
-        websites = [key for _id, key, _name in await alert_store.websites_of_alert(conn, row["id"])]
-    where = await request.app[EDITOR].entry("alerts", row["key"])
-    body = {
-        **_alert_dict(row),
-        "entry": mask(where.fields) if where else None,
+        row = await _alert(conn, ident)
+        websites = [w.key for w in await alert_store.websites_of_alert(conn, row.id)]
+    where = await request.app[EDITOR].entry("alerts", row.key)
+    fields = {
+        **_alert_fields(row),
+        "entry": mask_entry("alerts", where.fields) if where else None,
         "websites": websites,
         "source_file": where.file if where else None,
     }
-    return body, where.etag if where else None
+    return fields, where.etag if where else None
 
 
 async def get_alert(request: web.Request) -> web.Response:
-    body, etag = await _alert_detail(request, request.match_info["id"])
-    return _json(body, etag=etag)
+    fields, etag = await _alert_detail(request, request.match_info["id"])
+    return _json(schemas.AlertDetail(**fields), etag=etag)
 
 
 async def alert_deliveries(request: web.Request) -> web.Response:
     limit = _int_param(request, "limit", 100, 1, 1000)
     async with request.app[ENGINE].connect() as conn:
-        row = await _find(conn, catalog.alerts, request.match_info["id"])
-        rows = await alert_store.deliveries(conn, row["id"], limit)
+        row = await _alert(conn, request.match_info["id"])
+        rows = await alert_store.deliveries(conn, row.id, limit)
     items = [
-        {
-            "event_id": r["event_id"],
-            "kind": r["kind"],
-            "website_id": r["website_id"],
-            "status": r["status"],
-            "attempts": r["attempts"],
-            "created_at": _iso(r["created_at"]),
-            "next_attempt_at": _iso(r["next_attempt_at"]) if r["status"] == "pending" else None,
-            "delivered_at": _iso(r["delivered_at"]),
-            "last_error": r["last_error"],
-            "attempt_log": [
-                {
-                    "at": _iso(a["attempted_at"]),
-                    "ok": a["ok"],
-                    "duration_ms": round(a["duration_ms"], 1),
-                    "detail": a["detail"],
-                }
+        schemas.Delivery(
+            event_id=r["event_id"],
+            kind=r["kind"],
+            website_id=r["website_id"],
+            status=r["status"],
+            attempts=r["attempts"],
+            created_at=r["created_at"],
+            next_attempt_at=r["next_attempt_at"] if r["status"] == "pending" else None,
+            delivered_at=r["delivered_at"],
+            last_error=r["last_error"],
+            attempt_log=[
+                schemas.Attempt(
+                    at=a["attempted_at"],
+                    ok=a["ok"],
+                    duration_ms=round(a["duration_ms"], 1),
+                    detail=a["detail"],
+                )
                 for a in r["attempt_log"]
             ],
-        }
+        )
         for r in rows
     ]
-    return _json({"items": items})
+    return _json(schemas.DeliveryPage(items=items))
 
 
 async def test_alert(request: web.Request) -> web.Response:
@@ -531,43 +508,44 @@ async def test_alert(request: web.Request) -> web.Response:
         event_id = await request.app[ALERTING].send_test(key)
     except UnknownAlertError:
         raise ProblemError(404, f"no alert {key!r}") from None
-    return _json({"event_id": event_id, "status": "queued"}, status=202)
+    return _json(schemas.TestQueued(event_id=event_id, status="queued"), status=202)
 
 
 # -- stats and config ----------------------------------------------------------------------
 
 
-async def stats_summary(request: web.Request) -> dict[str, Any]:
+async def stats_summary(request: web.Request) -> schemas.Summary:
     async with request.app[ENGINE].connect() as conn:
-        s = await checks.summary(conn)
-    return {
-        "websites": s.websites,
-        "active": s.active,
-        "paused": s.websites - s.active,
-        "up": s.up,
-        "down": s.down,
-        "unknown": s.unknown,
-        "checks_24h": s.checks_24h,
-        "failures_24h": s.failures_24h,
-        "uptime_24h": s.uptime_24h,
-        "mean_response_ms_24h": s.mean_response_ms_24h,
-    }
+        s = await summary_store.summary(conn)
+    return schemas.Summary(
+        websites=s.websites,
+        active=s.active,
+        paused=s.websites - s.active,
+        up=s.up,
+        down=s.down,
+        unknown=s.unknown,
+        checks_24h=s.checks_24h,
+        failures_24h=s.failures_24h,
+        uptime_24h=s.uptime_24h,
+        mean_response_ms_24h=s.mean_response_ms_24h,
+    )
 
 
 async def config_status(request: web.Request) -> web.Response:
     status = request.app[RECONCILER].status
     settings = request.app[SETTINGS]
     editor = request.app[EDITOR]
+    last = status.last
     return _json(
-        {
-            "config_dir": str(settings.config_dir),
-            "applied_revision": status.applied_revision,
-            "applied_git_commit": status.applied.git_commit if status.applied else None,
-            "attempted_revision": status.last.revision if status.last else None,
-            "last_reconcile": status.last.to_dict() if status.last else None,
-            "read_only": editor.refusal() is not None,
-            "read_only_reason": editor.refusal(),
-        }
+        schemas.ConfigStatus(
+            config_dir=str(settings.config_dir),
+            applied_revision=status.applied_revision,
+            applied_git_commit=status.applied.git_commit if status.applied else None,
+            attempted_revision=last.revision if last else None,
+            last_reconcile=schemas.ReconcileRun(**last.to_dict()) if last else None,
+            read_only=editor.refusal() is not None,
+            read_only_reason=editor.refusal(),
+        )
     )
 
 
@@ -575,20 +553,14 @@ async def cluster_status(request: web.Request) -> web.Response:
     """Every instance sharing the database (PostgreSQL), or this one alone (SQLite)."""
     cluster = request.app[CLUSTER]
     rows = await cluster.peers()
-    instances = [
-        {
-            **{k: _iso(v) if isinstance(v, datetime) else v for k, v in row.items()},
-            "self": row["id"] == cluster.id,
-        }
-        for row in rows
-    ]
+    instances = [schemas.Instance(**row, self_=row["id"] == cluster.id) for row in rows]
     return _json(
-        {
-            "database": request.app[ENGINE].dialect.name,
-            "shared": cluster.enabled,
-            "lease_seconds": cluster.ttl.total_seconds(),
-            "instances": instances,
-        }
+        schemas.Cluster(
+            database=request.app[ENGINE].dialect.name,
+            shared=cluster.enabled,
+            lease_seconds=cluster.ttl.total_seconds(),
+            instances=instances,
+        )
     )
 
 

@@ -17,9 +17,6 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import RestrictedRegistry
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch import __version__
 from sitewatch.keys import (
@@ -33,17 +30,17 @@ from sitewatch.keys import (
     SUPERVISOR,
 )
 from sitewatch.store import alerting as alert_store
+from sitewatch.store.engine import DatabaseError, Engine, ping
 from sitewatch.web.auth import may_read
 
 DB_TIMEOUT = 2.0
 
 
-async def database_reachable(engine: AsyncEngine) -> tuple[bool, str | None]:
+async def database_reachable(engine: Engine) -> tuple[bool, str | None]:
     try:
         async with asyncio.timeout(DB_TIMEOUT):
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            await ping(engine)
+    except (DatabaseError, OSError, TimeoutError) as exc:
         return False, f"{type(exc).__name__}: {exc}".splitlines()[0]
     return True, None
 
@@ -111,7 +108,7 @@ async def metrics(request: web.Request) -> web.Response:
         async with asyncio.timeout(DB_TIMEOUT):
             async with request.app[ENGINE].connect() as conn:
                 m.outbox_pending.set(await alert_store.pending_count(conn))
-    except (SQLAlchemyError, OSError, TimeoutError):
+    except (DatabaseError, OSError, TimeoutError):
         pass  # the last value stays; /ready and sitewatch_db_errors_total tell
     # The client library's own negotiation: OpenMetrics when the scraper asks for
     # it, gzip when it accepts it (with 10,000 websites the text is megabytes).

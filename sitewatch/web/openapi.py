@@ -1,7 +1,9 @@
-"""The API contract: an OpenAPI 3.1 document built from the config models.
+"""The API contract: an OpenAPI 3.1 document built from the models.
 
 Request bodies for websites and alerts are the JSON Schemas of the very pydantic
-models that validate the YAML, so the contract cannot drift from the files.
+models that validate the YAML, and every response body is the schema of the
+model its handler answers with (``schemas.py``), so the contract cannot drift
+from the files or from the code.
 Served at ``/api/openapi.json`` (no token needed); the dashboard renders it
 readably at ``/api/docs``.
 """
@@ -13,106 +15,13 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from sitewatch import __version__
 from sitewatch.config.models import EmailAlert, WebhookAlert, Website
+from sitewatch.web.schemas import RESPONSES
 
 REF = "#/components/schemas/{model}"
-
-_PROBLEM = {
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "field": {"type": ["string", "null"]},
-                    "message": {"type": "string"},
-                    "location": {"type": "string"},
-                },
-            },
-        },
-    },
-}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-_STATUS = {
-    "type": "object",
-    "required": ["state"],
-    "properties": {
-        "state": {"enum": ["up", "down", "unknown"]},
-        "state_since": _TIME,
-        "streak": {"type": "integer"},
-        "last_checked_at": _TIME,
-        "last_status_code": {"type": ["integer", "null"]},
-        "last_response_ms": {"type": ["number", "null"]},
-        "last_error_kind": {"type": ["string", "null"]},
-        "last_error_message": {"type": ["string", "null"]},
-        "cert_expires_at": _TIME,
-    },
-}
-_SUMMARY = {
-    "type": "object",
-    "required": ["id", "key", "name", "url", "active", "tags", "status"],
-    "properties": {
-        "id": {"type": "integer"},
-        "key": {"type": "string"},
-        "name": {"type": "string"},
-        "url": {"type": "string"},
-        "active": {"type": "boolean"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "interval_seconds": {"type": "number"},
-        "status": {"$ref": REF.format(model="WebsiteStatus")},
-        "created_at": _TIME,
-        "last_checked": {**_TIME, "description": "status.last_checked_at (the seed API's name)"},
-        "last_status": {
-            "type": ["string", "null"],
-            "enum": ["up", "down", "unknown", None],
-            "description": "status.state, null before the first check (the seed API's name)",
-        },
-    },
-}
-_DETAIL = {
-    "allOf": [{"$ref": REF.format(model="WebsiteSummary")}],
-    "properties": {
-        "entry": {"type": ["object", "null"], "description": "The entry as written in the YAML."},
-        "spec": {"type": "object", "description": "The effective spec (defaults applied)."},
-        "source_file": {"type": ["string", "null"]},
-        "revision": {"type": ["string", "null"]},
-    },
-}
-_ALERT = {
-    "type": "object",
-    "required": ["id", "key", "type", "enabled", "spec"],
-    "properties": {
-        "id": {"type": "integer"},
-        "key": {"type": "string"},
-        "type": {"enum": ["email", "webhook"]},
-        "enabled": {"type": "boolean"},
-        "spec": {"type": "object"},
-        "entry": {"type": ["object", "null"]},
-        "websites": {"type": "array", "items": {"type": "string"}},
-        "source_file": {"type": ["string", "null"]},
-    },
-}
-
-
-def _page(item: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["items"],
-        "properties": {
-            "items": {"type": "array", "items": {"$ref": REF.format(model=item)}},
-            "total": {"type": "integer"},
-            "limit": {"type": "integer"},
-            "offset": {"type": "integer"},
-        },
-    }
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -171,9 +80,12 @@ READ_ERRORS = (400, 401, 404, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 
-def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
-    """Paths of one kind of entry (websites or alerts)."""
+def _crud(kind: str, noun: str) -> dict[str, Any]:
+    """Paths of one kind of entry (websites or alerts): ``noun`` names the models
+    (``WebsiteDetail``, ``WebsiteWritten``; the body ``Website`` or ``AlertBody``)."""
     single = f"/api/{kind}/{{id}}"
+    body = "Website" if noun == "Website" else "AlertBody"
+    item, written = f"{noun}Detail", f"{noun}Written"
     entry_body = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     patch_body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
     return {
@@ -183,7 +95,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 "parameters": [FRAGMENT],
                 "requestBody": entry_body,
                 "responses": {
-                    "201": _json(_ref(item), "Created and applied."),
+                    "201": _json(_ref(written), "Created and applied."),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -202,7 +114,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 "parameters": [ID, IF_MATCH],
                 "requestBody": entry_body,
                 "responses": {
-                    "200": _json(_ref(item), "Written and applied."),
+                    "200": _json(_ref(written), "Written and applied."),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -211,7 +123,7 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
                 "parameters": [ID, IF_MATCH],
                 "requestBody": patch_body,
                 "responses": {
-                    "200": _json(_ref(item), "Written and applied."),
+                    "200": _json(_ref(written), "Written and applied."),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -228,32 +140,32 @@ def _crud(kind: str, item: str, body: str) -> dict[str, Any]:
 
 
 def _components() -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
-    models: list[type[BaseModel]] = [Website, EmailAlert, WebhookAlert]
-    for model in models:
-        schema = model.model_json_schema(by_alias=True, mode="validation", ref_template=REF)
-        schemas.update(schema.pop("$defs", {}))
-        schemas[model.__name__] = schema
-    schemas["AlertBody"] = {
+    """Request bodies (the config models, as they validate) and response bodies
+    (``schemas``, as they serialise), one JSON Schema each."""
+    requests: list[type[BaseModel]] = [Website, EmailAlert, WebhookAlert]
+    _, top = models_json_schema(
+        [(m, "validation") for m in requests] + [(m, "serialization") for m in RESPONSES],
+        by_alias=True,
+        ref_template=REF,
+    )
+    components: dict[str, Any] = dict(top["$defs"])
+    components["AlertBody"] = {
         "oneOf": [_ref("EmailAlert"), _ref("WebhookAlert")],
         "discriminator": {"propertyName": "type"},
     }
-    schemas.update(
-        Problem=_PROBLEM,
-        WebsiteStatus=_STATUS,
-        WebsiteSummary=_SUMMARY,
-        WebsiteDetail=_DETAIL,
-        Alert=_ALERT,
-    )
-    return schemas
+    components["History"] = {
+        "oneOf": [_ref("RawHistory"), _ref("BucketHistory")],
+        "discriminator": {"propertyName": "granularity"},
+    }
+    return components
 
 
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI document (built once: it depends only on the code)."""
     paths: dict[str, Any] = {}
-    paths.update(_crud("websites", "WebsiteDetail", "Website"))
-    paths.update(_crud("alerts", "Alert", "AlertBody"))
+    paths.update(_crud("websites", "Website"))
+    paths.update(_crud("alerts", "Alert"))
     int_query = {"type": "string", "pattern": "^[0-9]+$"}
     paths["/api/websites"]["get"] = {
         "summary": "Websites with their status",
@@ -271,7 +183,7 @@ def document() -> dict[str, Any]:
             {"name": "offset", "in": "query", "schema": int_query},
         ],
         "responses": {
-            "200": _json(_page("WebsiteSummary"), "A page of websites."),
+            "200": _json(_ref("WebsitePage"), "A page of websites."),
             **_problems(400, 401),
         },
     }
@@ -280,7 +192,7 @@ def document() -> dict[str, Any]:
             "summary": "Current state, open incidents, uptime 24h/7d/30d",
             "parameters": [ID],
             "responses": {
-                "200": _json({"type": "object"}, "The status."),
+                "200": _json(_ref("WebsiteStatusDetail"), "The status."),
                 **_problems(*READ_ERRORS),
             },
         }
@@ -300,7 +212,7 @@ def document() -> dict[str, Any]:
                 {"name": "before_id", "in": "query", "schema": int_query},
                 {"name": "granularity", "in": "query", "schema": {"enum": ["raw", "hour", "day"]}},
             ],
-            "responses": _answers(200, _json({"type": "object"}, "History."), *READ_ERRORS),
+            "responses": _answers(200, _json(_ref("History"), "History."), *READ_ERRORS),
         }
     }
     paths["/api/websites/{id}/check"] = {
@@ -314,7 +226,7 @@ def document() -> dict[str, Any]:
             },
             "responses": _answers(
                 200,
-                _json({"type": "object", "required": ["ok", "stored"]}, "The check's result."),
+                _json(_ref("CheckNow"), "The check's result."),
                 400,
                 401,
                 403,
@@ -327,14 +239,14 @@ def document() -> dict[str, Any]:
     }
     paths["/api/alerts"]["get"] = {
         "summary": "Alert channels and rules (secrets masked)",
-        "responses": _answers(200, _json(_page("Alert"), "The alerts."), 401),
+        "responses": _answers(200, _json(_ref("AlertPage"), "The alerts."), 401),
     }
     paths["/api/alerts/{id}/deliveries"] = {
         "get": {
             "summary": "The alert's outbox: notifications and every delivery attempt",
             "parameters": [ID, {"name": "limit", "in": "query", "schema": int_query}],
             "responses": {
-                "200": _json({"type": "object"}, "Deliveries."),
+                "200": _json(_ref("DeliveryPage"), "Deliveries."),
                 **_problems(*READ_ERRORS),
             },
         }
@@ -344,7 +256,7 @@ def document() -> dict[str, Any]:
             "summary": "Send a test notification through the outbox",
             "parameters": [ID],
             "responses": {
-                "202": _json({"type": "object", "required": ["event_id"]}, "Queued."),
+                "202": _json(_ref("TestQueued"), "Queued."),
                 **_problems(401, 403, 404),
             },
         }
@@ -352,19 +264,19 @@ def document() -> dict[str, Any]:
     paths["/api/stats/summary"] = {
         "get": {
             "summary": "Totals: up, down, paused, uptime and mean response time over 24 h",
-            "responses": _answers(200, _json({"type": "object"}, "The summary."), 401),
+            "responses": _answers(200, _json(_ref("Summary"), "The summary."), 401),
         }
     }
     paths["/api/config"] = {
         "get": {
             "summary": "Applied and attempted revisions, the last reconcile, read-only state",
-            "responses": _answers(200, _json({"type": "object"}, "Config status."), 401),
+            "responses": _answers(200, _json(_ref("ConfigStatus"), "Config status."), 401),
         }
     }
     paths["/api/cluster"] = {
         "get": {
             "summary": "The instances sharing this database: role, version, heartbeat, share",
-            "responses": _answers(200, _json({"type": "object"}, "Cluster status."), 401),
+            "responses": _answers(200, _json(_ref("Cluster"), "Cluster status."), 401),
         }
     }
     return {

@@ -6,14 +6,19 @@ anything unexpected are turned into problem documents too -- never a stack trace
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from sitewatch.errors import SitewatchError
+from sitewatch.services.configedit import (
+    EditRefusedError,
+    InvalidError,
+    NotFoundError,
+    PreconditionFailedError,
+)
+from sitewatch.web.schemas import FieldProblem, Problem
 
 log = logging.getLogger("sitewatch.web")
 
@@ -36,32 +41,55 @@ TITLES = {
 
 
 class ProblemError(SitewatchError):
+    """An answer of the web layer: the HTTP status is chosen here, in ``web/``."""
+
     def __init__(
-        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[FieldProblem] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = headers
-        self.extra = extra
+        self.errors = errors
+
+
+def refusal_status(exc: EditRefusedError) -> int:
+    """The HTTP status of a refused write."""
+    if isinstance(exc, NotFoundError):
+        return 404
+    if isinstance(exc, PreconditionFailedError):
+        return 412
+    if isinstance(exc, InvalidError):
+        return 422
+    return 409  # read-only, a duplicate key, a file that cannot be parsed: a conflict
 
 
 def problem_response(
-    status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldProblem] | None = None,
 ) -> web.Response:
-    body = {
-        "type": "about:blank",
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
+    problem = Problem(
+        type="about:blank",
+        title=TITLES.get(status, "Error"),
+        status=status,
+        detail=detail,
+        errors=errors,
+    )
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="sitewatch"'
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False),
+        # No "errors": null on problems that have none (RFC 9457 members are optional).
+        body=problem.model_dump_json(exclude_none=errors is None).encode(),
         content_type=PROBLEM,
         headers=headers,
     )
@@ -76,7 +104,7 @@ async def problems(
     try:
         return await handler(request)
     except ProblemError as exc:
-        return problem_response(exc.status, exc.detail, headers=exc.headers, **exc.extra)
+        return problem_response(exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
     except web.HTTPRequestEntityTooLarge:
         return problem_response(413, "the request body is larger than SITEWATCH_MAX_REQUEST_BYTES")
     except web.HTTPMethodNotAllowed as exc:

@@ -61,7 +61,7 @@ async def apply_config(engine: AsyncEngine, folder: Path, monitors: str, alerts:
 
 async def ids(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
-        return await catalog.key_ids(conn, catalog.websites)
+        return await catalog.key_ids(conn, "websites")
 
 
 class Harness:

@@ -9,11 +9,11 @@ import pytest
 from pydantic import ValidationError
 
 from sitewatch.alerts.maintenance import covers, in_maintenance, open_at
-from sitewatch.config.models import MaintenanceWindow
+from sitewatch.config.models import AnyWindow, parse_window
 
 
-def window(**kw: Any) -> MaintenanceWindow:
-    return MaintenanceWindow.model_validate({"name": "w", "websites": "*", **kw})
+def window(**kw: Any) -> AnyWindow:
+    return parse_window({"name": "w", "websites": "*", **kw})
 
 
 def utc(*args: int) -> datetime:
@@ -68,7 +68,7 @@ def test_one_off_window_in_local_time() -> None:
 
 def test_selection_by_key_tag_or_star() -> None:
     by_key = window(websites=["shop"], days="mon", start="00:00", duration="1h")
-    by_tag = MaintenanceWindow.model_validate(
+    by_tag = parse_window(
         {"name": "t", "tags": ["eu"], "days": "mon", "start": "00:00", "duration": "1h"}
     )
     assert covers(by_key, "shop", []) and not covers(by_key, "blog", ["eu"])
@@ -97,3 +97,21 @@ def test_selection_by_key_tag_or_star() -> None:
 def test_invalid_windows_say_what_is_wrong(spec: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         window(**spec)
+
+
+def test_windows_are_typed_and_their_stored_form_reads_back() -> None:
+    """A weekly window's start is a time of day, a one-off's a date-time: parsed
+    once, at load; the stored (JSON) form validates to the same window."""
+    from datetime import time
+
+    from sitewatch.config.models import OneOffWindow, WeeklyWindow
+
+    weekly = window(days=["sun"], start="02:30", duration="2h")
+    once = window(start="2026-12-24T22:00", end="2026-12-25T02:00")
+    assert isinstance(weekly, WeeklyWindow) and weekly.start == time(2, 30)
+    assert isinstance(once, OneOffWindow) and once.end == datetime(2026, 12, 25, 2, 0)
+    for w in (weekly, once):
+        stored = w.model_dump(mode="json")
+        assert parse_window(stored) == w
+    assert weekly.model_dump(mode="json")["start"] == "02:30"
+    assert once.model_dump(mode="json")["start"] == "2026-12-24T22:00"

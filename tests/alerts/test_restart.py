@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from sitewatch.store import alerting as store
-from sitewatch.store import checks
+from sitewatch.store import tables
 from sitewatch.store.engine import create_engine
 from tests.receivers import WebhookReceiver
 from tests.targets import closed_port
@@ -102,8 +102,8 @@ async def test_sigkill_mid_incident_sends_no_second_down(database_url: str, tmp_
         async with engine.connect() as conn:
             failed_after = await conn.scalar(
                 select(func.count())
-                .select_from(checks.history)
-                .where(checks.history.c.checked_at > restarted, checks.history.c.ok.is_(False))
+                .select_from(tables.history)
+                .where(tables.history.c.checked_at > restarted, tables.history.c.ok.is_(False))
             )
     finally:
         await engine.dispose()

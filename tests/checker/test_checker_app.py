@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from sitewatch.app import create_app
 from sitewatch.keys import CHECKER, ENGINE, RECONCILER
 from sitewatch.settings import Settings
-from sitewatch.store import checks
+from sitewatch.store import status as status_store
+from sitewatch.store import tables
 from tests.factories import website_yaml, write
 from tests.targets import TargetServer
 from tests.waiting import eventually
@@ -24,8 +25,8 @@ async def history_count(app: object, key: str) -> int:
         return int(
             await conn.scalar(
                 select(func.count())
-                .select_from(checks.history.join(checks.websites))
-                .where(checks.websites.c.key == key)
+                .select_from(tables.history.join(tables.websites))
+                .where(tables.websites.c.key == key)
             )
             or 0
         )
@@ -58,7 +59,7 @@ async def test_checker_follows_config(database_url: str, config_dir: Path) -> No
             assert run is not None and run.created == 1
             await eventually(lambda: _positive(app, "beta"))
             async with app[ENGINE].connect() as conn:
-                status = {s.key: s for s in await checks.current_status(conn)}
+                status = {s.key: s for s in await status_store.current_status(conn)}
             first_check = status["beta"].last_checked_at
             assert first_check is not None
             # Due at once, not on its 5 s grid (how late it started is load, not logic).

@@ -301,7 +301,7 @@ def test_json_assertions_are_stored_with_their_one_condition(config_dir: Path) -
         {"path": "$$.status", "equals": "ok"},
         {"path": "$$.x", "equals": None},
     ]
-    assert Website.model_validate(resolve(stored, {})) == snapshot.websites["shop"].website
+    assert Website.model_validate(resolve(stored, {})) == snapshot.websites["shop"].model
 
 
 # -- any YAML --------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from sitewatch.config.entries import Snapshot
 from sitewatch.config.envsubst import substitute
-from sitewatch.config.loader import Snapshot, load_config
+from sitewatch.config.loader import load_config
 from sitewatch.errors import ConfigError
 from tests.factories import ALERTS, monitors_yaml, write
 
@@ -25,7 +26,7 @@ def errors(config_dir: Path, env: dict[str, str] | None = None) -> list[str]:
 def test_example_config_in_repo_is_valid() -> None:
     snapshot = load(Path(__file__).parents[2] / "config")
     assert "sitewatch-health" in snapshot.websites
-    assert snapshot.websites["sitewatch-health"].website.url.endswith("/health")
+    assert snapshot.websites["sitewatch-health"].model.url.endswith("/health")
     assert not [w for w in snapshot.warnings if w.severity == "error"]
 
 
@@ -59,7 +60,7 @@ def test_defaults_fill_and_headers_merge(config_dir: Path) -> None:
         "  - name: Two\n    url: https://two.example.com\n    interval: 10s\n    tags: [dev]\n",
     )
     snapshot = load(config_dir)
-    one, two = snapshot.websites["one"].website, snapshot.websites["two"].website
+    one, two = snapshot.websites["one"].model, snapshot.websites["two"].model
     assert (one.interval, one.headers, one.tags) == (120.0, {"A": "1", "B": "x"}, ["prod"])
     assert (two.interval, two.tags) == (10.0, ["dev"])
     assert one.timeout == 10.0 and one.expected_status == ["2xx"] and one.method == "GET"
@@ -78,9 +79,9 @@ def test_fragments_merge_and_inherit_main_defaults(config_dir: Path) -> None:
     )
     write(config_dir, "monitors.d/notes.txt", "not yaml, ignored")
     snapshot = load(config_dir)
-    assert snapshot.websites["main"].website.interval == 45.0
+    assert snapshot.websites["main"].model.interval == 45.0
     team = snapshot.websites["team-a"]
-    assert (team.website.interval, team.website.timeout) == (45.0, 3.0)
+    assert (team.model.interval, team.model.timeout) == (45.0, 3.0)
     assert team.source.file == f"{config_dir}/monitors.d/team-a.yaml" and team.source.line == 3
 
 
@@ -91,6 +92,18 @@ def test_key_defaults_to_slug_of_name(config_dir: Path) -> None:
         "websites:\n  - name: 'Shop: Checkout (EU)'\n    url: https://shop.example\n",
     )
     assert list(load(config_dir).websites) == ["shop-checkout-eu"]
+
+
+def test_key_null_is_no_key_and_a_validated_key_is_never_empty(config_dir: Path) -> None:
+    write(
+        config_dir,
+        "monitors.yaml",
+        "websites:\n  - {name: Shop, key: null, url: https://shop.example}\n"
+        "  - {name: Blog, key: journal, url: https://blog.example}\n",
+    )
+    snapshot = load(config_dir)
+    assert [e.model.key for e in snapshot.websites.values()] == ["shop", "journal"]
+    assert snapshot.websites["shop"].stored["key"] == "shop"
 
 
 def test_a_name_without_letters_or_digits_says_which_name(config_dir: Path) -> None:
@@ -289,8 +302,8 @@ def test_anchors_and_merge_keys_work(config_dir: Path) -> None:
         "  - <<: *base\n    name: B\n",
     )
     snapshot = load(config_dir)
-    assert snapshot.websites["b"].website.interval == 60.0
-    assert snapshot.websites["b"].website.url == "https://a.example"
+    assert snapshot.websites["b"].model.interval == 60.0
+    assert snapshot.websites["b"].model.url == "https://a.example"
 
 
 def test_yes_no_booleans_get_a_quoting_hint(config_dir: Path) -> None:
@@ -314,7 +327,7 @@ def test_expected_status_forms(config_dir: Path) -> None:
         "  - {name: c, url: 'https://c.example', expected_status: [200, 301, 400-404]}\n",
     )
     ws = load(config_dir).websites
-    assert [ws[k].website.expected_status for k in "abc"] == [
+    assert [ws[k].model.expected_status for k in "abc"] == [
         ["200"],
         ["2xx"],
         ["200", "301", "400-404"],
@@ -403,7 +416,7 @@ def test_env_references_resolve_and_unset_is_an_error(config_dir: Path) -> None:
     ]
     snapshot = load(config_dir, {"SMTP_USER": "u", "SMTP_PASSWORD": "hunter2-secret"})
     alert = snapshot.alerts["mail"]
-    assert alert.alert.password == "hunter2-secret"  # type: ignore[union-attr]
+    assert alert.model.password == "hunter2-secret"  # type: ignore[union-attr]
     # The stored form keeps the reference: the database never sees the secret.
     assert alert.stored["password"] == "${SMTP_PASSWORD}"
     assert "hunter2-secret" not in repr(alert.stored)
@@ -418,15 +431,15 @@ def test_stored_form_round_trips_through_substitute(config_dir: Path) -> None:
         "    body: 'price: $$5 ${TOKEN}'\n",
     )
     entry = load(config_dir, {"TOKEN": "t0ps3cret"}).websites["a"]
-    assert entry.website.headers["Authorization"] == "Bearer t0ps3cret"
-    assert entry.website.url == "https://a.example/x"
-    assert entry.website.body == "price: $5 t0ps3cret"
+    assert entry.model.headers["Authorization"] == "Bearer t0ps3cret"
+    assert entry.model.url == "https://a.example/x"
+    assert entry.model.body == "price: $5 t0ps3cret"
     assert entry.stored["headers"]["Authorization"] == "Bearer ${TOKEN}"
     assert entry.stored["url"] == "https://${HOST:-a.example}/x"
     assert entry.stored["body_regex"] == "ok$$"
     assert "t0ps3cret" not in repr(entry.stored)
     env = {"TOKEN": "t0ps3cret"}
-    assert substitute(entry.stored["body"], env) == entry.website.body
+    assert substitute(entry.stored["body"], env) == entry.model.body
     assert substitute(entry.stored["body_regex"], env) == "ok$"
 
 

@@ -21,7 +21,8 @@ from sitewatch.checker.result import CheckResult, Timings
 from sitewatch.checker.writer import history_row
 from sitewatch.keys import ALERTING, ENGINE, RECONCILER
 from sitewatch.store import alerting as alert_store
-from sitewatch.store import catalog, checks
+from sitewatch.store import results, tables
+from sitewatch.store import status as status_store
 from tests.appclient import Client, page_text, start_client
 
 MONITORS = textwrap.dedent(
@@ -77,7 +78,7 @@ async def _record(
 ) -> None:
     engine = client.server.app[ENGINE]
     async with engine.connect() as conn:
-        (status,) = await checks.current_status(conn, key)
+        (status,) = await status_store.current_status(conn, key)
     result = CheckResult(
         website_id=status.website_id,
         checked_at=datetime.now(UTC) - timedelta(seconds=ago),
@@ -88,7 +89,7 @@ async def _record(
         timings=Timings(total_ms=ms),
     )
     async with engine.begin() as conn:
-        await checks.record(conn, [history_row(result)])
+        await results.record(conn, [history_row(result)])
 
 
 async def _reconcile(client: Client) -> None:
@@ -101,8 +102,8 @@ async def test_held_notifications_show_on_every_page_the_alert_and_metrics(
     app = client.server.app
     engine = app[ENGINE]
     async with engine.connect() as conn:
-        (site,) = await checks.current_status(conn, "site-2")
-        hook = await conn.scalar(catalog.alerts.select().with_only_columns(catalog.alerts.c.id))
+        (site,) = await status_store.current_status(conn, "site-2")
+        hook = await conn.scalar(tables.alerts.select().with_only_columns(tables.alerts.c.id))
     assert hook is not None
     async with engine.begin() as conn:
         await alert_store.open_incident(
@@ -207,9 +208,9 @@ async def test_lists_sort_by_any_column_and_names_sort_naturally(client: Client)
 async def test_incident_timeline_lists_filters_and_sorts(client: Client) -> None:
     engine = client.server.app[ENGINE]
     async with engine.connect() as conn:
-        rows = {s.key: s.website_id for s in await checks.current_status(conn)}
+        rows = {s.key: s.website_id for s in await status_store.current_status(conn)}
         hook = int(
-            await conn.scalar(catalog.alerts.select().with_only_columns(catalog.alerts.c.id)) or 0
+            await conn.scalar(tables.alerts.select().with_only_columns(tables.alerts.c.id)) or 0
         )
     now = datetime.now(UTC)
     async with engine.begin() as conn:
@@ -324,12 +325,12 @@ async def test_the_status_bar_caption_says_the_interval_in_effect(
     assert "Every 45 s;" in await page_text(client, "/websites/site-2")
     engine = client.server.app[ENGINE]
     async with engine.connect() as conn:
-        (site,) = await checks.current_status(conn, "site-2")
+        (site,) = await status_store.current_status(conn, "site-2")
     result = CheckResult(
         site.website_id, datetime.now(UTC), False, "status", "HTTP 503", 503, Timings(total_ms=5)
     )
     async with engine.begin() as conn:
-        await checks.record(conn, [history_row(result)])
+        await results.record(conn, [history_row(result)])
     caption = await page_text(client, "/websites/site-2")
     assert "Every 10 s while failing" in caption and "every 45 s when up" in caption
 

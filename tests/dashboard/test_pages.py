@@ -19,7 +19,8 @@ from yarl import URL
 from sitewatch.checker.result import CheckResult, Timings
 from sitewatch.checker.writer import history_row
 from sitewatch.keys import ENGINE, RECONCILER
-from sitewatch.store import checks
+from sitewatch.store import results
+from sitewatch.store import status as status_store
 from tests.appclient import Client, page_text, start_client
 from tests.factories import website_yaml
 from tests.targets import TargetServer
@@ -84,7 +85,7 @@ async def _csrf(client: Client, path: str = "/") -> str:
 async def _record(client: Client, key: str, ok: bool, ms: float = 42.0) -> None:
     engine = client.server.app[ENGINE]
     async with engine.connect() as conn:
-        (status,) = await checks.current_status(conn, key)
+        (status,) = await status_store.current_status(conn, key)
     result = CheckResult(
         website_id=status.website_id,
         checked_at=datetime.now(UTC) - timedelta(seconds=5),
@@ -95,7 +96,7 @@ async def _record(client: Client, key: str, ok: bool, ms: float = 42.0) -> None:
         timings=Timings(dns_ms=1.0, connect_ms=2.0, tls_ms=10.0, first_byte_ms=20.0, total_ms=ms),
     )
     async with engine.begin() as conn:
-        await checks.record(conn, [history_row(result)])
+        await results.record(conn, [history_row(result)])
 
 
 async def test_every_page_renders(client: Client) -> None:

@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sitewatch.config.loader import Snapshot, load_config
+from sitewatch.config.entries import Snapshot
+from sitewatch.config.loader import load_config
 from sitewatch.reconcile.apply import apply_snapshot, read_state
-from sitewatch.store import catalog
+from sitewatch.store import catalog, tables
 from sitewatch.store.runs import reconcile_runs
 from sitewatch.store.tables import metadata
 from tests.factories import ALERTS, monitors_yaml, write
@@ -39,7 +40,7 @@ def config(
 
 async def websites(engine: AsyncEngine) -> dict[str, dict[str, object]]:
     async with engine.connect() as conn:
-        result = await conn.execute(select(catalog.websites))
+        result = await conn.execute(select(tables.websites))
         return {r["key"]: dict(r) for r in result.mappings()}
 
 
@@ -147,7 +148,7 @@ async def test_secrets_are_stored_as_references(engine: AsyncEngine, config_dir:
         engine, load_config(config_dir, {"HOOK_SECRET": "very-secret-value"}), trigger="test"
     )
     async with engine.connect() as conn:
-        spec = (await conn.execute(select(catalog.alerts.c.spec))).scalar_one()
+        spec = (await conn.execute(select(tables.alerts.c.spec))).scalar_one()
     assert spec["secret"] == "${HOOK_SECRET}"
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sitewatch.config.loader import Snapshot, load_config
+from sitewatch.config.entries import Snapshot
+from sitewatch.config.loader import load_config
 from sitewatch.reconcile.diff import desired_websites, field_changes, plan, plan_table, would_wipe
 from sitewatch.store.catalog import RowState
 from tests.factories import monitors_yaml, write

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.reconcile.service import Reconciler
-from sitewatch.store import catalog, runs
+from sitewatch.store import runs, tables
 from tests.factories import monitors_yaml, write
 from tests.waiting import eventually
 
@@ -37,7 +37,7 @@ async def running(engine: AsyncEngine, config_dir: Path) -> AsyncIterator[Reconc
 async def live_keys(engine: AsyncEngine) -> set[str]:
     async with engine.connect() as conn:
         result = await conn.execute(
-            select(catalog.websites.c.key).where(catalog.websites.c.archived_at.is_(None))
+            select(tables.websites.c.key).where(tables.websites.c.archived_at.is_(None))
         )
         return {r[0] for r in result}
 

@@ -11,8 +11,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.housekeeping import Housekeeper, Retention
-from sitewatch.store import checks, rollups
-from sitewatch.store.checks import DAY, HOUR, Uptime, hourly_increments, status_rounds
+from sitewatch.store import marks, results, rollups, series, tables
+from sitewatch.store import status as status_store
+from sitewatch.store import summary as summary_store
+from sitewatch.store import uptime as uptime_store
+from sitewatch.store import windows as win
+from sitewatch.store.results import hourly_increments, status_rounds
+from sitewatch.store.uptime import Uptime
+from sitewatch.store.windows import DAY, HOUR
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -20,7 +26,7 @@ T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 def row(
     website_id: int, at: datetime, ok: bool = True, ms: float | None = 100.0, **extra: Any
 ) -> dict[str, Any]:
-    base = dict.fromkeys(checks.HISTORY_FIELDS)
+    base = dict.fromkeys(results.HISTORY_FIELDS)
     base.update(
         website_id=website_id,
         checked_at=at,
@@ -38,7 +44,7 @@ async def add_websites(engine: AsyncEngine, *keys: str) -> dict[str, int]:
     async with engine.begin() as conn:
         for key in keys:
             await conn.execute(
-                insert(checks.websites).values(
+                insert(tables.websites).values(
                     key=key,
                     name=key,
                     url=f"http://{key}.test/",
@@ -52,7 +58,7 @@ async def add_websites(engine: AsyncEngine, *keys: str) -> dict[str, int]:
                     updated_at=T0,
                 )
             )
-        result = await conn.execute(select(checks.websites.c.key, checks.websites.c.id))
+        result = await conn.execute(select(tables.websites.c.key, tables.websites.c.id))
         return {r[0]: r[1] for r in result}
 
 
@@ -100,15 +106,15 @@ async def test_record_writes_history_status_and_rollups(engine: AsyncEngine) -> 
     ]
     for batch in batches:
         async with engine.begin() as conn:
-            await checks.record(conn, batch)
+            await results.record(conn, batch)
     async with engine.connect() as conn:
-        assert await conn.scalar(select(func.count()).select_from(checks.history)) == 6
-        status = {s.key: s for s in await checks.current_status(conn)}
+        assert await conn.scalar(select(func.count()).select_from(tables.history)) == 6
+        status = {s.key: s for s in await status_store.current_status(conn)}
         rollup = (
-            await conn.execute(select(checks.hourly).where(checks.hourly.c.website_id == shop))
+            await conn.execute(select(tables.hourly).where(tables.hourly.c.website_id == shop))
         ).one()
-        page = await checks.history_page(conn, shop, limit=3)
-        older = await checks.history_page(conn, shop, limit=3, before_id=page[-1]["id"])
+        page = await status_store.history_page(conn, shop, limit=3)
+        older = await status_store.history_page(conn, shop, limit=3, before_id=page[-1]["id"])
     assert (status["shop"].state, status["shop"].streak, status["shop"].state_since) == (
         "down",
         2,
@@ -135,9 +141,9 @@ async def test_status_never_goes_back_in_time(engine: AsyncEngine) -> None:
     ids = await add_websites(engine, "shop")
     for at, ok in ((T0 + timedelta(seconds=30), True), (T0, False)):
         async with engine.begin() as conn:
-            await checks.record(conn, [row(ids["shop"], at, ok=ok)])
+            await results.record(conn, [row(ids["shop"], at, ok=ok)])
     async with engine.connect() as conn:
-        (status,) = await checks.current_status(conn)
+        (status,) = await status_store.current_status(conn)
     assert (status.state, status.last_checked_at) == ("up", T0 + timedelta(seconds=30))
 
 
@@ -149,19 +155,19 @@ async def test_sealing_fills_percentiles_and_days(engine: AsyncEngine) -> None:
     ]  # 2 hours
     rows.append(row(ids["shop"], day + timedelta(minutes=5), ok=False, ms=None))
     async with engine.begin() as conn:
-        await checks.record(conn, rows)
+        await results.record(conn, rows)
     keeper = Housekeeper(engine, clock=lambda: day + DAY + timedelta(minutes=5))
     await keeper.run_once()
     async with engine.connect() as conn:
         hours = (
             await conn.execute(
-                select(checks.hourly.c.bucket, checks.hourly.c.p95_ms).order_by(
-                    checks.hourly.c.bucket
+                select(tables.hourly.c.bucket, tables.hourly.c.p95_ms).order_by(
+                    tables.hourly.c.bucket
                 )
             )
         ).all()
-        days = (await conn.execute(select(checks.daily))).all()
-        assert await checks.get_mark(conn, checks.HOURLY_SEALED) == day + DAY
+        days = (await conn.execute(select(tables.daily))).all()
+        assert await marks.get_mark(conn, win.HOURLY_SEALED) == day + DAY
     # hour 0 holds 1..20 ms: nearest-rank p95 is 19; hour 1 holds 21..40: 39
     assert [(h[0], h[1]) for h in hours] == [(day, 19.0), (day + HOUR, 39.0)]
     (d,) = days
@@ -179,7 +185,7 @@ async def test_sealing_fills_percentiles_and_days(engine: AsyncEngine) -> None:
 async def test_an_hour_is_not_sealed_before_it_is_over(engine: AsyncEngine) -> None:
     ids = await add_websites(engine, "shop")
     async with engine.begin() as conn:
-        await checks.record(conn, [row(ids["shop"], T0)])
+        await results.record(conn, [row(ids["shop"], T0)])
     async with engine.begin() as conn:
         assert await rollups.seal_next_hour(conn, T0 + HOUR) is None  # within the grace
         assert await rollups.seal_next_hour(conn, T0 + HOUR + timedelta(minutes=3)) == T0
@@ -196,11 +202,11 @@ async def test_uptime_windows_from_sliding_totals(engine: AsyncEngine) -> None:
     for n in range(40 * 24):
         rows.append(row(shop, start + n * HOUR, ok=n % 10 != 0, ms=float(n)))
     async with engine.begin() as conn:
-        await checks.record(conn, rows)
+        await results.record(conn, rows)
     await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
     windows = [timedelta(hours=24), timedelta(days=7), timedelta(days=30)]
     async with engine.connect() as conn:
-        got = await checks.uptime(conn, windows, now)
+        got = await uptime_store.uptime(conn, windows, now)
     assert got[shop] == {w: brute_uptime(rows, shop, now, w) for w in windows}
     assert got[shop][timedelta(hours=24)].checks == 23  # the last check was at 11:30
     assert ids["blog"] not in got  # never checked: no figures, not 100 %
@@ -226,7 +232,7 @@ async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
     on: at every step the fast path must equal the brute-force definition."""
     ids = await add_websites(engine, "a", "b", "c")
     start = datetime(2026, 10, 1, tzinfo=UTC)
-    windows = [*checks.SLIDING, timedelta(hours=6), timedelta(days=2)]
+    windows = [*win.SLIDING, timedelta(hours=6), timedelta(days=2)]
     written: list[dict[str, Any]] = []
     n = 0
     for step in range(50):  # 50 steps of 18 h: about 37 days
@@ -240,16 +246,16 @@ async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
         if step % 5 == 4:  # a result that comes in three days late
             batch.append(row(ids["b"], now - timedelta(days=3), ok=False, ms=5.0))
         async with engine.begin() as conn:
-            await checks.record(conn, batch)
+            await results.record(conn, batch)
         written += batch
         keeper = Housekeeper(engine, Retention(history_days=365), clock=lambda at=now: at)
         await keeper.run_once()
         async with engine.connect() as conn:
-            assert await checks.get_mark(conn, checks.TOTALS_FROM) == checks.floor_hour(now) + HOUR
+            assert await marks.get_mark(conn, win.TOTALS_FROM) == win.floor_hour(now) + HOUR
             # now: the totals are current; an hour later: before housekeeping has
             # moved them on, the hour that left each window is taken off on reading.
             for at in (now, now + HOUR, now + 5 * HOUR):
-                got = await checks.uptime(conn, windows, at)
+                got = await uptime_store.uptime(conn, windows, at)
                 for site in ids.values():
                     for w in windows:
                         want = brute_uptime(written, site, at, w)
@@ -263,11 +269,11 @@ async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
                 # The header's 24 h figure, summed in the database, agrees too;
                 # so does the uptime of one page of websites.
                 day = timedelta(hours=24)
-                summed = await checks.summary(conn, at)
+                summed = await summary_store.summary(conn, at)
                 want_all = [brute_uptime(written, site, at, day) for site in ids.values()]
                 assert summed.checks_24h == sum(u.checks for u in want_all)
                 assert summed.failures_24h == sum(u.failures for u in want_all)
-                page = await checks.uptime(conn, windows, at, ids=[ids["b"]])
+                page = await uptime_store.uptime(conn, windows, at, ids=[ids["b"]])
                 assert set(page) <= {ids["b"]}
                 assert page.get(ids["b"]) == got.get(ids["b"])
 
@@ -275,7 +281,7 @@ async def test_sliding_totals_stay_exact_as_windows_move_and_results_come_late(
 def test_window_totals_count_each_hour_in_the_windows_that_hold_it() -> None:
     end = datetime(2026, 11, 28, 12, tzinfo=UTC)
     inc = {"website_id": 1, "checks": 2, "failures": 1, "timed": 2, "sum_ms": 30.0}
-    got = checks.window_totals(
+    got = results.window_totals(
         [
             {**inc, "bucket": end},  # the current hour: in all three
             {**inc, "bucket": end - HOUR},  # in all three
@@ -287,7 +293,7 @@ def test_window_totals_count_each_hour_in_the_windows_that_hold_it() -> None:
     assert len(got) == 1
     assert (got[0]["checks_24h"], got[0]["checks_7d"], got[0]["checks_30d"]) == (4, 6, 6)
     assert got[0]["failures_24h"] == 2 and got[0]["sum_ms_30d"] == 90.0
-    assert checks.window_totals([{**inc, "bucket": end - 40 * DAY}], end) == []
+    assert results.window_totals([{**inc, "bucket": end - 40 * DAY}], end) == []
 
 
 async def test_retention_purges_in_batches(engine: AsyncEngine) -> None:
@@ -296,14 +302,14 @@ async def test_retention_purges_in_batches(engine: AsyncEngine) -> None:
     rows = [row(ids["shop"], now - timedelta(days=40) + timedelta(minutes=n)) for n in range(25)]
     rows += [row(ids["shop"], now - timedelta(days=1))]
     async with engine.begin() as conn:
-        await checks.record(conn, rows)
+        await results.record(conn, rows)
     keeper = Housekeeper(
         engine, Retention(history_days=30, rollup_days=35, batch=10, pause=0), clock=lambda: now
     )
     await keeper.run_once()
     async with engine.connect() as conn:
-        left = (await conn.execute(select(checks.history.c.checked_at))).scalars().all()
-        buckets = (await conn.execute(select(checks.hourly.c.bucket))).scalars().all()
+        left = (await conn.execute(select(tables.history.c.checked_at))).scalars().all()
+        buckets = (await conn.execute(select(tables.hourly.c.bucket))).scalars().all()
     assert left == [now - timedelta(days=1)]
     assert all(b >= now - timedelta(days=35) for b in buckets) and buckets
 
@@ -312,11 +318,11 @@ async def test_summary_counts(engine: AsyncEngine) -> None:
     ids = await add_websites(engine, "a", "b", "c")
     now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
     async with engine.begin() as conn:
-        await checks.record(
+        await results.record(
             conn, [row(ids["a"], now, ms=100), row(ids["b"], now, ok=False, ms=300)]
         )
     async with engine.connect() as conn:
-        s = await checks.summary(conn, now)
+        s = await summary_store.summary(conn, now)
     assert (s.websites, s.active, s.up, s.down, s.unknown) == (3, 3, 1, 1, 1)
     assert (s.checks_24h, s.failures_24h, s.mean_response_ms_24h, s.uptime_24h) == (
         2,
@@ -332,21 +338,21 @@ async def test_summary_leaves_out_archived_websites(engine: AsyncEngine) -> None
     ids = await add_websites(engine, "a", "gone")
     now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
     async with engine.begin() as conn:
-        await checks.record(
+        await results.record(
             conn,
             [row(ids["a"], now, ms=100.0)] + [row(ids["gone"], now, ok=False) for _ in range(3)],
         )
         await conn.execute(
-            checks.websites.update()
-            .where(checks.websites.c.id == ids["gone"])
+            tables.websites.update()
+            .where(tables.websites.c.id == ids["gone"])
             .values(archived_at=now)
         )
     async with engine.connect() as conn:
-        before = await checks.summary(conn, now)  # no totals yet: read from the rollup
+        before = await summary_store.summary(conn, now)  # no totals yet: read from the rollup
     await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
     async with engine.connect() as conn:
-        assert await checks.get_mark(conn, checks.TOTALS_FROM) is not None
-        after = await checks.summary(conn, now)  # from the sliding totals
+        assert await marks.get_mark(conn, win.TOTALS_FROM) is not None
+        after = await summary_store.summary(conn, now)  # from the sliding totals
     for s in (before, after):
         assert (s.websites, s.active) == (1, 1)
         assert (s.checks_24h, s.failures_24h, s.uptime_24h) == (1, 0, 1.0)
@@ -356,7 +362,7 @@ async def test_summary_leaves_out_archived_websites(engine: AsyncEngine) -> None
 async def test_series_for_charts(engine: AsyncEngine, granularity: str) -> None:
     ids = await add_websites(engine, "shop")
     async with engine.begin() as conn:
-        await checks.record(
+        await results.record(
             conn,
             [row(ids["shop"], T0, ms=100), row(ids["shop"], T0 + timedelta(minutes=1), ms=300)],
         )
@@ -364,7 +370,7 @@ async def test_series_for_charts(engine: AsyncEngine, granularity: str) -> None:
         engine, Retention(history_days=3650, rollup_days=3650), clock=lambda: T0 + 2 * DAY
     ).run_once()
     async with engine.connect() as conn:
-        (b,) = await checks.series(
+        (b,) = await series.rollup_buckets(
             conn, ids["shop"], start=T0 - DAY, end=T0 + DAY, granularity=granularity
         )
     assert (b.checks, b.failures, b.mean_ms, b.max_ms, b.p95_ms) == (2, 0, 200.0, 300.0, 300.0)
@@ -378,7 +384,7 @@ async def test_a_young_websites_sparkline_draws_its_raw_checks(engine: AsyncEngi
     ids = await add_websites(engine, "young", "old")
     now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
     async with engine.begin() as conn:
-        await checks.record(
+        await results.record(
             conn,
             [row(ids["young"], now - timedelta(minutes=m), ms=10.0 + m) for m in range(5)]
             + [row(ids["old"], now - timedelta(hours=h), ms=50.0) for h in range(4)],

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from sitewatch.store import alerting, catalog
+from sitewatch.store import alerting, tables
 from sitewatch.store import cluster as store
 from sitewatch.store.migrate import upgrade
 from tests.store.test_checks import add_websites
@@ -131,7 +131,7 @@ async def test_an_outbox_row_is_claimed_once(pg: AsyncEngine) -> None:
     async with pg.begin() as conn:
         alert_id = (
             await conn.execute(
-                insert(catalog.alerts)
+                insert(tables.alerts)
                 .values(
                     key="hook",
                     type="webhook",
@@ -142,7 +142,7 @@ async def test_an_outbox_row_is_claimed_once(pg: AsyncEngine) -> None:
                     created_at=T,
                     updated_at=T,
                 )
-                .returning(catalog.alerts.c.id)
+                .returning(tables.alerts.c.id)
             )
         ).scalar_one()
         await alerting.enqueue(

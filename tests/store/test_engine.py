@@ -10,7 +10,7 @@ import contextlib
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sitewatch.store import catalog
+from sitewatch.store import tables
 from sitewatch.store.engine import begin_write
 from tests.store.test_checks import add_websites
 
@@ -19,7 +19,7 @@ async def test_a_read_then_write_transaction_waits_for_a_concurrent_writer(
     engine: AsyncEngine,
 ) -> None:
     ids = await add_websites(engine, "a", "b")
-    web = catalog.websites
+    web = tables.websites
     read_done = asyncio.Event()
     other_done = asyncio.Event()
 

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiDictProxy
 from pydantic import ValidationError
-from sqlalchemy import select
 
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
+from sitewatch.config.masking import mask_entry
 from sitewatch.config.secrets import Redactor
 from sitewatch.config.types import slugify
 from sitewatch.keys import (
@@ -34,7 +34,6 @@ from sitewatch.services.checknow import NoSuchWebsiteError, check_now
 from sitewatch.services.configedit import EditRefusedError, Kind
 from sitewatch.store import catalog
 from sitewatch.web.access import client
-from sitewatch.web.api import mask
 from sitewatch.web.dashboard.forms import (
     ALERT_FIELDS,
     WEBSITE_FIELDS,
@@ -47,6 +46,7 @@ from sitewatch.web.dashboard.forms import (
     placeholders,
 )
 from sitewatch.web.dashboard.render import SESSION, Dashboard, page, render
+from sitewatch.web.problems import refusal_status
 
 FIELDS: dict[Kind, tuple[FormField, ...]] = {"websites": WEBSITE_FIELDS, "alerts": ALERT_FIELDS}
 NO_ERRORS = FormErrors({}, [], [])
@@ -57,12 +57,8 @@ def _text(form: MultiDictProxy[Any]) -> dict[str, str]:
 
 
 async def _alert_names(request: web.Request) -> list[str]:
-    a = catalog.alerts
     async with request.app[ENGINE].connect() as conn:
-        rows = await conn.execute(
-            select(a.c.key).where(a.c.archived_at.is_(None)).order_by(a.c.key)
-        )
-        return [r[0] for r in rows]
+        return await catalog.alert_keys(conn)
 
 
 async def _form_page(
@@ -118,7 +114,7 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
         where = await request.app[EDITOR].entry(kind, key)
         if where is None:
             raise web.HTTPNotFound(text=f"no {kind[:-1]} {key!r} in the config files")
-        values = form_values(fields, mask(where.fields))
+        values = form_values(fields, mask_entry(kind, where.fields))
         return await _form_page(
             request, kind, key, values, NO_ERRORS, where.etag, source=where.file
         )
@@ -134,7 +130,7 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
             where = await editor.entry(kind, key)
             if where is None:
                 raise web.HTTPNotFound(text=f"no {kind[:-1]} {key!r} in the config files")
-            original = mask(where.fields)
+            original = mask_entry(kind, where.fields)
         group = text.get("type") if kind == "alerts" else None
         chosen = [v for v in form.getall("alerts", []) if isinstance(v, str)]
         entry = entry_from_form(fields, text, chosen, original, group)
@@ -157,7 +153,7 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
                 values,
                 form_errors(exc.problems, fields, str(exc)),
                 etag,
-                status=exc.status,
+                status=refusal_status(exc),
             )
         request.app[CACHE].clear()
         if applied.run is not None and not applied.run.ok:
@@ -219,7 +215,7 @@ async def _delete(request: web.Request, kind: Kind) -> web.StreamResponse:
             kind, key, etag if isinstance(etag, str) and etag else None
         )
     except EditRefusedError as exc:
-        return _delete_page(request, kind, key, error=str(exc), status=exc.status)
+        return _delete_page(request, kind, key, error=str(exc), status=refusal_status(exc))
     request.app[CACHE].clear()
     raise _done("/" if kind == "websites" else "/alerts", "deleted")
 
@@ -252,13 +248,11 @@ def _error_page(request: web.Request, title: str, message: str, status: int) -> 
 
 async def check_website(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
-    w = catalog.websites
     async with request.app[ENGINE].connect() as conn:
-        website_id = await conn.scalar(
-            select(w.c.id).where(w.c.key == key, w.c.archived_at.is_(None))
-        )
-    if website_id is None:
+        found = await catalog.find_website(conn, key, by_key=True)
+    if found is None:
         raise web.HTTPNotFound(text=f"no website {key!r}")
+    website_id = found.id
     try:
         result, _stored = await check_now(
             request.app[ENGINE],
@@ -284,7 +278,7 @@ async def pause_website(request: web.Request) -> web.StreamResponse:
     try:
         await request.app[EDITOR].update("websites", key, {"active": active}, None, partial=True)
     except EditRefusedError as exc:
-        return _error_page(request, "Not changed", str(exc), exc.status)
+        return _error_page(request, "Not changed", str(exc), refusal_status(exc))
     request.app[CACHE].clear()
     raise _done(f"/websites/{key}", "resumed" if active else "paused")
 

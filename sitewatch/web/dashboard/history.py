@@ -9,8 +9,10 @@ from typing import Any, get_args
 from aiohttp import web
 
 from sitewatch.keys import DASHBOARD, ENGINE
-from sitewatch.store import checks, series
 from sitewatch.store import incidents as incident_store
+from sitewatch.store import series
+from sitewatch.store import status as status_store
+from sitewatch.store import uptime as uptime_store
 from sitewatch.web import charts
 from sitewatch.web.dashboard.render import markup, render
 
@@ -89,7 +91,7 @@ async def incidents_page(request: web.Request) -> web.StreamResponse:
             "now": now,
             "params": params,
             "all_params": {**params, **sort_params},
-            "sort": checks.SortOrder(sort, descending) if sort else None,
+            "sort": status_store.SortOrder(sort, descending) if sort else None,
             "page": number,
             "more": more,
             "choices": choices,
@@ -103,17 +105,17 @@ async def archived_page(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     day30 = timedelta(days=30)
     column = request.query.get("sort", "archived")
-    if column not in checks.ARCHIVED_SORTABLE:
+    if column not in status_store.ARCHIVED_SORTABLE:
         column = "archived"
     default_dir = "desc" if column == "archived" else "asc"
-    sort = checks.SortOrder(column, request.query.get("dir", default_dir) == "desc")
+    sort = status_store.SortOrder(column, request.query.get("dir", default_dir) == "desc")
     async with request.app[ENGINE].connect() as conn:
-        rows = await checks.current_status(
-            conn, where=checks.StatusFilter(archived=True), limit=ARCHIVED_ROWS, sort=sort
+        rows = await status_store.current_status(
+            conn, where=status_store.StatusFilter(archived=True), limit=ARCHIVED_ROWS, sort=sort
         )
-        total = await checks.count_status(conn, checks.StatusFilter(archived=True))
+        total = await status_store.count_status(conn, status_store.StatusFilter(archived=True))
         ids = [r.website_id for r in rows]
-        uptimes = await checks.uptime(conn, [day30], now, ids=ids)
+        uptimes = await uptime_store.uptime(conn, [day30], now, ids=ids)
         recent = await series.recent_checks(conn, ids, ARCHIVED_BAR)
         counts = await incident_store.counts_by_website(conn, ids)
     items: list[dict[str, Any]] = [

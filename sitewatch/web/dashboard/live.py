@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.checker.result import CheckResult
-from sitewatch.store import checks
+from sitewatch.store import summary as summary_store
+from sitewatch.store.engine import Engine
+from sitewatch.times import iso_z
 
 log = logging.getLogger("sitewatch.dashboard")
 
@@ -42,7 +43,7 @@ def result_event(r: CheckResult) -> dict[str, Any]:
     return {
         "id": r.website_id,
         "state": "up" if r.ok else ("unknown" if r.error_kind == "internal" else "down"),
-        "checked_at": r.checked_at.isoformat().replace("+00:00", "Z"),
+        "checked_at": iso_z(r.checked_at),
         "status_code": r.status_code,
         "response_ms": round(r.timings.total_ms, 1)
         if r.timings and r.timings.total_ms is not None
@@ -56,7 +57,7 @@ def sse(event: str, data: Any) -> str:
 
 
 class LiveHub:
-    def __init__(self, engine: AsyncEngine, *, min_interval: float = 1.0) -> None:
+    def __init__(self, engine: Engine, *, min_interval: float = 1.0) -> None:
         self.engine = engine
         self.min_interval = min_interval
         self._subscribers: set[Subscriber] = set()
@@ -142,7 +143,7 @@ class LiveHub:
         if not self._subscribers or not (pending or changed):
             return
         async with self.engine.connect() as conn:
-            total, active, up, down = await checks.state_counts(conn)
+            total, active, up, down = await summary_store.state_counts(conn)
         counts = {
             "websites": total,
             "up": up,

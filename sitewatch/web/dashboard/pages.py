@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.config.masking import mask_entry
 from sitewatch.config.types import parse_duration
 from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
 from sitewatch.store import alerting as alert_store
-from sitewatch.store import catalog, checks, series
+from sitewatch.store import catalog, series
 from sitewatch.store import incidents as incident_store
+from sitewatch.store import status as status_store
+from sitewatch.store import summary as summary_store
+from sitewatch.store import uptime as uptime_store
+from sitewatch.store.engine import Connection
 from sitewatch.store.natural import natural_key
 from sitewatch.web import charts, openapi
-from sitewatch.web.api import mask
 from sitewatch.web.dashboard import history
 from sitewatch.web.dashboard.live import stream
 from sitewatch.web.dashboard.render import SESSION, markup, page, render
@@ -39,26 +41,26 @@ BUCKETS = 120
 COVERED_SHOWN = 200  # websites listed on an alert's page ("*" may cover thousands)
 
 
-def _sort(request: web.Request, allowed: tuple[str, ...]) -> checks.SortOrder | None:
+def _sort(request: web.Request, allowed: tuple[str, ...]) -> status_store.SortOrder | None:
     """``?sort=column&dir=asc|desc`` when the column is one of ``allowed``."""
     column = request.query.get("sort", "")
     if column not in allowed:
         return None
-    return checks.SortOrder(column, request.query.get("dir") == "desc")
+    return status_store.SortOrder(column, request.query.get("dir") == "desc")
 
 
-def _sort_params(sort: checks.SortOrder | None) -> dict[str, str]:
+def _sort_params(sort: status_store.SortOrder | None) -> dict[str, str]:
     return {"sort": sort.column, "dir": "desc" if sort.descending else "asc"} if sort else {}
 
 
-def _filters(request: web.Request) -> tuple[checks.StatusFilter, dict[str, str]]:
+def _filters(request: web.Request) -> tuple[status_store.StatusFilter, dict[str, str]]:
     """The overview's and the table's filters, from the query string."""
     q = request.query.get("q", "").strip()[:200]
     tag = request.query.get("tag", "").strip()[:64]
     state = request.query.get("state", "")
     if state not in STATE_FILTERS:
         state = ""
-    wanted = checks.StatusFilter(
+    wanted = status_store.StatusFilter(
         state=state if state in ("up", "down", "unknown") else None,
         active=False if state == "paused" else (True if state else None),
         tag=tag or None,
@@ -76,14 +78,14 @@ def _tags(request: web.Request) -> list[str]:
     snapshot = request.app[RECONCILER].status.snapshot
     if snapshot is None:
         return []
-    return sorted({t for e in snapshot.websites.values() for t in e.website.tags})
+    return sorted({t for e in snapshot.websites.values() for t in e.model.tags})
 
 
 async def _cards(
-    conn: AsyncConnection, rows: list[checks.WebsiteStatus], now: datetime
+    conn: Connection, rows: list[status_store.WebsiteStatus], now: datetime
 ) -> list[dict[str, Any]]:
     ids = [r.website_id for r in rows]
-    uptimes = await checks.uptime(conn, list(WINDOWS.values()), now, ids=ids)
+    uptimes = await uptime_store.uptime(conn, list(WINDOWS.values()), now, ids=ids)
     lines = await series.sparklines(conn, ids, now - timedelta(hours=24))
     cards = []
     for r in rows:
@@ -109,7 +111,7 @@ async def _cards(
 class Listing:
     """One page of filtered websites, as the overview and the table show them."""
 
-    rows: list[checks.WebsiteStatus]
+    rows: list[status_store.WebsiteStatus]
     total: int
     page: int
     pages: int
@@ -129,17 +131,17 @@ class Listing:
 
 async def _listing(
     request: web.Request,
-    conn: AsyncConnection,
+    conn: Connection,
     size: int,
-    sort: checks.SortOrder | None = None,
+    sort: status_store.SortOrder | None = None,
 ) -> Listing:
     """Filtered, ordered (down first, or by ``sort``) and paged in SQL; a page
     past the end shows the last."""
     wanted, params = _filters(request)
-    total = await checks.count_status(conn, wanted)
+    total = await status_store.count_status(conn, wanted)
     pages = max(1, math.ceil(total / size))
     number = min(_page_number(request), pages)
-    rows = await checks.current_status(
+    rows = await status_store.current_status(
         conn,
         where=wanted,
         limit=size,
@@ -153,7 +155,7 @@ async def _listing(
 async def overview(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     async with request.app[ENGINE].connect() as conn:
-        summary = await checks.summary(conn, now)
+        summary = await summary_store.summary(conn, now)
         listing = await _listing(request, conn, PAGE_SIZE)
         cards = await _cards(conn, listing.rows, now)
         incidents = await _open_incidents(conn)
@@ -172,22 +174,23 @@ async def overview(request: web.Request) -> web.StreamResponse:
     )
 
 
-async def _open_incidents(conn: AsyncConnection, limit: int = 50) -> list[dict[str, Any]]:
+async def _open_incidents(conn: Connection, limit: int = 50) -> list[dict[str, Any]]:
     rows = (await alert_store.open_incidents(conn))[-limit:]
     if not rows:
         return []
-    w, a = catalog.websites, catalog.alerts
-    ids = {r["website_id"] for r in rows}
-    names = {
-        r[0]: (r[1], r[2])
-        for r in await conn.execute(select(w.c.id, w.c.key, w.c.name).where(w.c.id.in_(ids)))
-    }
-    alerts = {r[0]: r[1] for r in await conn.execute(select(a.c.id, a.c.key))}
+    names = await catalog.website_names(conn, (r["website_id"] for r in rows))
+    alerts = await catalog.alert_key_by_id(conn)
+    removed = catalog.WebsiteRef(0, "", "(removed)")
     out = []
     for r in sorted(rows, key=lambda r: r["started_at"], reverse=True):
-        key, name = names.get(r["website_id"], ("", "(removed)"))
+        ref = names.get(r["website_id"], removed)
         out.append(
-            {**r, "website_key": key, "website_name": name, "alert": alerts.get(r["alert_id"])}
+            {
+                **r,
+                "website_key": ref.key,
+                "website_name": ref.name,
+                "alert": alerts.get(r["alert_id"]),
+            }
         )
     return out
 
@@ -195,11 +198,11 @@ async def _open_incidents(conn: AsyncConnection, limit: int = 50) -> list[dict[s
 async def websites_table(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     day = WINDOWS["24h"]
-    sort = _sort(request, checks.SORTABLE)
+    sort = _sort(request, status_store.SORTABLE)
     async with request.app[ENGINE].connect() as conn:
         listing = await _listing(request, conn, ROWS, sort)
         ids = [r.website_id for r in listing.rows]
-        uptimes = await checks.uptime(conn, [day], now, ids=ids)
+        uptimes = await uptime_store.uptime(conn, [day], now, ids=ids)
         recent = await series.recent_checks(conn, ids, ROW_BAR)
     items = [
         {
@@ -225,17 +228,13 @@ async def websites_table(request: web.Request) -> web.StreamResponse:
 
 
 async def _website_row(
-    conn: AsyncConnection, key: str, *, archived: bool = False
-) -> dict[str, Any]:
+    conn: Connection, key: str, *, archived: bool = False
+) -> catalog.WebsiteRecord:
     """The website ``key`` in the config (or, with ``archived``, deleted from it too)."""
-    w = catalog.websites
-    query = select(w).where(w.c.key == key)
-    if not archived:
-        query = query.where(w.c.archived_at.is_(None))
-    row = (await conn.execute(query)).first()
+    row = await catalog.find_website(conn, key, archived=archived, by_key=True)
     if row is None:
         raise web.HTTPNotFound(text=f"no website {key!r}")
-    return dict(row._mapping)
+    return row
 
 
 def _seconds(value: Any) -> float | None:
@@ -254,7 +253,7 @@ def _range(request: web.Request) -> str:
 
 
 async def _chart(
-    request: web.Request, conn: AsyncConnection, website_id: int, name: str, chosen: str
+    request: web.Request, conn: Connection, website_id: int, name: str, chosen: str
 ) -> tuple[str, bool]:
     """The chart's SVG, and whether it has the timing phases (raw checks) or only
     the hourly rollup (ranges longer than the raw checks are kept or than 7 days)."""
@@ -285,30 +284,30 @@ async def website(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     async with request.app[ENGINE].connect() as conn:
         row = await _website_row(conn, key, archived=True)
-        archived = row["archived_at"] is not None
-        (status,) = await checks.current_status(
-            conn, where=checks.StatusFilter(key=key, archived=archived)
+        archived = row.archived
+        (status,) = await status_store.current_status(
+            conn, where=status_store.StatusFilter(key=key, archived=archived)
         )
-        per = (await checks.uptime(conn, list(WINDOWS.values()), now, ids=[row["id"]])).get(
-            row["id"], {}
+        per = (await uptime_store.uptime(conn, list(WINDOWS.values()), now, ids=[row.id])).get(
+            row.id, {}
         )
-        svg, phases = await _chart(request, conn, row["id"], row["name"], chosen)
+        svg, phases = await _chart(request, conn, row.id, row.name, chosen)
         # One read serves both: the status bar (oldest left) and the table (25 newest).
-        recent = await checks.history_page(conn, row["id"], limit=60)
+        recent = await status_store.history_page(conn, row.id, limit=60)
         incidents = await incident_store.timeline(
             conn, incident_store.IncidentQuery(website=key, limit=20)
         )
-        alert_keys = await alert_store.alerts_of_website(conn, row["id"])
+        alert_keys = await alert_store.alerts_of_website(conn, row.id)
     where = None if archived else await request.app[EDITOR].entry("websites", key)
     return render(
         request,
         request.app[DASHBOARD],
         "website.html",
         {
-            "title": row["name"],
+            "title": row.name,
             "archived": archived,
             "now": now,
-            "retry_interval": _seconds(row["spec"].get("retry_interval")),
+            "retry_interval": _seconds(row.spec.get("retry_interval")),
             "nav": "websites",
             "w": row,
             "s": status,
@@ -322,9 +321,9 @@ async def website(request: web.Request) -> web.StreamResponse:
             "history": recent[:25],
             "incidents": incidents,
             "alerts": alert_keys,
-            "source_file": where.file if where else row["source_file"],
-            "spec": mask(row["spec"]),
-            "live_ids": str(row["id"]),
+            "source_file": where.file if where else row.source_file,
+            "spec": mask_entry("websites", row.spec),
+            "live_ids": str(row.id),
         },
     )
 
@@ -333,25 +332,22 @@ async def website_chart(request: web.Request) -> web.StreamResponse:
     """The chart alone: what the page's script swaps in after new checks."""
     async with request.app[ENGINE].connect() as conn:
         row = await _website_row(conn, request.match_info["key"], archived=True)
-        svg, _ = await _chart(request, conn, row["id"], row["name"], _range(request))
+        svg, _ = await _chart(request, conn, row.id, row.name, _range(request))
     return web.Response(
         text=svg, content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
     )
 
 
 async def alerts_page(request: web.Request) -> web.StreamResponse:
-    a = catalog.alerts
     async with request.app[ENGINE].connect() as conn:
-        rows = [
-            dict(r._mapping)
-            for r in await conn.execute(
-                select(a).where(a.c.archived_at.is_(None)).order_by(a.c.key)
-            )
-        ]
+        rows = [asdict(r) for r in await catalog.alerts_in_config(conn)]
         covered = await alert_store.coverage(conn)
     snapshot = request.app[RECONCILER].status.snapshot
-    windows = sorted(snapshot.maintenance.values(), key=lambda m: m.window.name) if snapshot else []
-    items = [{**r, "spec": mask(r["spec"]), "covers": covered.get(r["id"], 0)} for r in rows]
+    windows = sorted(snapshot.maintenance.values(), key=lambda m: m.model.name) if snapshot else []
+    items = [
+        {**r, "spec": mask_entry("alerts", r["spec"]), "covers": covered.get(r["id"], 0)}
+        for r in rows
+    ]
     sort = _sort(request, tuple(ALERT_SORT))
     if sort is not None:  # every alert is on one page: sorted here, ties by name
         items.sort(key=lambda a: natural_key(a["key"]))
@@ -385,28 +381,23 @@ ALERT_SORT: dict[str, Callable[[dict[str, Any]], Any]] = {
 
 async def alert(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
-    a = catalog.alerts
     async with request.app[ENGINE].connect() as conn:
-        found = (
-            await conn.execute(select(a).where(a.c.key == key, a.c.archived_at.is_(None)))
-        ).first()
-        if found is None:
+        row = await catalog.find_alert(conn, key, by_key=True)
+        if row is None:
             raise web.HTTPNotFound(text=f"no alert {key!r}")
-        row = dict(found._mapping)
-        covered = (await alert_store.coverage(conn)).get(row["id"], 0)
-        shown = await alert_store.websites_of_alert(conn, row["id"], COVERED_SHOWN)
-        deliveries = await alert_store.deliveries(conn, row["id"], 50)
+        covered = (await alert_store.coverage(conn)).get(row.id, 0)
+        shown = await alert_store.websites_of_alert(conn, row.id, COVERED_SHOWN)
+        deliveries = await alert_store.deliveries(conn, row.id, 50)
         held = await incident_store.timeline(
             conn, incident_store.IncidentQuery(alert=key, held_only=True, limit=50)
         )
-        w = catalog.websites
-        ids = {d["website_id"] for d in deliveries if d["website_id"]}
-        names = {
-            r[0]: (r[1], r[2])
-            for r in await conn.execute(select(w.c.id, w.c.key, w.c.name).where(w.c.id.in_(ids)))
-        }
-    for d in deliveries:
-        d["website"] = names.get(d["website_id"]) if d["website_id"] else None
+        names = await catalog.website_names(
+            conn, (d["website_id"] for d in deliveries if d["website_id"])
+        )
+    shown_deliveries = [
+        {**d, "website": names.get(d["website_id"]) if d["website_id"] else None}
+        for d in deliveries
+    ]
     where = await request.app[EDITOR].entry("alerts", key)
     return render(
         request,
@@ -416,12 +407,12 @@ async def alert(request: web.Request) -> web.StreamResponse:
             "title": f"Alert {key}",
             "nav": "alerts",
             "a": row,
-            "spec": mask(row["spec"]),
+            "spec": mask_entry("alerts", row.spec),
             "websites": shown,
             "covered": covered,
-            "deliveries": deliveries,
+            "deliveries": shown_deliveries,
             "held": held,
-            "source_file": where.file if where else row["source_file"],
+            "source_file": where.file if where else row.source_file,
         },
     )
 

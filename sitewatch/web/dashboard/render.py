@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from sitewatch.times import iso_z
 from sitewatch.web.access import FailureLimiter
 from sitewatch.web.dashboard.assets import Assets, templates_dir
 from sitewatch.web.dashboard.session import Session, Sessions
@@ -92,7 +93,7 @@ def pct(ratio: float | None) -> str:
 
 
 def iso(moment: datetime | None) -> str:
-    return moment.isoformat().replace("+00:00", "Z") if moment else ""
+    return iso_z(moment) if moment else ""
 
 
 def when(moment: datetime | None) -> str:

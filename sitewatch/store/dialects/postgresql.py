@@ -1,23 +1,31 @@
-"""PostgreSQL bulk writes of check results: one statement per table per batch.
+"""PostgreSQL: bulk writes of check results (one statement per table per batch),
+JSONB tags, percentile_disc, row locks that skip.
 
 ``executemany`` sends one prepared statement per row: for a batch of 2,000
 results that is 6,000 round trips through psycopg's pipeline and most of the
 writer's CPU. Here each column travels as one array and ``unnest`` turns the
 arrays back into rows on the server, so the client-side cost per result is a few
-list appends. The statements do exactly what the portable ones in ``checks``
-do (the store tests run both on SQLite and PostgreSQL).
+list appends. The statements do exactly what the ones in ``sqlite.py`` do (the
+store tests run both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import ColumnElement, Table, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sitewatch.store.tables import metadata
+from sitewatch.store.tables import history as _history
+from sitewatch.store.tables import hourly as _hourly
+from sitewatch.store.tables import status as _status
+from sitewatch.store.windows import SLIDING, SUMS
+
+NAME = "postgresql"
+SKIP_LOCKED = True
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -31,10 +39,9 @@ def _unnest(table: Table, columns: Sequence[str]) -> str:
     return f"SELECT * FROM unnest({arrays})"
 
 
-_history = metadata.tables["check_histories"]
-_status = metadata.tables["website_status"]
-_hourly = metadata.tables["rollups_hourly"]
-_totals = metadata.tables["uptime_totals"]
+def insert(table: Table) -> postgresql.Insert:
+    return postgresql.insert(table)
+
 
 HISTORY_COLUMNS = tuple(c.name for c in _history.c if c.name != "id")
 STATUS_COLUMNS = (
@@ -50,7 +57,7 @@ STATUS_COLUMNS = (
     "cert_expires_at",
 )
 ROLLUP_COLUMNS = ("website_id", "bucket", "checks", "failures", "timed", "sum_ms", "max_ms")
-TOTAL_SUMS = ("checks", "failures", "timed", "sum_ms")
+TOTAL_SUMS = SUMS
 
 HISTORY_SQL = f"INSERT INTO check_histories ({', '.join(HISTORY_COLUMNS)}) " + _unnest(
     _history, HISTORY_COLUMNS
@@ -122,9 +129,64 @@ async def upsert_rollups(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]
     await _execute(conn, ROLLUP_SQL, columns_of(rows, ROLLUP_COLUMNS))
 
 
+def per_website(increments: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Increments summed per website, over whichever hours they are of: one row
+    per website, as one ``ON CONFLICT`` statement may not touch a row twice."""
+    out: dict[int, dict[str, Any]] = {}
+    for inc in increments:
+        row = out.get(inc["website_id"])
+        if row is None:
+            out[inc["website_id"]] = {"website_id": inc["website_id"]} | {n: inc[n] for n in SUMS}
+        else:
+            for n in SUMS:
+                row[n] += inc[n]
+    return list(out.values())
+
+
 async def add_to_every_window(
-    conn: AsyncConnection, rows: Sequence[Mapping[str, Any]], suffixes: Sequence[str]
+    conn: AsyncConnection, increments: Sequence[Mapping[str, Any]]
 ) -> None:
     """Add each increment to all the sliding windows of its website's totals."""
-    sql = _totals_sql(suffixes)
+    sql = _totals_sql(list(SLIDING.values()))
+    rows = per_website(increments)
     await _execute(conn, sql, columns_of(rows, ("website_id", *TOTAL_SUMS)))
+
+
+def contains_tag(tags: ColumnElement[Any], tag: str) -> ColumnElement[bool]:
+    return type_coerce(tags, postgresql.JSONB).contains([tag])
+
+
+def epoch_seconds(column: Any) -> Any:
+    return func.extract("epoch", column)
+
+
+async def tune_for_aggregates(conn: AsyncConnection) -> None:
+    """For the uptime sums over every website: the planner's estimate crosses
+    jit_above_cost, and compiling the query costs more (~50 ms) than running it;
+    two workers cost more to start and merge than the 40k-row scan takes."""
+    await conn.exec_driver_sql("SET LOCAL jit = off")
+    await conn.exec_driver_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+async def p95_by_website(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> list[tuple[int, float]]:
+    h = _history
+    p95 = func.percentile_disc(0.95).within_group(h.c.response_time_ms)
+    result = await conn.execute(
+        select(h.c.website_id, p95)
+        .where(h.c.checked_at >= start, h.c.checked_at < end, h.c.response_time_ms.is_not(None))
+        .group_by(h.c.website_id)
+    )
+    return [(website_id, float(value)) for website_id, value in result]
+
+
+async def hold_rollup_writers(conn: AsyncConnection) -> None:
+    """Once in a database's life (starting the totals): hold result writers off
+    while summing, so no increment lands between the sum and the mark."""
+    await conn.exec_driver_sql("LOCK TABLE rollups_hourly IN SHARE MODE")
+
+
+async def advisory_lock(conn: AsyncConnection, key: int) -> None:
+    """Held until the transaction ends: instances sharing the database take turns."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -1,0 +1,71 @@
+"""What a valid config is made of: entries (a model, where it is written, its
+stored form) and the ``Snapshot`` of one revision, the reconciler's desired state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sitewatch.config.models import AnyWindow, EmailAlert, WebhookAlert, Website
+from sitewatch.config.problems import Problem
+
+AnyAlert = EmailAlert | WebhookAlert
+M = TypeVar("M", Website, AnyAlert, AnyWindow)
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an entry is defined: the file as shown to users and the 1-based line.
+
+    ``relpath`` is the file relative to the config folder: what is stored, so the
+    same folder named another way (or copied elsewhere) is the same config.
+    """
+
+    file: str
+    line: int
+    relpath: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry(Generic[M]):
+    """One valid entry: a website, an alert or a maintenance window."""
+
+    model: M  # validated, with ${VAR} references resolved
+    source: Source
+    stored: dict[str, Any]  # JSON spec with ${VAR} references kept (``stored.stored_form``)
+    spec_hash: str  # identity of (stored, source file): what the reconciler compares
+
+
+WebsiteEntry = Entry[Website]
+AlertEntry = Entry[AnyAlert]
+MaintenanceEntry = Entry[AnyWindow]
+
+
+def spec_digest(stored: dict[str, Any], source_file: str) -> str:
+    """The identity of an entry: its stored spec and its file *relative to the
+    config folder* (never the folder's own path)."""
+    canonical = json.dumps([stored, source_file], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One valid revision of the configuration: the desired state."""
+
+    revision: str
+    websites: Mapping[str, WebsiteEntry]
+    alerts: Mapping[str, AlertEntry]
+    bindings: frozenset[tuple[str, str]]  # (website key, alert name)
+    allow_empty: bool = False
+    maintenance: Mapping[str, MaintenanceEntry] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()
+    files: tuple[str, ...] = ()
+    # Per monitors file (relative path): the defaults in effect there for the
+    # fields a form shows as placeholders, as written (never from a ${VAR}).
+    defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -1,0 +1,473 @@
+"""The validator: composed YAML documents -> a ``Snapshot``, or every problem at once.
+
+Every entry is validated by its pydantic model, placed (file, line), checked
+across files (unique keys, references that exist) and bound (which alert
+applies to which website). Nothing here touches the database or the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic
+
+from pydantic import BaseModel, ValidationError
+from yaml.nodes import Node, ScalarNode, SequenceNode
+
+from sitewatch.config.entries import (
+    AnyAlert,
+    Entry,
+    M,
+    Snapshot,
+    Source,
+    spec_digest,
+)
+from sitewatch.config.files import ConfigFile
+from sitewatch.config.messages import (
+    ERROR_FIELD,
+    kind_of,
+    message_of,
+    redact,
+    undefined,
+    unknown_key,
+)
+from sitewatch.config.models import (
+    ALERT_TYPES,
+    AnyWindow,
+    MonitorsFile,
+    Website,
+    WebsiteDefaults,
+    window_model,
+)
+from sitewatch.config.problems import Loc, Problem, sort_problems
+from sitewatch.config.stored import stored_form, templates_by_entry
+from sitewatch.config.types import slugify
+from sitewatch.config.yamlread import Builder, Composed, Document, TooLargeError
+from sitewatch.errors import ConfigError
+
+_TOP_KEY = {"monitors": "websites", "alerts": "alerts"}
+
+# A validated website, reusable while its YAML text and defaults are unchanged.
+Cached = tuple[Website, dict[str, Any], str]
+CacheKey = tuple[str, str, str]  # (file, defaults fingerprint, entry text)
+
+
+@dataclass(frozen=True, slots=True)
+class Placed(Generic[M]):
+    """An entry while validating: with the document and path it was read from,
+    for the problems found across files."""
+
+    entry: Entry[M]
+    doc: Document
+    path: Loc
+
+
+@dataclass
+class Validator:
+    files: list[ConfigFile]
+    composed: list[Composed]
+    revision: str
+    environ: Mapping[str, str]
+    cache_in: dict[CacheKey, Cached]
+    cache_out: dict[CacheKey, Cached] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    # Entries written but not valid ("websites": keys, "alerts": names), and the
+    # kinds of file that could not be read at all: a reference to them is not
+    # also reported as unknown (a follow-on message that misleads).
+    failed: dict[str, set[str]] = field(
+        default_factory=lambda: {"websites": set(), "alerts": set()}
+    )
+    unreadable: set[str] = field(default_factory=set)
+    defaults_by_file: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def run(self) -> Snapshot:
+        websites: dict[str, Placed[Website]] = {}
+        alerts: dict[str, Placed[AnyAlert]] = {}
+        maintenance: dict[str, Placed[AnyWindow]] = {}
+        allow_empty = False
+        main_defaults = _Defaults({}, {})
+        documents: list[Document] = []
+        pairs = list(zip(self.files, self.composed, strict=True))
+        # The main monitors file first: its defaults apply to the fragments too.
+        pairs.sort(key=lambda p: (p[0].kind != "monitors", not p[0].is_main))
+        for f, composed in pairs:
+            builder = Builder(composed.file, self.environ)
+            builder.problems.extend(composed.problems)
+            doc = Document(composed.file, composed.root, builder.problems, builder.templates)
+            documents.append(doc)
+            if composed.root is None:
+                if composed.problems:
+                    self.unreadable.add(f.kind)
+                continue  # a syntax error (or an empty file)
+            try:
+                lazy = frozenset({"websites"}) if f.kind == "monitors" else frozenset()
+                data = builder.build_top(composed.root, lazy)
+            except TooLargeError as exc:
+                builder.problems.append(Problem(doc.file, 1, 1, (), str(exc)))
+                self.unreadable.add(f.kind)
+                continue
+            if data is None:
+                data = {}
+            if not isinstance(data, dict):
+                self.unreadable.add(f.kind)
+                self.report(
+                    doc,
+                    (),
+                    f"expected a mapping with {_TOP_KEY[f.kind]}: (got {kind_of(data)})",
+                )
+                continue
+            if f.kind == "monitors":
+                allow, defaults = self.monitors_file(
+                    f, doc, composed, builder, data, main_defaults, websites
+                )
+                self.defaults_by_file[f.relpath] = _shown_defaults(defaults)
+                if f.is_main:
+                    allow_empty, main_defaults = allow, defaults
+            else:
+                self.alerts_file(f, doc, data, alerts, maintenance)
+        for doc in documents:
+            self.problems.extend(doc.problems)
+        self.cross_check(websites, alerts, maintenance)
+        bindings = self.bind(websites, alerts)
+        errors = [p for p in self.problems if p.severity == "error"]
+        if errors:
+            raise ConfigError(sort_problems(self.problems), self.revision)
+        return Snapshot(
+            revision=self.revision,
+            websites={k: v.entry for k, v in websites.items()},
+            alerts={k: v.entry for k, v in alerts.items()},
+            bindings=frozenset(bindings),
+            maintenance={k: v.entry for k, v in maintenance.items()},
+            allow_empty=allow_empty,
+            warnings=tuple(sort_problems(self.problems)),
+            files=tuple(f.relpath for f in self.files),
+            defaults=self.defaults_by_file,
+        )
+
+    # -- reporting -----------------------------------------------------------
+
+    def report(
+        self, doc: Document, path: Loc, message: str, *, key: bool = False, severity: str = "error"
+    ) -> None:
+        if any(path[: len(bad)] == bad for bad in (p.path for p in doc.problems)):
+            return  # the YAML-level problem there was reported already; don't cascade
+        line, column = doc.position(path, key=key)
+        message = redact(doc, path, message)
+        self.problems.append(
+            Problem(
+                doc.file,
+                line,
+                column,
+                path,
+                message,
+                "warning" if severity == "warning" else "error",
+            )
+        )
+
+    def report_validation(
+        self, doc: Document, prefix: Loc, exc: ValidationError, model: type[BaseModel]
+    ) -> None:
+        for err in exc.errors(include_url=False):
+            loc: Loc = (*prefix, *err["loc"])
+            kind = err["type"]
+            if kind in ERROR_FIELD:
+                loc = (*loc, ERROR_FIELD[kind])
+            self.report(doc, loc, message_of(err, model), key=kind == "extra_forbidden")
+
+    # -- monitors ------------------------------------------------------------
+
+    def monitors_file(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        composed: Composed,
+        builder: Builder,
+        data: dict[Any, Any],
+        inherited: _Defaults,
+        websites: dict[str, Placed[Website]],
+    ) -> tuple[bool, _Defaults]:
+        allowed = set(MonitorsFile.model_fields)
+        for key in data:
+            if key not in allowed:
+                self.report(doc, (key,), unknown_key(key, allowed), key=True)
+        allow_empty = data.get("allow_empty", False)
+        if not isinstance(allow_empty, bool):
+            self.report(doc, ("allow_empty",), f"expected true or false (got {allow_empty!r})")
+            allow_empty = False
+        elif allow_empty and not f.is_main:
+            self.report(doc, ("allow_empty",), "allow_empty belongs in the main monitors.yaml")
+        templates = templates_by_entry(doc)
+        defaults = inherited
+        raw_defaults = data.get("defaults")
+        if raw_defaults is not None:
+            if not isinstance(raw_defaults, dict):
+                self.report(doc, ("defaults",), f"expected a mapping (got {kind_of(raw_defaults)})")
+            else:
+                try:
+                    WebsiteDefaults.model_validate(raw_defaults)
+                except ValidationError as exc:
+                    self.report_validation(doc, ("defaults",), exc, WebsiteDefaults)
+                else:
+                    defaults = _Defaults(
+                        _merge(inherited.values, raw_defaults),
+                        {**inherited.templates, **templates.get(("defaults",), {})},
+                    )
+        items = data.get("websites")
+        if items is None or (isinstance(items, ScalarNode) and items.tag.endswith(":null")):
+            return allow_empty, defaults
+        if not isinstance(items, SequenceNode):
+            self.unreadable.add("monitors")
+            value = builder.build(items, ("websites",)) if isinstance(items, Node) else items
+            self.report(doc, ("websites",), f"expected a list of websites (got {kind_of(value)})")
+            return allow_empty, defaults
+        fingerprint = defaults.fingerprint()
+        for index, node in enumerate(items.value):
+            path: Loc = ("websites", index)
+            text = composed.text[node.start_mark.index : node.end_mark.index]
+            # Aliases pull in text from elsewhere: such entries are never cached.
+            cache_key = (f.relpath, fingerprint, text) if "*" not in text else None
+            cached = self.cache_in.get(cache_key) if cache_key else None
+            if cached is None:
+                known_problems = len(doc.problems)
+                outer, builder.templates = builder.templates, {}
+                item = builder.build(node, path)
+                own_templates = {p[2:]: pair for p, pair in builder.templates.items()}
+                outer.update(builder.templates)
+                builder.templates = outer
+                if not isinstance(item, dict):
+                    self.unreadable.add("monitors")  # which website it was is unknown
+                    self.report(
+                        doc,
+                        path,
+                        f"expected a website mapping with name: and url: (got {kind_of(item)})",
+                    )
+                    continue
+                try:
+                    website = Website.model_validate(
+                        _merge(defaults.values, item) if defaults.values else item
+                    )
+                except ValidationError as exc:
+                    self.report_validation(doc, path, exc, Website)
+                    self.failed["websites"].add(
+                        str(item.get("key") or slugify(str(item.get("name", ""))))
+                    )
+                    continue
+                entry_templates = {**defaults.templates, **own_templates}
+                stored = stored_form(
+                    website.model_dump(mode="json", by_alias=True), entry_templates
+                )
+                cached = (website, stored, spec_digest(stored, f.relpath))
+                if cache_key is None or len(doc.problems) != known_problems:
+                    cache_key = None
+            if cache_key is not None:
+                self.cache_out[cache_key] = cached
+            website, stored, digest = cached
+            key = website.key
+            source = Source(doc.file, node.start_mark.line + 1, f.relpath)
+            if key in websites:
+                first = websites[key].entry.source
+                self.report(
+                    doc, (*path, "key"), f"duplicate website key {key!r} (also defined at {first})"
+                )
+                continue
+            websites[key] = Placed(Entry(website, source, stored, digest), doc, path)
+        return allow_empty, defaults
+
+    # -- alerts --------------------------------------------------------------
+
+    def alerts_file(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        data: dict[Any, Any],
+        alerts: dict[str, Placed[AnyAlert]],
+        maintenance: dict[str, Placed[AnyWindow]],
+    ) -> None:
+        for key in data:
+            if key not in ("alerts", "maintenance"):
+                self.report(doc, (key,), unknown_key(key, {"alerts", "maintenance"}), key=True)
+        self.maintenance_windows(f, doc, data, maintenance)
+        items = data.get("alerts") or []
+        if not isinstance(items, list):
+            self.unreadable.add("alerts")
+            self.report(doc, ("alerts",), f"expected a list of alerts (got {kind_of(items)})")
+            return
+        templates = templates_by_entry(doc)
+        for index, item in enumerate(items):
+            path: Loc = ("alerts", index)
+            if not isinstance(item, dict):
+                self.unreadable.add("alerts")  # which alert it was is unknown
+                self.report(
+                    doc,
+                    path,
+                    f"expected an alert mapping with name: and type: (got {kind_of(item)})",
+                )
+                continue
+            if isinstance(item.get("name"), str):
+                self.failed["alerts"].add(item["name"])  # until it validates, below
+            kind = item.get("type")
+            model = ALERT_TYPES.get(kind) if isinstance(kind, str) else None
+            if model is None:
+                expected = " or ".join(ALERT_TYPES)
+                if kind is None:
+                    self.report(doc, path, f"missing required key 'type' ({expected})")
+                else:
+                    self.report(
+                        doc, (*path, "type"), f"unknown alert type {kind!r}: expected {expected}"
+                    )
+                continue
+            try:
+                alert = model.model_validate(item)
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, model)
+                continue
+            self.failed["alerts"].discard(alert.name)
+            line, _ = doc.position(path)
+            source = Source(doc.file, line, f.relpath)
+            if alert.name in alerts:
+                first = alerts[alert.name].entry.source
+                self.report(
+                    doc,
+                    (*path, "name"),
+                    f"duplicate alert name {alert.name!r} (also defined at {first})",
+                )
+                continue
+            stored = stored_form(
+                alert.model_dump(mode="json", by_alias=True), templates.get(path, {})
+            )
+            digest = spec_digest(stored, f.relpath)
+            alerts[alert.name] = Placed(Entry(alert, source, stored, digest), doc, path)
+
+    def maintenance_windows(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        data: dict[Any, Any],
+        maintenance: dict[str, Placed[AnyWindow]],
+    ) -> None:
+        items = data.get("maintenance") or []
+        if not isinstance(items, list):
+            self.report(doc, ("maintenance",), f"expected a list of windows (got {kind_of(items)})")
+            return
+        templates = templates_by_entry(doc)
+        for index, item in enumerate(items):
+            path: Loc = ("maintenance", index)
+            if not isinstance(item, dict):
+                self.report(
+                    doc, path, f"expected a window mapping with name: (got {kind_of(item)})"
+                )
+                continue
+            model = window_model(item)
+            try:
+                window = model.model_validate(item)
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, model)
+                continue
+            line, _ = doc.position(path)
+            if window.name in maintenance:
+                first = maintenance[window.name].entry.source
+                self.report(
+                    doc,
+                    (*path, "name"),
+                    f"duplicate maintenance window {window.name!r} (also defined at {first})",
+                )
+                continue
+            stored = stored_form(window.model_dump(mode="json"), templates.get(path, {}))
+            source = Source(doc.file, line, f.relpath)
+            entry = Entry(window, source, stored, spec_digest(stored, f.relpath))
+            maintenance[window.name] = Placed(entry, doc, path)
+
+    # -- across files ----------------------------------------------------------
+
+    def cross_check(
+        self,
+        websites: dict[str, Placed[Website]],
+        alerts: dict[str, Placed[AnyAlert]],
+        maintenance: dict[str, Placed[AnyWindow]],
+    ) -> None:
+        for site in websites.values():
+            for i, name in enumerate(site.entry.model.alerts):
+                if name not in alerts and self._may_be_unknown("alerts", name):
+                    where = (*site.path, "alerts", i)
+                    self.report(site.doc, where, undefined("alert", name, alerts))
+        selectors: list[tuple[AnyAlert | AnyWindow, Document, Loc]]
+        selectors = [(a.entry.model, a.doc, a.path) for a in alerts.values()]
+        selectors += [(w.entry.model, w.doc, w.path) for w in maintenance.values()]
+        for selector, doc, path in selectors:
+            if selector.all_websites:
+                continue
+            for i, key in enumerate(selector.websites):
+                if key not in websites and self._may_be_unknown("websites", key):
+                    self.report(doc, (*path, "websites", i), undefined("website", key, websites))
+
+    def _may_be_unknown(self, kind: str, name: str) -> bool:
+        """Is ``name`` really undefined, or only invalid (reported at its own line)?"""
+        files = "monitors" if kind == "websites" else "alerts"
+        return files not in self.unreadable and name not in self.failed[kind]
+
+    def bind(
+        self,
+        websites: dict[str, Placed[Website]],
+        alerts: dict[str, Placed[AnyAlert]],
+    ) -> set[tuple[str, str]]:
+        """Which alert applies to which website: listed on either side, by tag, or "*"."""
+        bindings = {
+            (key, name)
+            for key, site in websites.items()
+            for name in site.entry.model.alerts
+            if name in alerts
+        }
+        by_tag: dict[str, list[str]] = {}
+        for key, site in websites.items():
+            for tag in site.entry.model.tags:
+                by_tag.setdefault(tag, []).append(key)
+        for name, placed in alerts.items():
+            rule, doc, path = placed.entry.model, placed.doc, placed.path
+            if rule.all_websites:
+                bindings.update((key, name) for key in websites)
+            else:
+                bindings.update((key, name) for key in rule.websites if key in websites)
+            for tag in rule.tags:
+                bindings.update((key, name) for key in by_tag.get(tag, ()))
+            errors = any(p.severity == "error" for p in self.problems)
+            if not errors and not any(b[1] == name for b in bindings):
+                # (with errors, the websites it would apply to may be the broken ones)
+                self.report(
+                    doc,
+                    path,
+                    f"alert {name!r} applies to no website: list it in a website's alerts:, "
+                    'or give it websites: (keys or "*") or tags:',
+                    severity="warning",
+                )
+        return bindings
+
+
+SHOWN_DEFAULTS = ("interval", "timeout", "retry_interval", "expected_status", "method")
+
+
+def _shown_defaults(defaults: _Defaults) -> dict[str, Any]:
+    """The defaults a form may show: plain values only, never one from a ${VAR}."""
+    from_vars = {path[0] for path in defaults.templates if path}
+    return {
+        k: v
+        for k, v in defaults.values.items()
+        if k in SHOWN_DEFAULTS and k not in from_vars and isinstance(v, str | int | float | list)
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Defaults:
+    values: dict[str, Any]  # raw (resolved) values, merged main file -> fragment
+    templates: dict[Loc, tuple[str, str]]  # relative path -> (${VAR} text, resolved)
+
+    def fingerprint(self) -> str:
+        """Identity of these defaults, part of a cached website's key."""
+        return hashlib.sha256(repr((self.values, self.templates)).encode()).hexdigest()
+
+
+def _merge(defaults: dict[str, Any], entry: dict[Any, Any]) -> dict[Any, Any]:
+    merged = {**defaults, **entry}
+    if isinstance(defaults.get("headers"), dict) and isinstance(entry.get("headers"), dict):
+        merged["headers"] = {**defaults["headers"], **entry["headers"]}
+    return merged

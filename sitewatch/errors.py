@@ -6,7 +6,6 @@ Exceptions are for sitewatch's own faults and for input it refuses:
 - ``SitewatchError``: base of everything raised on purpose.
   - ``ConfigError``: the YAML configuration has errors; carries every
     ``Problem`` found (file, line, column, path, message) and the revision.
-  - ``StoreError``: the database is unreachable or not migrated.
   - ``SettingsError``: a setting cannot be used (a token too short, an
     unreadable tokens file); the message names the setting.
   - and, next to the code that raises them: ``EnvError`` (an unset ``${VAR}``),
@@ -15,6 +14,9 @@ Exceptions are for sitewatch's own faults and for input it refuses:
     ``NoSuchWebsiteError``, ``UnknownAlertError``, ``DeliveryError`` (a
     notification not delivered: retried), ``CheckerTaskError``, and the web
     layer's ``ProblemError`` (an HTTP problem+json answer).
+
+A failing database call raises the driver's error, which the rest of sitewatch
+names ``store.engine.DatabaseError`` (it never imports SQLAlchemy itself).
 
 ``tests/test_errors.py`` checks that every exception class in the package is one.
 """
@@ -43,10 +45,6 @@ class ConfigError(SitewatchError):
 
     def __str__(self) -> str:
         return "\n".join(p.format() for p in self.problems)
-
-
-class StoreError(SitewatchError):
-    """The database cannot be used (unreachable, or its schema is out of date)."""
 
 
 class SettingsError(SitewatchError):

@@ -313,10 +313,10 @@ async def maintenance_specs(conn: AsyncConnection) -> list[dict[str, Any]]:
     return list(result.scalars())
 
 
+RECONCILE_LOCK = 0x5173_7761_7463_6802  # beside MIGRATION_LOCK and LEASE_LOCK
+
+
 async def lock_reconcile(conn: AsyncConnection) -> None:
     """Serialise applying config revisions across instances sharing a PostgreSQL
     database (a transaction-scoped advisory lock; SQLite has one writer anyway)."""
     await dialects.of(conn).advisory_lock(conn, RECONCILE_LOCK)
-
-
-RECONCILE_LOCK = 0x5173_7761_7463_6802

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql as pg_sql
 from sqlalchemy.dialects import sqlite as sqlite_sql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.store.dialects import postgresql, sqlite  # each provides ``Dialect``
 from sitewatch.store.tables import totals
 from sitewatch.store.windows import TOTAL_COLUMNS
 
@@ -56,14 +57,10 @@ class Dialect(Protocol):
 
 def of(conn: AsyncConnection) -> Dialect:
     """The module for this connection's database."""
-    from sitewatch.store.dialects import postgresql, sqlite
-
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
+    return named(conn.dialect.name)
 
 
 def named(name: str) -> Dialect:
-    from sitewatch.store.dialects import postgresql, sqlite
-
     return postgresql if name == "postgresql" else sqlite
 
 

@@ -263,15 +263,9 @@ class Validator:
             if cache_key is not None:
                 self.cache_out[cache_key] = cached
             website, stored, digest = cached
-            key = website.key
             source = Source(doc.file, node.start_mark.line + 1, f.relpath)
-            if key in websites:
-                first = websites[key].entry.source
-                self.report(
-                    doc, (*path, "key"), f"duplicate website key {key!r} (also defined at {first})"
-                )
-                continue
-            websites[key] = Placed(Entry(website, source, stored, digest), doc, path)
+            placed = Placed(Entry(website, source, stored, digest), doc, path)
+            self.place(websites, website.key, placed, "website key", "key")
         return allow_empty, defaults
 
     # -- alerts --------------------------------------------------------------
@@ -325,19 +319,12 @@ class Validator:
             self.failed["alerts"].discard(alert.name)
             line, _ = doc.position(path)
             source = Source(doc.file, line, f.relpath)
-            if alert.name in alerts:
-                first = alerts[alert.name].entry.source
-                self.report(
-                    doc,
-                    (*path, "name"),
-                    f"duplicate alert name {alert.name!r} (also defined at {first})",
-                )
-                continue
             stored = stored_form(
                 alert.model_dump(mode="json", by_alias=True), templates.get(path, {})
             )
             digest = spec_digest(stored, f.relpath)
-            alerts[alert.name] = Placed(Entry(alert, source, stored, digest), doc, path)
+            placed = Placed(Entry(alert, source, stored, digest), doc, path)
+            self.place(alerts, alert.name, placed, "alert name", "name")
 
     def maintenance_windows(
         self,
@@ -365,18 +352,29 @@ class Validator:
                 self.report_validation(doc, path, exc, model)
                 continue
             line, _ = doc.position(path)
-            if window.name in maintenance:
-                first = maintenance[window.name].entry.source
-                self.report(
-                    doc,
-                    (*path, "name"),
-                    f"duplicate maintenance window {window.name!r} (also defined at {first})",
-                )
-                continue
             stored = stored_form(window.model_dump(mode="json"), templates.get(path, {}))
             source = Source(doc.file, line, f.relpath)
             entry = Entry(window, source, stored, spec_digest(stored, f.relpath))
-            maintenance[window.name] = Placed(entry, doc, path)
+            self.place(maintenance, window.name, Placed(entry, doc, path), "maintenance window")
+
+    def place(
+        self,
+        found: dict[str, Placed[M]],
+        name: str,
+        placed: Placed[M],
+        what: str,
+        field: str = "name",
+    ) -> None:
+        """Keep the first entry of each key or name; a second one is a problem at its own line."""
+        first = found.get(name)
+        if first is None:
+            found[name] = placed
+            return
+        self.report(
+            placed.doc,
+            (*placed.path, field),
+            f"duplicate {what} {name!r} (also defined at {first.entry.source})",
+        )
 
     # -- across files ----------------------------------------------------------
 

@@ -6,6 +6,8 @@ waits until every website has a result, then fires --requests requests per
 endpoint from --connections concurrent connections (the client runs on core 1)
 and prints p50 / p99 / max latency and requests per second; then the cost of
 one uncached answer (sequential requests that each miss the 1 s response cache).
+First it times the badges (every website has ``badge: true``): 500 requests of
+each kind, one at a time, each for another website.
 
 Usage:
   .venv/bin/python bench/api.py [--websites 1000] [--connections 50] [--requests 5000]
@@ -44,7 +46,7 @@ def free_port() -> int:
 
 def write_config(folder: Path, count: int) -> None:
     folder.mkdir()
-    lines = ["defaults:", "  interval: 60s", "  timeout: 5s", "websites:"]
+    lines = ["defaults:", "  interval: 60s", "  timeout: 5s", "  badge: true", "websites:"]
     for i in range(count):
         lines += [
             f"  - name: Site {i}",
@@ -117,6 +119,7 @@ async def cold(url: str, requests: int) -> list[float]:
 
 async def measure(base: str, args: argparse.Namespace) -> None:
     await wait_ready(base, args.websites, 180)
+    await badges(base, args.websites, 500)
     for path in ("/api/websites", "/api/websites?limit=1000", "/api/stats/summary"):
         ms = await cold(base + path, 200)
         print(
@@ -132,6 +135,25 @@ async def measure(base: str, args: argparse.Namespace) -> None:
             f"GET {path:<28} p50 {statistics.median(ms):6.1f} ms  p99 {percentile(ms, 0.99):6.1f} ms"
             f"  max {max(ms):6.1f} ms  {len(ms) / took:7.0f} req/s  ({len(ms)} requests, "
             f"{args.connections} connections)",
+            flush=True,
+        )
+
+
+async def badges(base: str, websites: int, requests: int) -> None:
+    """Each badge of a different website, one at a time (a badge is computed per
+    request: no server-side cache), then one badge under 50 connections."""
+    for kind in ("status", "uptime-30d", "uptime-1y", "response-time"):
+        ms = []
+        async with aiohttp.ClientSession() as session:
+            for n in range(requests):
+                start = time.perf_counter()
+                async with session.get(f"{base}/badge/site-{n % websites}/{kind}.svg") as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                ms.append(1000 * (time.perf_counter() - start))
+        print(
+            f"{'GET /badge/{key}/' + kind + '.svg':<37}one at a time: p50 {statistics.median(ms):6.1f} ms"
+            f"  p99 {percentile(ms, 0.99):6.1f} ms",
             flush=True,
         )
 

@@ -54,7 +54,7 @@ from sitewatch.settings import Settings
 from sitewatch.store.engine import DatabaseError, create_engine
 from sitewatch.store.migrate import upgrade
 from sitewatch.supervisor import Supervisor
-from sitewatch.web import access, api, auth, cors, health, openapi
+from sitewatch.web import access, api, auth, badges, cors, health, openapi
 from sitewatch.web.accesslog import AccessLogger
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     health.add_routes(app)
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
         api.add_routes(app)
+        badges.add_routes(app)
         openapi.add_routes(app)
         dashboard.setup(app, policy)
         app.cleanup_ctx.append(_live)  # after the checker: it listens to its results

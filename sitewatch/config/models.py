@@ -198,6 +198,11 @@ class WebsiteSettings(StrictModel):
     active: bool = Field(
         True, description="false pauses checks but keeps the website and its history."
     )
+    badge: bool = Field(
+        False,
+        description="true publishes its badges (state, uptime, response time) at "
+        "/badge/{key}/..., without a token.",
+    )
     alerts: Annotated[list[Key], one_or_many()] = Field(
         default_factory=list,
         description="Names of alerts (alerts.yaml) that apply to this website.",

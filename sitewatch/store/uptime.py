@@ -55,6 +55,11 @@ class Uptime(NamedTuple):
         )
 
 
+# A few websites' uptime (a page, a badge) is a handful of index reads: tuning the
+# planner for a scan of every website would cost two more round trips.
+TUNE_ABOVE = 100
+
+
 async def uptime(
     conn: AsyncConnection,
     windows: Sequence[timedelta],
@@ -74,7 +79,8 @@ async def uptime(
     """
     now = now or datetime.now(UTC)
     end = floor_hour(now) + HOUR
-    await dialects.of(conn).tune_for_aggregates(conn)
+    if ids is None or len(ids) > TUNE_ABOVE:
+        await dialects.of(conn).tune_for_aggregates(conn)
     window_end = await get_mark(conn, TOTALS_FROM)
     # The totals hold [window_end - w, now]; the windows move on a minute or so
     # after each hour starts. Past a day of lag (downtime), sum the rollup instead.

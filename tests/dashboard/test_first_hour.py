@@ -6,6 +6,7 @@ paused websites that are not checked."""
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import textwrap
@@ -23,7 +24,7 @@ from sitewatch.keys import ALERTING, ENGINE, RECONCILER
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import results, tables
 from sitewatch.store import status as status_store
-from tests.appclient import Client, page_text, start_client
+from tests.appclient import Client, page_text, record_check, start_client
 
 MONITORS = textwrap.dedent(
     """\
@@ -73,23 +74,7 @@ async def client(make_client: Callable[..., Any]) -> AsyncIterator[Client]:
     await c.close()
 
 
-async def _record(
-    client: Client, key: str, ok: bool, *, ago: float = 5.0, ms: float = 40.0
-) -> None:
-    engine = client.server.app[ENGINE]
-    async with engine.connect() as conn:
-        (status,) = await status_store.current_status(conn, key)
-    result = CheckResult(
-        website_id=status.website_id,
-        checked_at=datetime.now(UTC) - timedelta(seconds=ago),
-        ok=ok,
-        status_code=200 if ok else 503,
-        error_kind=None if ok else "status",
-        error_message=None if ok else "HTTP 503, expected 2xx",
-        timings=Timings(total_ms=ms),
-    )
-    async with engine.begin() as conn:
-        await results.record(conn, [history_row(result)])
+_record = functools.partial(record_check, ms=40.0, phases=False)
 
 
 async def _reconcile(client: Client) -> None:

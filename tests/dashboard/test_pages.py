@@ -9,19 +9,14 @@ import html
 import re
 import textwrap
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from yarl import URL
 
-from sitewatch.checker.result import CheckResult, Timings
-from sitewatch.checker.writer import history_row
-from sitewatch.keys import ENGINE, RECONCILER
-from sitewatch.store import results
-from sitewatch.store import status as status_store
-from tests.appclient import Client, page_text, start_client
+from sitewatch.keys import RECONCILER
+from tests.appclient import Client, page_text, record_check, start_client
 from tests.factories import website_yaml
 from tests.targets import TargetServer
 
@@ -82,21 +77,7 @@ async def _csrf(client: Client, path: str = "/") -> str:
     return match.group(1)
 
 
-async def _record(client: Client, key: str, ok: bool, ms: float = 42.0) -> None:
-    engine = client.server.app[ENGINE]
-    async with engine.connect() as conn:
-        (status,) = await status_store.current_status(conn, key)
-    result = CheckResult(
-        website_id=status.website_id,
-        checked_at=datetime.now(UTC) - timedelta(seconds=5),
-        ok=ok,
-        status_code=200 if ok else 503,
-        error_kind=None if ok else "status",
-        error_message=None if ok else "HTTP 503, expected 2xx",
-        timings=Timings(dns_ms=1.0, connect_ms=2.0, tls_ms=10.0, first_byte_ms=20.0, total_ms=ms),
-    )
-    async with engine.begin() as conn:
-        await results.record(conn, [history_row(result)])
+_record = record_check
 
 
 async def test_every_page_renders(client: Client) -> None:

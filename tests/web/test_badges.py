@@ -3,20 +3,15 @@ database: only ``badge: true`` websites, nothing else leaks, cacheable."""
 
 from __future__ import annotations
 
+import functools
 import json
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from sitewatch.checker.result import CheckResult, Timings
-from sitewatch.checker.writer import history_row
-from sitewatch.keys import ENGINE
-from sitewatch.store import results
-from sitewatch.store import status as status_store
 from sitewatch.web.badges import (
     Badge,
     response_badge,
@@ -25,7 +20,7 @@ from sitewatch.web.badges import (
     text_width,
     uptime_badge,
 )
-from tests.appclient import Client, page_text, start_client
+from tests.appclient import Client, page_text, record_check, start_client
 
 MONITORS = textwrap.dedent(
     """\
@@ -69,21 +64,9 @@ async def client(config_dir: Path, database_url: str) -> AsyncIterator[Client]:
     await c.close()
 
 
-async def _record(client: Client, key: str, ok: bool) -> None:
-    engine = client.server.app[ENGINE]
-    async with engine.connect() as conn:
-        (status,) = await status_store.current_status(conn, key)
-    result = CheckResult(
-        website_id=status.website_id,
-        checked_at=datetime.now(UTC) - timedelta(seconds=5),
-        ok=ok,
-        status_code=200 if ok else 503,
-        error_kind=None if ok else "status",
-        error_message=None if ok else "HTTP 503 from admin.internal.example",
-        timings=Timings(total_ms=87.0),
-    )
-    async with engine.begin() as conn:
-        await results.record(conn, [history_row(result)])
+_record = functools.partial(
+    record_check, ms=87.0, phases=False, error_message="HTTP 503 from admin.internal.example"
+)
 
 
 async def test_a_published_website_has_badges_and_others_do_not(client: Client) -> None:

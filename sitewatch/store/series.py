@@ -88,22 +88,8 @@ async def rollup_series(
     conn: AsyncConnection, website_id: int, start: datetime, end: datetime
 ) -> list[Point]:
     """Hourly buckets from the rollup: for ranges longer than the raw checks are kept."""
-    query = (
-        select(hourly.c.bucket, hourly.c.checks, hourly.c.failures, hourly.c.timed, hourly.c.sum_ms)
-        .add_columns(hourly.c.max_ms)
-        .where(hourly.c.website_id == website_id, hourly.c.bucket >= start, hourly.c.bucket < end)
-        .order_by(hourly.c.bucket)
-    )
-    return [
-        Point(
-            r["bucket"],
-            r["checks"],
-            r["failures"],
-            r["sum_ms"] / r["timed"] if r["timed"] else None,
-            r["max_ms"],
-        )
-        for r in (await conn.execute(query)).mappings()
-    ]
+    buckets = await rollup_buckets(conn, website_id, start=start, end=end)
+    return [Point(b.start, b.checks, b.failures, b.mean_ms, b.max_ms) for b in buckets]
 
 
 class RecentCheck(TypedDict):

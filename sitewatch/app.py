@@ -43,6 +43,7 @@ from sitewatch.keys import (
     POLICY,
     RECONCILER,
     SETTINGS,
+    STATUS_PAGES,
     SUPERVISOR,
 )
 from sitewatch.logs import RedactingFilter
@@ -62,6 +63,8 @@ from sitewatch.web.dashboard import routes as dashboard
 from sitewatch.web.dashboard.live import LiveHub
 from sitewatch.web.guard import ConnectionGuard, descriptor_budget, raise_open_file_limit
 from sitewatch.web.problems import problems
+from sitewatch.web.statuspages import routes as statuspages
+from sitewatch.web.statuspages.publisher import Publisher
 
 log = logging.getLogger("sitewatch")
 
@@ -89,6 +92,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     limiter = access.FailureLimiter()
     app = web.Application(
         middlewares=[
+            statuspages.domain_middleware(),  # a page's own domain serves that page only
             access.middleware(
                 access.AccessPolicy(
                     proxies=proxies,
@@ -126,6 +130,8 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
         api.add_routes(app)
         badges.add_routes(app)
+        statuspages.setup(app)
+        app.cleanup_ctx.append(_status_pages)
         openapi.add_routes(app)
         dashboard.setup(app, policy)
         app.cleanup_ctx.append(_live)  # after the checker: it listens to its results
@@ -182,6 +188,15 @@ def _redact_logs(redact: Redactor) -> Callable[[web.Application], AsyncIterator[
             handler.removeFilter(log_filter)
 
     return ctx
+
+
+async def _status_pages(app: web.Application) -> AsyncIterator[None]:
+    """Public status pages read the published pages through one publisher."""
+    publisher = Publisher(app[ENGINE])
+    app[STATUS_PAGES] = publisher
+    # An applied revision shows at once here (other instances within the cache's ttl).
+    app[RECONCILER].status.listeners.append(lambda run: publisher.forget())
+    yield
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:

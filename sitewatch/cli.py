@@ -24,6 +24,7 @@ from sitewatch import __version__, logs
 if TYPE_CHECKING:
     import asyncio
 
+    from sitewatch.config.entries import Snapshot
     from sitewatch.settings import Settings
 
 log = logging.getLogger("sitewatch")
@@ -120,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     validate = add(
         "validate",
         "check the config files; touches no database and no network",
-        "Validate monitors.yaml, alerts.yaml and their *.d/ fragments.\n"
+        "Validate monitors.yaml, alerts.yaml, status-pages.yaml, their *.d/ fragments\n"
+        "and the incident notes (incidents/*.md).\n"
         "Exit 0 when valid (warnings allowed), 1 with every error when not.\n"
         "Made for the config repository's own CI.",
     )
@@ -328,7 +330,8 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
             out.write(p.format() + "\n")
         out.write(
             f"{settings.config_dir} is valid: {len(snapshot.websites)} websites, "
-            f"{len(snapshot.alerts)} alerts (revision {snapshot.revision[:12]})\n"
+            f"{len(snapshot.alerts)} alerts{_published(snapshot)} "
+            f"(revision {snapshot.revision[:12]})\n"
         )
     return 0
 
@@ -517,3 +520,15 @@ async def migrate(settings: Settings, revision: str) -> int:
         await engine.dispose()
     print(f"database at schema revision {current}")
     return 0
+
+
+def _published(snapshot: Snapshot) -> str:
+    """ ", 1 status page, 2 incident notes" (nothing when there are none)."""
+    parts = []
+    for count, what in (
+        (len(snapshot.status_pages), "status page"),
+        (len(snapshot.incidents), "incident note"),
+    ):
+        if count:
+            parts.append(f", {count} {what}{'' if count == 1 else 's'}")
+    return "".join(parts)

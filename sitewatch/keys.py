@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sitewatch.web.cache import ResponseCache
     from sitewatch.web.dashboard.live import LiveHub
     from sitewatch.web.dashboard.render import Dashboard
+    from sitewatch.web.statuspages.publisher import Publisher
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")
@@ -39,6 +40,7 @@ CACHE: web.AppKey[ResponseCache] = web.AppKey("response_cache")
 ENVIRON: web.AppKey[Mapping[str, str]] = web.AppKey("environ")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")
 LIVE: web.AppKey[LiveHub] = web.AppKey("live_hub")
+STATUS_PAGES: web.AppKey[Publisher] = web.AppKey("status_pages")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")

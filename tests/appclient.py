@@ -45,6 +45,12 @@ async def page_text(client: Client, path: str, status: int = 200) -> str:
     return text
 
 
+async def website_id(client: Client, key: str) -> int:
+    async with client.server.app[ENGINE].connect() as conn:
+        (status,) = await status_store.current_status(conn, key)
+    return status.website_id
+
+
 async def record_check(
     client: Client,
     key: str,

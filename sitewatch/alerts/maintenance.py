@@ -67,3 +67,19 @@ def in_maintenance(
             if opening is not None:
                 return opening
     return None
+
+
+def upcoming(window: AnyWindow, now: datetime, horizon: timedelta) -> list[Opening]:
+    """The occurrences of ``window`` open now or starting within ``horizon``,
+    soonest first (what a status page announces)."""
+    until = now + horizon
+    if isinstance(window, OneOffWindow):
+        found = list(openings(window, now))
+    else:
+        found = []
+        day = now
+        while day <= until + timedelta(days=1):
+            found.extend(openings(window, day))
+            day += timedelta(days=1)
+    unique = {(o.start, o.end): o for o in found if o.end > now and o.start < until}
+    return [unique[k] for k in sorted(unique)]

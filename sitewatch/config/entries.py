@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from sitewatch.config.models import AnyWindow, EmailAlert, WebhookAlert, Website
+from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.config.problems import Problem
 
 AnyAlert = EmailAlert | WebhookAlert
-M = TypeVar("M", Website, AnyAlert, AnyWindow)
+M = TypeVar("M", Website, AnyAlert, AnyWindow, StatusPage, IncidentNote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,8 @@ class Source:
 
 @dataclass(frozen=True, slots=True)
 class Entry(Generic[M]):
-    """One valid entry: a website, an alert or a maintenance window."""
+    """One valid entry: a website, an alert, a maintenance window, a status page or
+    an incident note."""
 
     model: M  # validated, with ${VAR} references resolved
     source: Source
@@ -45,6 +47,17 @@ class Entry(Generic[M]):
 WebsiteEntry = Entry[Website]
 AlertEntry = Entry[AnyAlert]
 MaintenanceEntry = Entry[AnyWindow]
+PageEntry = Entry[StatusPage]
+NoteEntry = Entry[IncidentNote]
+
+
+@dataclass(frozen=True, slots=True)
+class Logo:
+    """A status page's logo: the image file's bytes, read with the config."""
+
+    relpath: str
+    content_type: str
+    content: bytes
 
 
 def spec_digest(stored: dict[str, Any], source_file: str) -> str:
@@ -64,6 +77,9 @@ class Snapshot:
     bindings: frozenset[tuple[str, str]]  # (website key, alert name)
     allow_empty: bool = False
     maintenance: Mapping[str, MaintenanceEntry] = field(default_factory=dict)
+    status_pages: Mapping[str, PageEntry] = field(default_factory=dict)
+    incidents: Mapping[str, NoteEntry] = field(default_factory=dict)
+    logos: Mapping[str, Logo] = field(default_factory=dict)  # page key -> its logo
     warnings: tuple[Problem, ...] = ()
     files: tuple[str, ...] = ()
     # Per monitors file (relative path): the defaults in effect there for the

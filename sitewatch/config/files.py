@@ -6,6 +6,10 @@ Layout of a config folder::
     monitors.d/*.yaml    more websites (a team's own file), same shape
     alerts.yaml          alerts:
     alerts.d/*.yaml      more alerts
+    status-pages.yaml    status_pages:
+    status-pages.d/*.yaml  more status pages
+    incidents/*.md       incident notes: a YAML front matter, then Markdown
+    *.svg, *.png, ...    images beside the config (and in assets/): status pages' logos
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ from pathlib import Path
 from sitewatch.config.problems import Problem
 from sitewatch.errors import ConfigError, SitewatchError
 
-KINDS = ("monitors", "alerts")
+KINDS = ("monitors", "alerts", "status-pages")
 _SUFFIXES = (".yaml", ".yml")
 DEFAULT_MAX_FILE_BYTES = 16 << 20
+NOTES = "incidents"
+NOTE_SUFFIX = ".md"
+ASSET_FOLDER = "assets"
+ASSET_SUFFIXES = (".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif")
+MAX_ASSET_BYTES = 512 << 10
 
 
 @dataclass(frozen=True, slots=True)
 class ConfigFile:
-    kind: str  # "monitors" or "alerts"
+    kind: str  # one of KINDS, "incidents" (a Markdown note) or "asset" (an image)
     relpath: str  # relative to the config folder, e.g. "monitors.d/team-a.yaml"
     display: str  # as shown in messages, e.g. "config/monitors.d/team-a.yaml"
     content: bytes
@@ -103,6 +112,31 @@ def list_files(config_dir: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> lis
             found.append(
                 ConfigFile(kind, path.relative_to(config_dir).as_posix(), display, content)
             )
+    for folder, suffixes, kind, cap in (
+        (None, ASSET_SUFFIXES, "asset", MAX_ASSET_BYTES),
+        (ASSET_FOLDER, ASSET_SUFFIXES, "asset", MAX_ASSET_BYTES),
+        (NOTES, (NOTE_SUFFIX,), NOTES, max_bytes),
+    ):
+        where = config_dir / folder if folder else config_dir
+        if folder and not (where.is_dir() and _inside(root, where)):
+            continue
+        try:
+            paths = sorted(
+                p
+                for p in where.iterdir()
+                if p.suffix.lower() in suffixes and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            problems.append(Problem(_display(config_dir, where), 0, 0, (), _os_message(exc)))
+            continue
+        for path in paths:
+            try:
+                content = read_config_file(root, path, min(cap, max_bytes))
+            except ConfigFileError as exc:
+                problems.append(Problem(_display(config_dir, path), 0, 0, (), str(exc)))
+                continue
+            relpath = path.relative_to(config_dir).as_posix()
+            found.append(ConfigFile(kind, relpath, _display(config_dir, path), content))
     if problems:
         raise ConfigError(problems)
     return found

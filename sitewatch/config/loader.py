@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sitewatch.config.entries import Snapshot
-from sitewatch.config.files import DEFAULT_MAX_FILE_BYTES, ConfigFile, list_files, revision_of
+from sitewatch.config.files import (
+    DEFAULT_MAX_FILE_BYTES,
+    NOTES,
+    ConfigFile,
+    list_files,
+    revision_of,
+)
+from sitewatch.config.pages import split_front_matter
 from sitewatch.config.problems import Problem
 from sitewatch.config.validator import Cached, CacheKey, Validator
 from sitewatch.config.yamlread import Composed, compose, gc_paused
@@ -61,16 +68,29 @@ class ConfigLoader:
         known = self._composed.get(f.relpath)
         if known is not None and known[0] == f.content:
             return known[1]
-        try:
-            text = f.content.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            result = Composed(
-                f.display, "", None, (Problem(f.display, 0, 0, (), f"not UTF-8 text: {exc}"),)
-            )
+        if f.kind == "asset":
+            result = Composed(f.display, "", None)  # an image: read as bytes by the validator
         else:
-            result = compose(text, f.display)
+            try:
+                text = f.content.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                result = Composed(
+                    f.display, "", None, (Problem(f.display, 0, 0, (), f"not UTF-8 text: {exc}"),)
+                )
+            else:
+                result = (
+                    compose_note(text, f.display) if f.kind == NOTES else compose(text, f.display)
+                )
         self._composed[f.relpath] = (f.content, result)
         return result
+
+
+def compose_note(text: str, file: str) -> Composed:
+    """An incident note's front matter as a YAML document whose lines are the file's."""
+    split = split_front_matter(text)
+    if isinstance(split, str):
+        return Composed(file, text, None, (Problem(file, 1, 1, (), split),))
+    return compose(split[0], file)
 
 
 def load_config(

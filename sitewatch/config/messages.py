@@ -72,6 +72,8 @@ def message_of(err: ErrorDetails, model: type[BaseModel]) -> str:
         return base
     if kind == "missing":
         return f"missing required key {loc[-1]!r}"
+    if kind == "timezone_aware":
+        return "give the time with its offset, such as 2026-12-03T09:30:00Z or +01:00"
     message = err["msg"]
     if message.startswith("Input should be"):
         message = "should be" + message.removeprefix("Input should be")

@@ -516,6 +516,11 @@ class _Window(StrictModel):
 
     name: Key = Field(description="Unique name of the window.")
     description: str | None = Field(None, description="Free text for people.")
+    announce: bool | Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        True,
+        description="On the status pages that show a website it covers: true announces it "
+        'as "Scheduled maintenance", a text as that title, false not at all.',
+    )
     timezone: Annotated[str, AfterValidator(_check_zone)] = Field(
         "UTC", description="IANA time zone the times are in, e.g. Europe/Berlin."
     )

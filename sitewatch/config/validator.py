@@ -7,6 +7,7 @@ applies to which website). Nothing here touches the database or the network.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ from yaml.nodes import Node, ScalarNode, SequenceNode
 from sitewatch.config.entries import (
     AnyAlert,
     Entry,
+    Logo,
     M,
     Snapshot,
     Source,
     spec_digest,
 )
-from sitewatch.config.files import ConfigFile
+from sitewatch.config.files import NOTES, ConfigFile
 from sitewatch.config.messages import (
     ERROR_FIELD,
     kind_of,
@@ -40,13 +42,31 @@ from sitewatch.config.models import (
     WebsiteDefaults,
     window_model,
 )
+from sitewatch.config.pages import (
+    LOGO_TYPES,
+    IncidentNote,
+    StatusPage,
+    note_key,
+    split_front_matter,
+)
 from sitewatch.config.problems import Loc, Problem, sort_problems
 from sitewatch.config.stored import stored_form, templates_by_entry
 from sitewatch.config.types import slugify
 from sitewatch.config.yamlread import Builder, Composed, Document, TooLargeError
 from sitewatch.errors import ConfigError
 
-_TOP_KEY = {"monitors": "websites", "alerts": "alerts"}
+_TOP_KEY = {
+    "monitors": "websites",
+    "alerts": "alerts",
+    "status-pages": "status_pages",
+    NOTES: "title",
+}
+# Which files define each kind of name that other entries refer to.
+_DEFINED_IN = {"websites": "monitors", "alerts": "alerts", "pages": "status-pages"}
+PUBLIC_NO_VARS = (
+    "status pages and incident notes are public, so they take no ${VAR} references "
+    "(a resolved value would be published): write the text itself, or $${ for a literal ${"
+)
 
 # A validated website, reusable while its YAML text and defaults are unchanged.
 Cached = tuple[Website, dict[str, Any], str]
@@ -76,7 +96,7 @@ class Validator:
     # kinds of file that could not be read at all: a reference to them is not
     # also reported as unknown (a follow-on message that misleads).
     failed: dict[str, set[str]] = field(
-        default_factory=lambda: {"websites": set(), "alerts": set()}
+        default_factory=lambda: {"websites": set(), "alerts": set(), "pages": set()}
     )
     unreadable: set[str] = field(default_factory=set)
     defaults_by_file: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -85,6 +105,10 @@ class Validator:
         websites: dict[str, Placed[Website]] = {}
         alerts: dict[str, Placed[AnyAlert]] = {}
         maintenance: dict[str, Placed[AnyWindow]] = {}
+        pages: dict[str, Placed[StatusPage]] = {}
+        notes: dict[str, Placed[IncidentNote]] = {}
+        logos: dict[str, Logo] = {}
+        assets = {f.relpath: f for f in self.files if f.kind == "asset"}
         allow_empty = False
         main_defaults = _Defaults({}, {})
         documents: list[Document] = []
@@ -92,6 +116,8 @@ class Validator:
         # The main monitors file first: its defaults apply to the fragments too.
         pairs.sort(key=lambda p: (p[0].kind != "monitors", not p[0].is_main))
         for f, composed in pairs:
+            if f.kind == "asset":
+                continue
             builder = Builder(composed.file, self.environ)
             builder.problems.extend(composed.problems)
             doc = Document(composed.file, composed.root, builder.problems, builder.templates)
@@ -99,6 +125,13 @@ class Validator:
             if composed.root is None:
                 if composed.problems:
                     self.unreadable.add(f.kind)
+                elif f.kind == NOTES:
+                    self.report(
+                        doc,
+                        (),
+                        "the front matter is empty: give title:, status:, "
+                        "started: and what is affected",
+                    )
                 continue  # a syntax error (or an empty file)
             try:
                 lazy = frozenset({"websites"}) if f.kind == "monitors" else frozenset()
@@ -117,6 +150,14 @@ class Validator:
                     f"expected a mapping with {_TOP_KEY[f.kind]}: (got {kind_of(data)})",
                 )
                 continue
+            if f.kind in (NOTES, "status-pages"):
+                for path in builder.templates:
+                    self.report(doc, path, PUBLIC_NO_VARS)
+                if f.kind == NOTES:
+                    self.incident_note(f, doc, data, notes)
+                else:
+                    self.status_pages_file(f, doc, data, pages, assets, logos)
+                continue
             if f.kind == "monitors":
                 allow, defaults = self.monitors_file(
                     f, doc, composed, builder, data, main_defaults, websites
@@ -129,6 +170,7 @@ class Validator:
         for doc in documents:
             self.problems.extend(doc.problems)
         self.cross_check(websites, alerts, maintenance)
+        self.cross_check_pages(websites, pages, notes)
         bindings = self.bind(websites, alerts)
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
@@ -139,6 +181,9 @@ class Validator:
             alerts={k: v.entry for k, v in alerts.items()},
             bindings=frozenset(bindings),
             maintenance={k: v.entry for k, v in maintenance.items()},
+            status_pages={k: v.entry for k, v in pages.items()},
+            incidents={k: v.entry for k, v in notes.items()},
+            logos={k: v for k, v in logos.items() if k in pages},
             allow_empty=allow_empty,
             warnings=tuple(sort_problems(self.problems)),
             files=tuple(f.relpath for f in self.files),
@@ -376,6 +421,148 @@ class Validator:
             f"duplicate {what} {name!r} (also defined at {first.entry.source})",
         )
 
+    # -- status pages and incident notes ----------------------------------------
+
+    def status_pages_file(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        data: dict[Any, Any],
+        pages: dict[str, Placed[StatusPage]],
+        assets: Mapping[str, ConfigFile],
+        logos: dict[str, Logo],
+    ) -> None:
+        for key in data:
+            if key != "status_pages":
+                self.report(doc, (key,), unknown_key(key, {"status_pages"}), key=True)
+        items = data.get("status_pages") or []
+        if not isinstance(items, list):
+            self.unreadable.add("status-pages")
+            self.report(
+                doc, ("status_pages",), f"expected a list of status pages (got {kind_of(items)})"
+            )
+            return
+        for index, item in enumerate(items):
+            path: Loc = ("status_pages", index)
+            if not isinstance(item, dict):
+                self.unreadable.add("status-pages")
+                self.report(
+                    doc,
+                    path,
+                    "expected a status page mapping with key:, title: and groups: "
+                    f"(got {kind_of(item)})",
+                )
+                continue
+            if isinstance(item.get("key"), str):
+                self.failed["pages"].add(item["key"])
+            try:
+                page = StatusPage.model_validate(item)
+            except ValidationError as exc:
+                self.report_validation(doc, path, exc, StatusPage)
+                continue
+            self.failed["pages"].discard(page.key)
+            stored = page.model_dump(mode="json")
+            identity = stored
+            if page.logo is not None:
+                image = assets.get(page.logo)
+                if image is None:
+                    self.report(
+                        doc,
+                        (*path, "logo"),
+                        f"no image {page.logo!r} in the config folder: a logo is a file in "
+                        "the folder itself or in assets/, at most 512 KiB",
+                    )
+                    continue
+                suffix = "." + page.logo.rsplit(".", 1)[-1].lower()
+                logos[page.key] = Logo(page.logo, LOGO_TYPES[suffix], image.content)
+                identity = {**stored, "logo_sha256": hashlib.sha256(image.content).hexdigest()}
+            line, _ = doc.position(path)
+            entry = Entry(
+                page, Source(doc.file, line, f.relpath), stored, spec_digest(identity, f.relpath)
+            )
+            self.place(pages, page.key, Placed(entry, doc, path), "status page key", "key")
+
+    def incident_note(
+        self,
+        f: ConfigFile,
+        doc: Document,
+        data: dict[Any, Any],
+        notes: dict[str, Placed[IncidentNote]],
+    ) -> None:
+        key: str | None = None
+        try:
+            key = note_key(f.relpath)
+        except ValueError as exc:  # pydantic_core's error is a ValueError
+            self.report(doc, (), f"the file's name is the incident's key, and {exc}")
+        if "body" in data:
+            self.report(doc, ("body",), "the note's Markdown goes below the front matter", key=True)
+            return
+        split = split_front_matter(f.content.decode("utf-8"))
+        body = split[1] if isinstance(split, tuple) else ""
+        try:
+            note = IncidentNote.model_validate({**data, "body": body})
+        except ValidationError as exc:
+            self.report_validation(doc, (), exc, IncidentNote)
+            return
+        if key is None:
+            return
+        stored = note.model_dump(mode="json")
+        entry = Entry(note, Source(doc.file, 1, f.relpath), stored, spec_digest(stored, f.relpath))
+        self.place(notes, key, Placed(entry, doc, ()), "incident")
+
+    def cross_check_pages(
+        self,
+        websites: dict[str, Placed[Website]],
+        pages: dict[str, Placed[StatusPage]],
+        notes: dict[str, Placed[IncidentNote]],
+    ) -> None:
+        tags = {t for site in websites.values() for t in site.entry.model.tags}
+        seen: dict[tuple[str, str], Placed[StatusPage]] = {}
+        groups: dict[str, set[str]] = {}  # group name -> the pages that have it
+        for placed in pages.values():
+            page, doc, path = placed.entry.model, placed.doc, placed.path
+            for field_name, value in (("slug", page.slug), ("domain", page.domain)):
+                if value is None:
+                    continue
+                first = seen.setdefault((field_name, value), placed)
+                if first is not placed:
+                    self.report(
+                        doc,
+                        (*path, field_name),
+                        f"duplicate {field_name} {value!r} (also used by status page "
+                        f"{first.entry.model.key!r} at {first.entry.source})",
+                    )
+            for g, group in enumerate(page.groups):
+                groups.setdefault(group.name, set()).add(page.key)
+                for i, key in enumerate(group.websites):
+                    if key not in websites and self._may_be_unknown("websites", key):
+                        where = (*path, "groups", g, "websites", i)
+                        self.report(doc, where, undefined("website", key, websites))
+                for i, tag in enumerate(group.tags):
+                    if tag not in tags and "monitors" not in self.unreadable:
+                        self.report(
+                            doc,
+                            (*path, "groups", g, "tags", i),
+                            f"no website has the tag {tag!r} yet: the group shows none for it",
+                            severity="warning",
+                        )
+        for noted in notes.values():
+            note, doc = noted.entry.model, noted.doc
+            for i, key in enumerate(note.websites):
+                if key not in websites and self._may_be_unknown("websites", key):
+                    self.report(doc, ("websites", i), undefined("website", key, websites))
+            for i, key in enumerate(note.pages):
+                if key not in pages and self._may_be_unknown("pages", key):
+                    self.report(doc, ("pages", i), _unknown_page(key, pages))
+            for i, group_name in enumerate(note.groups):
+                name = group_name
+                if name not in groups and "status-pages" not in self.unreadable:
+                    close = difflib.get_close_matches(name, list(groups), n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    self.report(
+                        doc, ("groups", i), f"no status page has a group named {name!r}{hint}"
+                    )
+
     # -- across files ----------------------------------------------------------
 
     def cross_check(
@@ -401,8 +588,7 @@ class Validator:
 
     def _may_be_unknown(self, kind: str, name: str) -> bool:
         """Is ``name`` really undefined, or only invalid (reported at its own line)?"""
-        files = "monitors" if kind == "websites" else "alerts"
-        return files not in self.unreadable and name not in self.failed[kind]
+        return _DEFINED_IN[kind] not in self.unreadable and name not in self.failed[kind]
 
     def bind(
         self,
@@ -439,6 +625,13 @@ class Validator:
                     severity="warning",
                 )
         return bindings
+
+
+def _unknown_page(key: str, pages: Mapping[str, object]) -> str:
+    close = difflib.get_close_matches(key, list(pages), n=1, cutoff=0.6)
+    if close:
+        return f"unknown status page {key!r}; did you mean {close[0]!r}?"
+    return f"unknown status page {key!r}: no status page with that key in status-pages.yaml"
 
 
 SHOWN_DEFAULTS = ("interval", "timeout", "retry_interval", "expected_status", "method")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-_CONFIG_SUFFIXES = (".yaml", ".yml")
+_CONFIG_SUFFIXES = (".yaml", ".yml", ".md", ".svg", ".png", ".jpg", ".jpeg", ".webp", ".gif")
 
 
 def is_config_change(change: Change, path: str) -> bool:
-    """Keep YAML files and folders (``monitors.d`` renamed or removed) and git's
-    branch refs; drop editor swap files, lock files and other git internals.
+    """Keep YAML files, incident notes, logos, folders (``monitors.d`` renamed or
+    removed) and git's branch refs; drop editor swap files, lock files and other git internals.
     Kubernetes ConfigMap volumes swap a ``..data`` symlink, which is kept too."""
     p = Path(path)
     if ".git" in p.parts:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sitewatch.config.entries import AlertEntry, Snapshot, WebsiteEntry
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
-from sitewatch.store import catalog, runs
+from sitewatch.store import catalog, publishing, runs
 from sitewatch.store.catalog import RowState
 from sitewatch.store.engine import Connection, Engine, begin_write
 from sitewatch.store.migrate import current_revision
@@ -36,6 +36,19 @@ class State:
     alerts: list[RowState]
     bindings: set[tuple[str, str]]
     maintenance: dict[str, str]  # key -> spec hash
+    status_pages: dict[str, str]
+    incidents: dict[str, str]
+
+    def plan(self, snapshot: Snapshot) -> Plan:
+        return plan(
+            snapshot,
+            self.websites,
+            self.alerts,
+            self.bindings,
+            self.maintenance,
+            status_pages=self.status_pages,
+            incidents=self.incidents,
+        )
 
 
 async def read_state(conn: Connection) -> State:
@@ -44,6 +57,8 @@ async def read_state(conn: Connection) -> State:
         await catalog.row_states(conn, "alerts"),
         await catalog.bindings(conn),
         await catalog.maintenance_hashes(conn),
+        await publishing.page_hashes(conn),
+        await publishing.note_hashes(conn),
     )
 
 
@@ -87,7 +102,7 @@ async def apply_snapshot(
             run = finish("refused", errors=(WIPE_MESSAGE.format(count=count),))
             await runs.record(conn, run)
             return run
-        todo = plan(snapshot, state.websites, state.alerts, state.bindings, state.maintenance)
+        todo = state.plan(snapshot)
         if todo.is_empty:
             run = finish("unchanged", counts=todo.counts())
             last = await runs.latest(conn)
@@ -141,6 +156,35 @@ async def execute(conn: Connection, snapshot: Snapshot, todo: Plan, now: datetim
                 for d in todo.maintenance
             ],
         )
+    if todo.status_pages is not None:
+        logos = snapshot.logos
+        await publishing.replace_pages(
+            conn,
+            [
+                {
+                    "key": d.key,
+                    "spec": d.spec,
+                    "spec_hash": d.spec_hash,
+                    "source_file": d.source_file,
+                    "logo": logos[d.key].content if d.key in logos else None,
+                    "logo_type": logos[d.key].content_type if d.key in logos else None,
+                }
+                for d in todo.status_pages
+            ],
+        )
+    if todo.incidents is not None:
+        await publishing.replace_notes(
+            conn,
+            [
+                {
+                    "key": d.key,
+                    "spec": d.spec,
+                    "spec_hash": d.spec_hash,
+                    "source_file": d.source_file,
+                }
+                for d in todo.incidents
+            ],
+        )
 
 
 def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
@@ -190,7 +234,7 @@ async def preview(engine: Engine, snapshot: Snapshot) -> Preview:
         return Preview(plan(snapshot, [], [], set(), {}), {}, {}, None, migrated)
     async with engine.connect() as conn:
         state = await read_state(conn)
-        todo = plan(snapshot, state.websites, state.alerts, state.bindings, state.maintenance)
+        todo = state.plan(snapshot)
         updated_w = [c.key for c in todo.websites.changes if c.kind in ("update", "restore")]
         updated_a = [c.key for c in todo.alerts.changes if c.kind in ("update", "restore")]
         old_w = await catalog.specs(conn, "websites", updated_w)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sitewatch.config.entries import Snapshot
+from sitewatch.config.entries import Entry, Snapshot
 from sitewatch.store.catalog import RowState
 
 ChangeKind = Literal["create", "update", "delete", "restore"]
@@ -53,8 +53,11 @@ class Plan:
     alerts: TablePlan = field(default_factory=TablePlan)
     bindings_added: frozenset[tuple[str, str]] = frozenset()
     bindings_removed: frozenset[tuple[str, str]] = frozenset()
-    # The maintenance windows to hold, when they differ from the database's (as a set).
+    # The maintenance windows, status pages and incident notes to hold, each set
+    # only when it differs from the database's (they are replaced as sets).
     maintenance: tuple[Desired, ...] | None = None
+    status_pages: tuple[Desired, ...] | None = None
+    incidents: tuple[Desired, ...] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -64,6 +67,8 @@ class Plan:
             or self.bindings_added
             or self.bindings_removed
             or self.maintenance is not None
+            or self.status_pages is not None
+            or self.incidents is not None
         )
 
     def counts(self) -> dict[str, int]:
@@ -111,27 +116,40 @@ def plan_table(desired: Mapping[str, Desired], actual: Iterable[RowState]) -> Ta
     return TablePlan(tuple(changes), unchanged)
 
 
+def plan_set(
+    entries: Mapping[str, Entry[Any]], stored: Mapping[str, str] | None
+) -> tuple[Desired, ...] | None:
+    """A set replaced whole: the entries to hold, or None when ``stored`` (key ->
+    spec hash) has them already."""
+    desired = {
+        key: Desired(key, e.stored, e.source.relpath, e.spec_hash) for key, e in entries.items()
+    }
+    if {k: d.spec_hash for k, d in desired.items()} == dict(stored or {}):
+        return None
+    return tuple(desired[k] for k in sorted(desired))
+
+
 def plan(
     snapshot: Snapshot,
     websites: Iterable[RowState],
     alerts: Iterable[RowState],
     bindings: Iterable[tuple[str, str]],
     maintenance: Mapping[str, str] | None = None,
+    *,
+    status_pages: Mapping[str, str] | None = None,
+    incidents: Mapping[str, str] | None = None,
 ) -> Plan:
-    """What to do to make the database hold ``snapshot``; ``maintenance``: the
-    stored windows' key -> spec hash."""
+    """What to do to make the database hold ``snapshot``; ``maintenance``,
+    ``status_pages``, ``incidents``: the stored entries' key -> spec hash."""
     current = frozenset(bindings)
-    desired = {
-        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
-        for key, e in snapshot.maintenance.items()
-    }
-    same = {k: d.spec_hash for k, d in desired.items()} == dict(maintenance or {})
     return Plan(
         websites=plan_table(desired_websites(snapshot), websites),
         alerts=plan_table(desired_alerts(snapshot), alerts),
         bindings_added=snapshot.bindings - current,
         bindings_removed=current - snapshot.bindings,
-        maintenance=None if same else tuple(desired[k] for k in sorted(desired)),
+        maintenance=plan_set(snapshot.maintenance, maintenance),
+        status_pages=plan_set(snapshot.status_pages, status_pages),
+        incidents=plan_set(snapshot.incidents, incidents),
     )
 
 

@@ -42,6 +42,13 @@ def render_preview(snapshot: Snapshot, preview: Preview) -> str:
     if todo.maintenance is not None:
         names = ", ".join(d.key for d in todo.maintenance) or "(none)"
         lines += ["", f"Maintenance windows: replaced by {len(todo.maintenance)}: {names}"]
+    for title, replaced in (
+        ("Status pages", todo.status_pages),
+        ("Incident notes", todo.incidents),
+    ):
+        if replaced is not None:
+            names = ", ".join(d.key for d in replaced) or "(none)"
+            lines += ["", f"{title}: replaced by {len(replaced)}: {names}"]
     c = todo.counts()
     lines += [
         "",

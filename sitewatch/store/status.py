@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypedDict
 
-from sqlalchemy import ColumnElement, Float, Text, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Float, Text, case, cast, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store import dialects
@@ -74,6 +74,8 @@ class StatusFilter:
     tag: str | None = None
     search: str | None = None  # in the name, key or URL, any case
     archived: bool = False  # the deleted websites instead of those in the config
+    # Only these keys, and those with any of these tags (a status page's websites).
+    members: tuple[frozenset[str], frozenset[str]] | None = None
 
 
 def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[bool]]:
@@ -88,6 +90,11 @@ def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[
         where.append(websites.c.active.is_(f.active))
     if f.tag is not None:
         where.append(dialects.of(conn).contains_tag(websites.c.tags, f.tag))
+    if f.members is not None:
+        keys, tags = f.members
+        anyof: list[ColumnElement[bool]] = [websites.c.key.in_(sorted(keys))] if keys else []
+        anyof += [dialects.of(conn).contains_tag(websites.c.tags, t) for t in sorted(tags)]
+        where.append(or_(*anyof) if anyof else false())
     if f.search:
         needle = (
             "%"

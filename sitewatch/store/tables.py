@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -186,6 +187,32 @@ class MaintenanceWindowRow(SQLModel, table=True):
     """A maintenance window from alerts.yaml (the reconciler replaces them as a set)."""
 
     __tablename__ = "maintenance_windows"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    source_file: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class StatusPageRow(SQLModel, table=True):
+    """A status page from status-pages.yaml, with its logo's bytes (replaced as a set)."""
+
+    __tablename__ = "status_pages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    spec: dict[str, Any] = Field(sa_column=Column(JsonType, nullable=False))
+    spec_hash: str = Field(max_length=64)
+    source_file: str = Field(sa_column=Column(Text, nullable=False))
+    logo: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    logo_type: str | None = Field(default=None, max_length=32)
+
+
+class IncidentNoteRow(SQLModel, table=True):
+    """An incident note from incidents/*.md (replaced as a set)."""
+
+    __tablename__ = "incident_notes"
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64, unique=True)
@@ -385,6 +412,8 @@ hourly = _table(HourlyRollupRow)
 daily = _table(DailyRollupRow)
 totals = _table(UptimeTotalsRow)
 maintenance_windows = _table(MaintenanceWindowRow)
+status_pages = _table(StatusPageRow)
+incident_notes = _table(IncidentNoteRow)
 alert_states = _table(AlertStateRow)
 incidents = _table(IncidentRow)
 outbox = _table(OutboxRow)

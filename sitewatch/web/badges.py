@@ -1,8 +1,8 @@
 """SVG badges of a website (state, uptime, response time), and shields.io's endpoint JSON.
 
-Public, without a token: only websites whose YAML says ``badge: true`` have
-badges (status pages will add theirs); any other key answers the same 404, so a
-badge URL says nothing about websites that are not published. A badge shows a
+Public, without a token: only websites on a status page, or whose YAML says
+``badge: true``, have badges; any other key answers the same 404, so a badge
+URL says nothing about websites that are not published. A badge shows a
 state, a percentage or milliseconds: never a name, URL or error text.
 Answers are cacheable (``Cache-Control``, ``ETag``, ``304``).
 """
@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from sitewatch.keys import ENGINE
+from sitewatch.keys import ENGINE, STATUS_PAGES
 from sitewatch.store import catalog
 from sitewatch.store import status as status_store
 from sitewatch.store import uptime as uptime_store
@@ -144,7 +144,11 @@ def endpoint_json(badge: Badge) -> str:
 async def _badge(request: web.Request, key: str, kind: str) -> Badge:
     async with request.app[ENGINE].connect() as conn:
         row = await catalog.find_website(conn, key, by_key=True)
-        if row is None or row.spec.get("badge") is not True:
+        pages = request.app.get(STATUS_PAGES)
+        if row is None or not (
+            row.spec.get("badge") is True
+            or (pages is not None and await pages.publishes(row.key, row.spec.get("tags") or ()))
+        ):
             raise web.HTTPNotFound(text="no such badge")
         if kind.startswith("uptime-"):
             window = kind.removeprefix("uptime-")

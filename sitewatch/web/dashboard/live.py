@@ -33,6 +33,9 @@ QUEUE_SIZE = 32
 @dataclass(eq=False)
 class Subscriber:
     ids: frozenset[int] | None  # None: every website (the counts come anyway)
+    # A public page (a status page): told only *that* one of its websites has a
+    # new result, never what it is; it fetches its own public rendering again.
+    public: bool = False
     queue: asyncio.Queue[str | None] = field(
         default_factory=lambda: asyncio.Queue(maxsize=QUEUE_SIZE)
     )
@@ -86,8 +89,8 @@ class LiveHub:
 
     # -- consumers (SSE handlers) ---------------------------------------------------
 
-    def subscribe(self, ids: frozenset[int] | None) -> Subscriber:
-        sub = Subscriber(ids)
+    def subscribe(self, ids: frozenset[int] | None, *, public: bool = False) -> Subscriber:
+        sub = Subscriber(ids, public)
         if self._closed:
             sub.queue.put_nowait(None)
         self._subscribers.add(sub)
@@ -142,6 +145,12 @@ class LiveHub:
         changed, self._changed = self._changed, False
         if not self._subscribers or not (pending or changed):
             return
+        private = [s for s in self._subscribers if not s.public]
+        for sub in [s for s in self._subscribers if s.public]:
+            if changed or sub.ids is None or not sub.ids.isdisjoint(pending):
+                self._put(sub, "event: changed\ndata: {}\n\n")
+        if not private:
+            return
         async with self.engine.connect() as conn:
             total, active, up, down = await summary_store.state_counts(conn)
         counts = {
@@ -152,21 +161,24 @@ class LiveHub:
             "unknown": active - up - down,
         }
         events = {i: result_event(r) for i, r in pending.items()}
-        for sub in list(self._subscribers):
+        for sub in private:
             mine = (
                 list(events.values())
                 if sub.ids is None
                 else [events[i] for i in sub.ids if i in events]
             )
-            try:
-                sub.queue.put_nowait(sse("checks", {"websites": mine, "counts": counts}))
-            except asyncio.QueueFull:
-                log.info("dropped a live-update stream that could not keep up")
-                self._drop(sub)
+            self._put(sub, sse("checks", {"websites": mine, "counts": counts}))
+
+    def _put(self, sub: Subscriber, message: str) -> None:
+        try:
+            sub.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.info("dropped a live-update stream that could not keep up")
+            self._drop(sub)
 
 
 async def stream(
-    request: web.Request, hub: LiveHub, ids: frozenset[int] | None
+    request: web.Request, hub: LiveHub, ids: frozenset[int] | None, *, public: bool = False
 ) -> web.StreamResponse:
     """The SSE response: events from the hub, a comment every 15 s to keep it open."""
     response = web.StreamResponse(
@@ -177,7 +189,7 @@ async def stream(
         }
     )
     await response.prepare(request)
-    sub = hub.subscribe(ids)
+    sub = hub.subscribe(ids, public=public)
     try:
         await response.write(b"retry: 5000\n: connected\n\n")
         while True:

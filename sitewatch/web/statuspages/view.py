@@ -1,0 +1,437 @@
+"""What a status page shows, computed from what the store holds. Pure: no I/O.
+
+The rules a visitor's "operational" rests on (docs/status-pages.md):
+
+- A website is **down** when its last two checks or more failed, **degraded**
+  when only the last one failed (a blip the next check may clear), **up** when
+  the last passed, **maintenance** while a maintenance window covering it is
+  open, **paused** when ``active: false``, **unknown** before its first check.
+- The page is in **major outage** when at least half of its websites that count
+  (up, degraded or down) are down, or an open incident note says
+  ``impact: critical``; in **partial outage** when any is down or an open note
+  says ``impact: major``; **degraded** when any is degraded or an open note says
+  ``impact: minor``; **maintenance** when any is in maintenance; else
+  **operational**.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from markupsafe import Markup, escape
+
+from sitewatch.alerts.maintenance import covers, in_maintenance, upcoming
+from sitewatch.config.models import AnyWindow
+from sitewatch.config.pages import IncidentNote, StatusPage
+from sitewatch.store.natural import natural_key
+from sitewatch.store.status import WebsiteStatus
+from sitewatch.store.uptime import DayCounts
+
+SiteState = Literal["up", "degraded", "down", "maintenance", "paused", "unknown"]
+PageState = Literal["operational", "degraded", "partial_outage", "major_outage", "maintenance"]
+
+SITE_LABELS: dict[SiteState, str] = {
+    "up": "Operational",
+    "degraded": "Degraded",
+    "down": "Outage",
+    "maintenance": "Maintenance",
+    "paused": "Not monitored",
+    "unknown": "No data yet",
+}
+PAGE_LABELS: dict[PageState, str] = {
+    "operational": "All systems operational",
+    "degraded": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "major_outage": "Major outage",
+    "maintenance": "Scheduled maintenance in progress",
+}
+_RANK: dict[PageState, int] = {
+    "operational": 0,
+    "maintenance": 1,
+    "degraded": 2,
+    "partial_outage": 3,
+    "major_outage": 4,
+}
+_IMPACT: dict[str, PageState] = {
+    "minor": "degraded",
+    "major": "partial_outage",
+    "critical": "major_outage",
+}
+STATUS_LABELS = {
+    "investigating": "Investigating",
+    "identified": "Identified",
+    "monitoring": "Monitoring",
+    "resolved": "Resolved",
+}
+ANNOUNCE = timedelta(days=14)  # how far ahead maintenance is announced
+PAST_NOTES = 20  # resolved incidents listed at most
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    name: str
+    url: str | None  # only with show_urls
+    state: SiteState
+    label: str
+    response_ms: float | None  # only with show_response_times
+    uptime: float | None  # over the page's history_days
+    days: tuple[float | None, ...]  # uptime per day, oldest first (None: no checks)
+    bars: Markup  # the daily bars (inline SVG)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupView:
+    name: str
+    state: SiteState  # its worst website's
+    websites: tuple[SiteView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoteView:
+    key: str
+    note: IncidentNote
+    affected: tuple[str, ...]  # names of the websites and groups it names, on this page
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceView:
+    title: str
+    start: datetime
+    end: datetime
+    ongoing: bool
+    affected: tuple[str, ...]  # website names on this page
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    page: StatusPage
+    state: PageState
+    label: str
+    groups: tuple[GroupView, ...]
+    open_incidents: tuple[NoteView, ...]
+    past_incidents: tuple[NoteView, ...]
+    maintenance: tuple[MaintenanceView, ...]
+    generated_at: datetime
+
+
+# -- who is on a page ----------------------------------------------------------------
+
+
+def members(page: StatusPage) -> tuple[frozenset[str], frozenset[str]]:
+    """The keys and tags a page's groups name (what the store is asked for)."""
+    keys = frozenset(k for g in page.groups for k in g.websites)
+    tags = frozenset(t for g in page.groups for t in g.tags)
+    return keys, tags
+
+
+def group_members(
+    page: StatusPage, statuses: Iterable[WebsiteStatus]
+) -> list[tuple[str, list[WebsiteStatus]]]:
+    """Each group's websites: those listed, in their order, then those with one of
+    its tags, by name. Nothing else of ``statuses`` is ever returned."""
+    by_key = {s.key: s for s in statuses}
+    tagged = sorted(by_key.values(), key=lambda s: (natural_key(s.name), s.key))
+    out: list[tuple[str, list[WebsiteStatus]]] = []
+    for group in page.groups:
+        chosen = [by_key[k] for k in group.websites if k in by_key]
+        seen = {s.key for s in chosen}
+        wanted = set(group.tags)
+        for s in tagged:
+            if s.key not in seen and wanted.intersection(s.tags):
+                chosen.append(s)
+                seen.add(s.key)
+        out.append((group.name, chosen))
+    return out
+
+
+# -- states -------------------------------------------------------------------------------
+
+
+def site_state(s: WebsiteStatus, in_window: bool) -> SiteState:
+    if not s.active:
+        return "paused"
+    if in_window:
+        return "maintenance"
+    if s.state == "up":
+        return "up"
+    if s.state == "down":
+        return "down" if s.streak >= 2 else "degraded"
+    return "unknown"
+
+
+_SITE_ORDER: dict[SiteState, int] = {
+    "unknown": 0,
+    "paused": 0,
+    "up": 1,
+    "maintenance": 2,
+    "degraded": 3,
+    "down": 4,
+}
+
+
+def worst(states: Iterable[SiteState]) -> SiteState:
+    return max(states, key=_SITE_ORDER.__getitem__, default="unknown")
+
+
+def page_state(states: Sequence[SiteState], open_notes: Iterable[IncidentNote]) -> PageState:
+    """The documented rules (module docstring)."""
+    counted = [s for s in states if s in ("up", "degraded", "down")]
+    down = sum(1 for s in counted if s == "down")
+    if counted and down * 2 >= len(counted) and down:
+        state: PageState = "major_outage"
+    elif down:
+        state = "partial_outage"
+    elif "degraded" in counted:
+        state = "degraded"
+    elif "maintenance" in states:
+        state = "maintenance"
+    else:
+        state = "operational"
+    for note in open_notes:
+        declared = _IMPACT[note.impact]
+        if _RANK[declared] > _RANK[state]:
+            state = declared
+    return state
+
+
+# -- incident notes and maintenance ----------------------------------------------------------
+
+
+def notes_for(
+    page: StatusPage,
+    shown: Mapping[str, str],
+    notes: Iterable[tuple[str, IncidentNote]],
+) -> list[NoteView]:
+    """The notes this page shows (``shown``: website key -> name, on this page):
+    those naming the page, or, naming no page, one of its websites or groups."""
+    groups = {g.name for g in page.groups}
+    out: list[NoteView] = []
+    for key, note in notes:
+        if note.pages and page.key not in note.pages:
+            continue
+        sites = [shown[k] for k in note.websites if k in shown]
+        named_groups = [g for g in note.groups if g in groups]
+        if not note.pages and not sites and not named_groups:
+            continue
+        out.append(NoteView(key, note, tuple(dict.fromkeys([*named_groups, *sites]))))
+    return out
+
+
+def maintenance_for(
+    windows: Iterable[AnyWindow],
+    sites: Sequence[WebsiteStatus],
+    now: datetime,
+    horizon: timedelta = ANNOUNCE,
+) -> list[MaintenanceView]:
+    """Windows covering a website of the page, open now or starting soon."""
+    out: list[MaintenanceView] = []
+    for window in windows:
+        if window.announce is False:
+            continue
+        affected = [s.name for s in sites if covers(window, s.key, s.tags)]
+        if not affected:
+            continue
+        title = window.announce if isinstance(window.announce, str) else "Scheduled maintenance"
+        for o in upcoming(window, now, horizon):
+            out.append(
+                MaintenanceView(
+                    title, o.start, o.end, o.start <= now, tuple(dict.fromkeys(affected))
+                )
+            )
+    return sorted(out, key=lambda m: (m.start, m.title))
+
+
+# -- daily bars ---------------------------------------------------------------------------------
+
+DAY = timedelta(days=1)
+PITCH = 4  # user units per day: a 3-unit bar and a 1-unit gap
+BAR_LEVELS = ("none", "up", "minor", "degraded", "down")
+
+
+def day_level(counts: DayCounts | None) -> str:
+    if counts is None or counts[0] == 0:
+        return "none"
+    ratio = (counts[0] - counts[1]) / counts[0]
+    if ratio >= 0.999:
+        return "up"
+    if ratio >= 0.99:
+        return "minor"
+    if ratio >= 0.95:
+        return "degraded"
+    return "down"
+
+
+def percent(counts: DayCounts) -> str:
+    if counts[1] == 0:
+        return "100%"
+    ratio = (counts[0] - counts[1]) / counts[0]
+    return f"{int(ratio * 10000) / 100:.2f}%"
+
+
+def bars(
+    days: Mapping[datetime, DayCounts],
+    first: datetime,
+    count: int,
+    noted: Mapping[datetime, Sequence[str]],
+) -> Markup:
+    """One inline SVG: a bar per UTC day from ``first`` for ``count`` days. Runs of
+    alike days are one element filled with a bar pattern (``patterns()``), so a
+    page of 500 websites stays small; each run or day has a title for hover."""
+    parts = [
+        f'<svg class="sw-bars" viewBox="0 0 {count * PITCH} 24" preserveAspectRatio="none" '
+        'role="img" aria-label="Uptime per day">'
+    ]
+    i = 0
+    while i < count:
+        day = first + i * DAY
+        counts = days.get(day)
+        level = day_level(counts)
+        titles = noted.get(day, ())
+        j = i + 1
+        if not titles:
+            while j < count:
+                nxt = first + j * DAY
+                if noted.get(nxt) or day_level(days.get(nxt)) != level:
+                    break
+                j += 1
+        last = first + (j - 1) * DAY
+        span = f"{day:%b %-d}" if j == i + 1 else f"{day:%b %-d} to {last:%b %-d}"
+        if level == "none":
+            text = f"{span}: no data"
+        elif j == i + 1 and counts is not None:
+            text = f"{span}: {percent(counts)} uptime"
+        else:
+            shown = [percent(days[first + k * DAY]) for k in range(i, j)]
+            low, high = min(shown, key=_pct), max(shown, key=_pct)
+            text = f"{span}: {low} uptime" if low == high else f"{span}: {low} to {high} uptime"
+        if titles:
+            text += " · " + " · ".join(titles)
+        parts.append(
+            f'<rect x="{i * PITCH}" width="{(j - i) * PITCH}" height="24" '
+            f'fill="url(#sw-{level})"><title>{escape(text)}</title></rect>'
+        )
+        i = j
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _pct(text: str) -> float:
+    return float(text.rstrip("%"))
+
+
+def patterns() -> Markup:
+    """The bar patterns every ``bars()`` SVG fills with (once per page)."""
+    defs = "".join(
+        f'<pattern id="sw-{level}" width="{PITCH}" height="24" patternUnits="userSpaceOnUse">'
+        f'<rect width="{PITCH - 1}" height="24" rx="0.6" class="sw-{level}"/></pattern>'
+        for level in BAR_LEVELS
+    )
+    return Markup(
+        f'<svg width="0" height="0" class="absolute" aria-hidden="true"><defs>{defs}</defs></svg>'
+    )
+
+
+def noted_days(
+    views: Iterable[NoteView], first: datetime, count: int
+) -> dict[str, dict[datetime, list[str]]]:
+    """Per affected name, the days each note spans: titles shown on those bars."""
+    out: dict[str, dict[datetime, list[str]]] = {}
+    end_of_range = first + count * DAY
+    for view in views:
+        start = max(_floor_day(view.note.started), first)
+        end = view.note.resolved or end_of_range
+        day = start
+        while day < end_of_range and day <= end:
+            for name in view.affected:
+                out.setdefault(name, {}).setdefault(day, []).append(view.note.title)
+            day += DAY
+    return out
+
+
+def _floor_day(moment: datetime) -> datetime:
+    m = moment.astimezone(UTC)
+    return datetime(m.year, m.month, m.day, tzinfo=UTC)
+
+
+# -- the whole page --------------------------------------------------------------------------------
+
+
+def build(
+    page: StatusPage,
+    statuses: Sequence[WebsiteStatus],
+    windows: Sequence[AnyWindow],
+    notes: Iterable[tuple[str, IncidentNote]],
+    days: Mapping[int, Mapping[datetime, DayCounts]],
+    now: datetime,
+) -> PageView:
+    grouped = group_members(page, statuses)
+    on_page = {s.key: s for _, sites in grouped for s in sites}
+    shown = {k: s.name for k, s in on_page.items()}
+    views = notes_for(page, shown, notes)
+    open_views = sorted((v for v in views if v.note.open), key=lambda v: v.note.started)
+    past = sorted(
+        (v for v in views if not v.note.open),
+        key=lambda v: v.note.started,
+        reverse=True,
+    )[:PAST_NOTES]
+    first = _floor_day(now) - (page.history_days - 1) * DAY
+    by_name = noted_days(views, first, page.history_days)
+    group_notes = {name: by_name.get(name, {}) for name, _ in grouped}
+    groups: list[GroupView] = []
+    states: list[SiteState] = []
+    for name, sites in grouped:
+        views_here: list[SiteView] = []
+        for s in sites:
+            state = site_state(s, in_maintenance(windows, s.key, s.tags, now) is not None)
+            states.append(state)
+            mine = days.get(s.website_id, {})
+            checks = sum(c for c, _ in mine.values())
+            failures = sum(f for _, f in mine.values())
+            noted = _merge_days(by_name.get(s.name, {}), group_notes[name])
+            views_here.append(
+                SiteView(
+                    name=s.name,
+                    url=s.url if page.show_urls else None,
+                    state=state,
+                    label=SITE_LABELS[state],
+                    response_ms=s.last_response_ms
+                    if page.show_response_times and state in ("up", "degraded")
+                    else None,
+                    uptime=(checks - failures) / checks if checks else None,
+                    days=tuple(_ratio(mine.get(first + i * DAY)) for i in range(page.history_days)),
+                    bars=bars(mine, first, page.history_days, noted),
+                )
+            )
+        groups.append(GroupView(name, worst(v.state for v in views_here), tuple(views_here)))
+    overall = page_state(states, (v.note for v in open_views))
+    return PageView(
+        page=page,
+        state=overall,
+        label=PAGE_LABELS[overall],
+        groups=tuple(groups),
+        open_incidents=tuple(open_views),
+        past_incidents=tuple(past),
+        maintenance=tuple(maintenance_for(windows, list(on_page.values()), now)),
+        generated_at=now,
+    )
+
+
+def _merge_days(
+    a: Mapping[datetime, list[str]], b: Mapping[datetime, list[str]]
+) -> dict[datetime, list[str]]:
+    if not b:
+        return dict(a)
+    out = {d: list(t) for d, t in a.items()}
+    for d, titles in b.items():
+        out.setdefault(d, [])
+        out[d] += [t for t in titles if t not in out[d]]
+    return out
+
+
+def _ratio(counts: DayCounts | None) -> float | None:
+    if counts is None or not counts[0]:
+        return None
+    return (counts[0] - counts[1]) / counts[0]

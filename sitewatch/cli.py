@@ -143,15 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = add(
         "schema",
-        "print the JSON Schema of monitors.yaml or alerts.yaml",
-        "Print the JSON Schema of one config file, for editors:\n"
+        "print the JSON Schema of a config file",
+        "Print the JSON Schema of one config file (or of an incident note's front\n"
+        "matter), for editors:\n"
         "  # yaml-language-server: $schema=monitors.schema.json\n"
-        "With --out DIR, write monitors.schema.json and alerts.schema.json there.",
+        "With --out DIR, write every schema there ({name}.schema.json).",
     )
     schema.add_argument(
-        "file", nargs="?", choices=["monitors", "alerts"], help="which file's schema"
+        "file",
+        nargs="?",
+        choices=["monitors", "alerts", "status-pages", "incident"],
+        help="which file's schema",
     )
-    schema.add_argument("--out", metavar="DIR", type=Path, help="write both schemas into DIR")
+    schema.add_argument("--out", metavar="DIR", type=Path, help="write every schema into DIR")
 
     check = add(
         "check",
@@ -384,7 +388,9 @@ def schema(which: str | None, out_dir: Path | None, out: TextIO) -> int:
         return 0
     if which is None:
         print(
-            "sitewatch schema: name a file (monitors or alerts) or give --out DIR", file=sys.stderr
+            "sitewatch schema: name a file (monitors, alerts, status-pages or incident) or give "
+            "--out DIR",
+            file=sys.stderr,
         )
         return 2
     out.write(_dump(schemas[which]))

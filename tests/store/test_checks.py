@@ -397,3 +397,33 @@ async def test_a_young_websites_sparkline_draws_its_raw_checks(engine: AsyncEngi
     assert [y for _, y in lines[ids["young"]]] == [14.0, 13.0, 12.0, 11.0, 10.0]
     assert len(lines[ids["old"]]) == 4  # hourly points from the rollup
     assert [c["response_time_ms"] for c in recent[ids["young"]]] == [12.0, 11.0, 10.0]
+
+
+async def test_day_counts_are_the_same_before_and_after_sealing(engine: AsyncEngine) -> None:
+    """A status page's bars: days from the hourly rollup until sealed, then from the
+    daily one; the numbers never change on the way."""
+    ids = await add_websites(engine, "shop", "blog")
+    shop = ids["shop"]
+    now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
+    start = now - timedelta(days=5)
+    rows = [row(shop, start + n * HOUR, ok=n % 7 != 0) for n in range(5 * 24 + 12)]
+    async with engine.begin() as conn:
+        await results.record(conn, rows)
+    first = datetime(2026, 11, 20, tzinfo=UTC)
+    expected: dict[datetime, tuple[int, int]] = {}
+    for r in rows:
+        day = r["checked_at"].replace(hour=0, minute=0)
+        checks, failures = expected.get(day, (0, 0))
+        expected[day] = (checks + 1, failures + (not r["ok"]))
+    async with engine.connect() as conn:
+        assert await uptime_store.sealed_through(conn, now) is None
+        before = await uptime_store.open_days(conn, [shop, ids["blog"]], since=first)
+    assert before == {shop: expected}  # blog: never checked, no days
+    await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
+    async with engine.connect() as conn:
+        sealed = await uptime_store.sealed_through(conn, now)
+        assert sealed == datetime(2026, 11, 28, tzinfo=UTC)
+        past = await uptime_store.sealed_days(conn, [shop], since=first, until=sealed)
+        recent = await uptime_store.open_days(conn, [shop], since=sealed)
+    assert {**past[shop], **recent[shop]} == expected
+    assert list(recent[shop]) == [sealed]  # only today is still hourly

@@ -381,12 +381,12 @@ def build(
     by_name = noted_days(views, first, page.history_days)
     group_notes = {name: by_name.get(name, {}) for name, _ in grouped}
     groups: list[GroupView] = []
-    states: list[SiteState] = []
+    states: dict[str, SiteState] = {}  # each website counted once, in however many groups
     for name, sites in grouped:
         views_here: list[SiteView] = []
         for s in sites:
             state = site_state(s, in_maintenance(windows, s.key, s.tags, now) is not None)
-            states.append(state)
+            states[s.key] = state
             mine = days.get(s.website_id, {})
             checks = sum(c for c, _ in mine.values())
             failures = sum(f for _, f in mine.values())
@@ -406,7 +406,7 @@ def build(
                 )
             )
         groups.append(GroupView(name, worst(v.state for v in views_here), tuple(views_here)))
-    overall = page_state(states, (v.note for v in open_views))
+    overall = page_state(list(states.values()), (v.note for v in open_views))
     return PageView(
         page=page,
         state=overall,

@@ -118,7 +118,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app[ENVIRON] = env
     redact = Redactor(env)
     app[SUPERVISOR] = Supervisor(redact=redact)
-    app[CACHE] = ResponseCache(ttl=1.0)
+    app[CACHE] = ResponseCache[bytes](ttl=1.0)
     app.cleanup_ctx.append(_redact_logs(redact))
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_reconciler(env))

@@ -401,29 +401,46 @@ async def test_a_young_websites_sparkline_draws_its_raw_checks(engine: AsyncEngi
 
 async def test_day_counts_are_the_same_before_and_after_sealing(engine: AsyncEngine) -> None:
     """A status page's bars: days from the hourly rollup until sealed, then from the
-    daily one; the numbers never change on the way."""
-    ids = await add_websites(engine, "shop", "blog")
-    shop = ids["shop"]
+    daily one (sums, the days with checks, the days with failures); the numbers
+    never change on the way, and a gap (a day without checks) stays a gap."""
+    ids = await add_websites(engine, "shop", "blog", "gappy")
+    shop, gappy = ids["shop"], ids["gappy"]
     now = datetime(2026, 11, 28, 12, 30, tzinfo=UTC)
     start = now - timedelta(days=5)
     rows = [row(shop, start + n * HOUR, ok=n % 7 != 0) for n in range(5 * 24 + 12)]
+    rows += [row(gappy, start + n * HOUR) for n in range(5 * 24) if not 30 <= n < 60]
     async with engine.begin() as conn:
         await results.record(conn, rows)
     first = datetime(2026, 11, 20, tzinfo=UTC)
-    expected: dict[datetime, tuple[int, int]] = {}
+    expected: dict[int, dict[int, tuple[int, int]]] = {}
     for r in rows:
-        day = r["checked_at"].replace(hour=0, minute=0)
-        checks, failures = expected.get(day, (0, 0))
-        expected[day] = (checks + 1, failures + (not r["ok"]))
+        day = uptime_store.day_number(r["checked_at"])
+        per = expected.setdefault(r["website_id"], {})
+        checks, failures = per.get(day, (0, 0))
+        per[day] = (checks + 1, failures + (not r["ok"]))
     async with engine.connect() as conn:
         assert await uptime_store.sealed_through(conn, now) is None
-        before = await uptime_store.open_days(conn, [shop, ids["blog"]], since=first)
-    assert before == {shop: expected}  # blog: never checked, no days
+        before = await uptime_store.open_days(conn, list(ids.values()), since=first)
+    assert before == expected  # blog: never checked, no days
     await Housekeeper(engine, Retention(history_days=365), clock=lambda: now).run_once()
+    today = uptime_store.day_number(now)
     async with engine.connect() as conn:
         sealed = await uptime_store.sealed_through(conn, now)
         assert sealed == datetime(2026, 11, 28, tzinfo=UTC)
-        past = await uptime_store.sealed_days(conn, [shop], since=first, until=sealed)
-        recent = await uptime_store.open_days(conn, [shop], since=sealed)
-    assert {**past[shop], **recent[shop]} == expected
-    assert list(recent[shop]) == [sealed]  # only today is still hourly
+        past = await uptime_store.sealed_days(conn, list(ids.values()), since=first, until=sealed)
+        recent = await uptime_store.open_days(conn, [shop, gappy], since=sealed)
+    assert set(past) == {shop, gappy}
+    for website in (shop, gappy):
+        days = past[website]
+        want = {d: c for d, c in expected[website].items() if d < today}
+        assert (days.checks, days.failures) == (
+            sum(c for c, _ in want.values()),
+            sum(f for _, f in want.values()),
+        )
+        assert set(days.days) == set(want)
+        assert days.failed == {d: c for d, c in want.items() if c[1]}
+        for d, (c, f) in want.items():
+            assert days.ratio(d) == (c - f) / c
+    assert past[gappy].ratio(today - 3) is None and isinstance(past[gappy].days, frozenset)
+    assert isinstance(past[shop].days, range)
+    assert list(recent[shop]) == [today]  # only today is still hourly

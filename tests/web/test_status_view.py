@@ -7,18 +7,26 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sitewatch.alerts.maintenance import upcoming
 from sitewatch.config.models import parse_window
 from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.store.status import WebsiteStatus
+from sitewatch.store.uptime import SealedDays
 from sitewatch.web.statuspages.view import (
     bars,
     build,
+    day_labels,
+    day_ratios,
     group_members,
+    level_of,
     maintenance_for,
+    noted_days,
     notes_for,
     page_state,
+    ratio_of,
     site_state,
 )
 
@@ -157,10 +165,11 @@ def test_maintenance_is_announced_unless_told_not_to() -> None:
 
 def test_bars_merge_alike_days_and_title_each_run() -> None:
     first = NOW.replace(hour=0) - 9 * DAY
-    days = {first + i * DAY: (100, 0) for i in range(10)}
-    days[first + 4 * DAY] = (100, 10)  # 90%: down
-    del days[first]  # no data
-    svg = str(bars(days, first, 10, {first + 7 * DAY: ["DB outage"]}))
+    series: list[tuple[int, int] | None] = [(100, 0)] * 10
+    series[4] = (100, 10)  # 90%: down
+    series[0] = None  # no data
+    series[2] = (1000, 1)  # 99.9%: still up
+    svg = str(bars([ratio_of(c) for c in series], day_labels(first, 10), {7: ["DB outage"]}))
     rects = re.findall(r'<rect x="(\d+)" width="(\d+)"[^>]*fill="url\(#sw-(\w+)\)"', svg)
     assert rects == [
         ("0", "4", "none"),
@@ -171,12 +180,23 @@ def test_bars_merge_alike_days_and_title_each_run() -> None:
         ("32", "8", "up"),
     ]
     assert "Nov 28: 90.00% uptime" in svg and "Dec 1: 100% uptime · DB outage" in svg
-    assert "Nov 24: no data" in svg and "Nov 25 to Nov 27: 100% uptime" in svg
+    assert "Nov 24: no data" in svg and "Nov 25 to Nov 27: 99.90% to 100% uptime" in svg
 
 
 def test_a_note_title_is_escaped_in_the_bars() -> None:
-    svg = str(bars({}, NOW, 1, {NOW: ["<b>x</b>"]}))
+    svg = str(bars([None], ["Dec 3"], {0: ["<b>x</b>"]}))
     assert "<b>" not in svg and "&lt;b&gt;" in svg
+
+
+def test_a_note_marks_the_days_it_spans() -> None:
+    first = NOW.replace(hour=0) - 9 * DAY
+    views = notes_for(PAGE, {"a": "A"}, [("n", note(started="2026-11-30T23:00:00Z"))])
+    assert noted_days(views, first, 10) == {"A": {i: ["T"] for i in (6, 7, 8, 9)}}  # still open
+    closed = note(
+        status="resolved", started="2026-11-30T23:00:00Z", resolved="2026-12-01T01:00:00Z"
+    )
+    views = notes_for(PAGE, {"a": "A"}, [("n", closed)])
+    assert noted_days(views, first, 10) == {"A": {6: ["T"], 7: ["T"]}}
 
 
 def test_the_whole_page_never_holds_what_it_does_not_show() -> None:
@@ -187,8 +207,42 @@ def test_the_whole_page_never_holds_what_it_does_not_show() -> None:
         [],
         [("n", note("major"))],
         {},
+        {},
         NOW,
     )
     assert view.state == "partial_outage"  # a of a, b, c (a counted once per group)
     every = repr(view)
     assert "boom" not in every and "https://" not in every and "50.0" not in every
+
+
+DAYS = st.integers(min_value=0, max_value=40)
+COUNTS = st.tuples(st.integers(1, 50), st.integers(0, 50)).map(lambda c: (c[0], min(c[0], c[1])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(DAYS, DAYS).map(lambda t: range(min(t), max(t))),
+        st.frozensets(DAYS, max_size=30),
+    ),
+    st.dictionaries(DAYS, COUNTS, max_size=10),
+    st.dictionaries(st.integers(41, 45), COUNTS, max_size=3),
+    st.integers(0, 30),
+    st.integers(1, 20),
+)
+def test_day_ratios_match_a_day_by_day_reading(
+    present: range | frozenset[int],
+    failed: dict[int, tuple[int, int]],
+    fresh: dict[int, tuple[int, int]],
+    first: int,
+    count: int,
+) -> None:
+    failed = {d: c for d, c in failed.items() if d in present and c[1]}
+    sealed = SealedDays(0, 0, present, failed)
+    ratios, levels = day_ratios(sealed, fresh, first, count)
+    for i in range(count):
+        day = first + i
+        counts = fresh.get(day) or failed.get(day)
+        want = ratio_of(counts) if counts else (1.0 if day in present else None)
+        assert ratios[i] == want, (day, ratios[i], want)
+        assert levels[i] == level_of(want)

@@ -23,8 +23,8 @@ from sitewatch.store import status as status_store
 from sitewatch.store import uptime as uptime_store
 from sitewatch.store.engine import DatabaseError, Engine
 from sitewatch.store.status import StatusFilter
-from sitewatch.store.uptime import DayCounts
-from sitewatch.web.cache import ResponseCache
+from sitewatch.store.uptime import SealedDays
+from sitewatch.web.cache import Encoded, ResponseCache
 from sitewatch.web.statuspages import view
 
 log = logging.getLogger("sitewatch.web")
@@ -51,15 +51,17 @@ class Publisher:
     engine: Engine
     ttl: float = 2.0
     # Rendered answers (pages, feeds, data, badges), each computed once per ttl.
-    responses: ResponseCache = field(default_factory=lambda: ResponseCache(ttl=2.0))
+    responses: ResponseCache[Encoded | None] = field(
+        default_factory=lambda: ResponseCache[Encoded | None](ttl=2.0)
+    )
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     _published: tuple[float, Published] | None = None
     _flight: asyncio.Future[Published] | None = None
     _parsed: dict[str, StatusPage | IncidentNote] = field(default_factory=dict)
-    # (page key, spec hash, first day, sealed-through) -> website id -> day -> counts
-    _sealed: dict[tuple[str, str, datetime, datetime], dict[int, dict[datetime, DayCounts]]] = (
-        field(default_factory=dict)
+    # (page key, spec hash, first day, sealed-through) -> website id -> its sealed days
+    _sealed: dict[tuple[str, str, datetime, datetime], dict[int, SealedDays]] = field(
+        default_factory=dict
     )
 
     async def published(self) -> Published:
@@ -166,10 +168,9 @@ class Publisher:
             if past is None or not set(ids) <= past.keys():  # a website joined the page
                 past = await uptime_store.sealed_days(conn, ids, since=first, until=sealed)
                 for website_id in ids:
-                    past.setdefault(website_id, {})
+                    past.setdefault(website_id, view.NO_DAYS)
                 if len(self._sealed) > 64:
                     self._sealed.clear()
                 self._sealed[cache_key] = past
             recent = await uptime_store.open_days(conn, ids, since=sealed)
-        days = {i: {**past.get(i, {}), **recent.get(i, {})} for i in ids}
-        return view.build(page, statuses, published.windows, published.notes, days, now)
+        return view.build(page, statuses, published.windows, published.notes, past, recent, now)

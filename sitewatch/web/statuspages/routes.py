@@ -10,7 +10,7 @@ page linked from a busy incident costs the database nothing more.
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -20,6 +20,7 @@ from sitewatch.keys import DASHBOARD, ENGINE, LIVE, STATUS_PAGES
 from sitewatch.store import publishing
 from sitewatch.store.engine import DatabaseError
 from sitewatch.web.badges import Badge, endpoint_json, svg
+from sitewatch.web.cache import Encoded
 from sitewatch.web.dashboard.live import stream
 from sitewatch.web.statuspages import feeds
 from sitewatch.web.statuspages.markdown import render as markdown
@@ -63,22 +64,31 @@ def _unavailable() -> web.Response:
     )
 
 
-def _cached(request: web.Request, body: bytes, content_type: str) -> web.Response:
-    etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '"'
+def _cached(request: web.Request, answer: Encoded) -> web.Response:
     headers = {
         "Cache-Control": f"public, max-age={MAX_AGE}",
-        "ETag": etag,
+        "ETag": answer.etag,
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": CSP,
         "Referrer-Policy": "strict-origin-when-cross-origin",
         "Vary": "Accept-Encoding",
     }
-    if etag in request.headers.get("If-None-Match", ""):
+    if answer.etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    charset = "utf-8" if content_type != "image/svg+xml" else None
-    response = web.Response(body=body, content_type=content_type, charset=charset, headers=headers)
-    response.enable_compression()
-    return response
+    charset = "utf-8" if answer.content_type != "image/svg+xml" else None
+    body = answer.body
+    if answer.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", ""):
+        body, headers["Content-Encoding"] = answer.gzipped, "gzip"
+    return web.Response(
+        body=body, content_type=answer.content_type, charset=charset, headers=headers
+    )
+
+
+async def encode(body: bytes, content_type: str) -> Encoded:
+    """Hash and compress a large body off the event loop."""
+    if len(body) > 64 << 10:
+        return await asyncio.to_thread(Encoded.of, body, content_type)
+    return Encoded.of(body, content_type)
 
 
 def _html(request: web.Request, view: PageView, base: str, has_logo: bool) -> bytes:
@@ -94,40 +104,38 @@ def _html(request: web.Request, view: PageView, base: str, has_logo: bool) -> by
     ).encode()
 
 
-async def _body(request: web.Request, key: str, kind: Kind, base: str) -> bytes | None:
+async def _body(request: web.Request, key: str, kind: Kind, base: str) -> Encoded | None:
     publisher = request.app[STATUS_PAGES]
 
-    async def compute() -> bytes:
+    async def compute() -> Encoded | None:
         view = await publisher.view(key)
         if view is None:
-            return b""
+            return None
         if kind == "html":
-            return _html(request, view, base, await publisher.has_logo(key))
-        if kind == "json":
-            return feeds.document_json(view, base).encode()
-        if kind == "atom":
-            origin = f"{request.scheme}://{request.host}"
-            return feeds.atom(view, origin, base).encode()
-        badge = PAGE_BADGE[view.state]
-        return (svg(badge) if kind == "badge.svg" else endpoint_json(badge)).encode()
+            body = _html(request, view, base, await publisher.has_logo(key))
+        elif kind == "json":
+            body = feeds.document_json(view, base).encode()
+        elif kind == "atom":
+            body = feeds.atom(view, f"{request.scheme}://{request.host}", base).encode()
+        else:
+            badge = PAGE_BADGE[view.state]
+            body = (svg(badge) if kind == "badge.svg" else endpoint_json(badge)).encode()
+        return await encode(body, TYPES[kind])
 
     origin = request.host if kind == "atom" else ""
-    body = await request.app[STATUS_PAGES].responses.get(
-        f"{key}\0{kind}\0{base}\0{origin}", compute
-    )
-    return body or None
+    return await publisher.responses.get(f"{key}\0{kind}\0{base}\0{origin}", compute)
 
 
 async def _serve(request: web.Request, key: str | None, kind: Kind, base: str) -> web.Response:
     if key is None:
         return _not_found()
     try:
-        body = await _body(request, key, kind, base)
+        answer = await _body(request, key, kind, base)
     except DatabaseError:
         return _unavailable()
-    if body is None:
+    if answer is None:
         return _not_found()
-    return _cached(request, body, TYPES[kind])
+    return _cached(request, answer)
 
 
 async def _key_of(request: web.Request) -> str | None:
@@ -155,23 +163,33 @@ async def index(request: web.Request) -> web.StreamResponse:
     except DatabaseError:
         return _unavailable()
 
-    async def compute() -> bytes:
+    async def compute() -> Encoded | None:
         env = request.app[DASHBOARD].env
-        return env.get_template("status/index.html").render(pages=published.listed()).encode()
+        body = env.get_template("status/index.html").render(pages=published.listed()).encode()
+        return await encode(body, "text/html")
 
-    body = await request.app[STATUS_PAGES].responses.get("\0index", compute)
-    return _cached(request, body, "text/html")
+    answer = await request.app[STATUS_PAGES].responses.get("\0index", compute)
+    assert answer is not None
+    return _cached(request, answer)
 
 
 async def _logo(request: web.Request, key: str | None) -> web.StreamResponse:
     if key is None:
         return _not_found()
-    async with request.app[ENGINE].connect() as conn:
-        found = await publishing.logo(conn, key)
-    if found is None:
+    engine = request.app[ENGINE]
+
+    async def compute() -> Encoded | None:
+        async with engine.connect() as conn:
+            found = await publishing.logo(conn, key)
+        return None if found is None else await encode(found[1], found[0])
+
+    try:
+        answer = await request.app[STATUS_PAGES].responses.get(f"{key}\0logo", compute)
+    except DatabaseError:
+        return _unavailable()
+    if answer is None:
         return _not_found()
-    content_type, content = found
-    response = _cached(request, content, content_type)
+    response = _cached(request, answer)
     # An SVG opened on its own must not run a script or load anything.
     response.headers["Content-Security-Policy"] = (
         "default-src 'none'; style-src 'unsafe-inline'; sandbox"

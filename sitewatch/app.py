@@ -63,6 +63,7 @@ from sitewatch.web.dashboard import routes as dashboard
 from sitewatch.web.dashboard.live import LiveHub
 from sitewatch.web.guard import ConnectionGuard, descriptor_budget, raise_open_file_limit
 from sitewatch.web.problems import problems
+from sitewatch.web.statuspages import api as pagesapi
 from sitewatch.web.statuspages import routes as statuspages
 from sitewatch.web.statuspages.publisher import Publisher
 
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
         api.add_routes(app)
         badges.add_routes(app)
         statuspages.setup(app)
+        pagesapi.add_routes(app)
         app.cleanup_ctx.append(_status_pages)
         openapi.add_routes(app)
         dashboard.setup(app, policy)

@@ -36,6 +36,11 @@ def named_key(item: Mapping[str, Any]) -> str:
     return str(item.get("name", ""))
 
 
+def keyed(item: Mapping[str, Any]) -> str:
+    """The key of an entry that always writes one (a status page)."""
+    return str(item.get("key", ""))
+
+
 @dataclass(frozen=True, slots=True)
 class _Located:
     index: int

@@ -19,10 +19,11 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from sitewatch.config.models import ALERT_TYPES, Website
+from sitewatch.config.pages import StatusPage
 from sitewatch.config.types import Secret
 
 MASK = "********"
-Kind = Literal["websites", "alerts"]
+Kind = Literal["websites", "alerts", "status_pages"]
 
 # Header (and unknown field) names that carry credentials.
 CREDENTIAL_NAME = re.compile(r"auth|cookie|token|secret|pass|key|session|signature", re.I)
@@ -66,6 +67,8 @@ def _hidden(value: Any) -> Any:
 def _model_of(kind: Kind, fields: Mapping[str, Any]) -> type[BaseModel] | None:
     if kind == "websites":
         return Website
+    if kind == "status_pages":
+        return StatusPage  # nothing secret: a page is public
     return ALERT_TYPES.get(str(fields.get("type")))
 
 

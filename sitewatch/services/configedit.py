@@ -28,26 +28,38 @@ from typing import Any, Literal
 
 from filelock import FileLock, Timeout
 
-from sitewatch.config.edit import EditError, edit, entries, named_key, website_key
+from sitewatch.config.edit import EditError, edit, entries, keyed, named_key, website_key
 from sitewatch.config.entries import Snapshot
-from sitewatch.config.files import ConfigFile
+from sitewatch.config.files import NOTE_SUFFIX, NOTES, ConfigFile
 from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
 from sitewatch.config.loader import ConfigLoader
 from sitewatch.config.masking import MASK
+from sitewatch.config.pages import note_key
 from sitewatch.config.problems import Problem
 from sitewatch.errors import ConfigError, SitewatchError
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store.runs import RunRecord
 
-Kind = Literal["websites", "alerts"]
+Kind = Literal["websites", "alerts", "status_pages"]
 LOCK_FILE = ".sitewatch-write.lock"
 LOCK_TIMEOUT = 30.0
 _FRAGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,94}\.ya?ml\Z")
 # How the API shows a secret; sent back unchanged, it means "keep the value".
-_FILE_KIND: dict[Kind, str] = {"websites": "monitors", "alerts": "alerts"}
+_FILE_KIND: dict[Kind, str] = {
+    "websites": "monitors",
+    "alerts": "alerts",
+    "status_pages": "status-pages",
+}
 _KEY_OF: dict[Kind, Callable[[Mapping[str, Any]], str]] = {
     "websites": website_key,
     "alerts": named_key,
+    "status_pages": keyed,
+}
+_NOUN: dict[str, str] = {
+    "websites": "website",
+    "alerts": "alert",
+    "status_pages": "status page",
+    "incidents": "incident note",
 }
 
 
@@ -95,26 +107,21 @@ def write_atomic(path: Path, content: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    _sync_dir(path.parent)
 
 
 def remove_stale_temp_files(config_dir: Path) -> list[Path]:
     """Temp files a crash mid-write left behind (``.<name>.<random>.tmp`` beside a
     config file); the loader ignores them, this tidies them away at start."""
     removed = []
-    for folder in (config_dir, config_dir / "monitors.d", config_dir / "alerts.d"):
+    folders = [config_dir, *(config_dir / f"{k}.d" for k in _FILE_KIND.values())]
+    for folder in (*folders, config_dir / NOTES):
         if not folder.is_dir():
             continue
-        for path in folder.glob(".*.yaml.*.tmp"):
-            path.unlink(missing_ok=True)
-            removed.append(path)
-        for path in folder.glob(".*.yml.*.tmp"):
-            path.unlink(missing_ok=True)
-            removed.append(path)
+        for pattern in (".*.yaml.*.tmp", ".*.yml.*.tmp", f".*{NOTE_SUFFIX}.*.tmp"):
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
+                removed.append(path)
     return removed
 
 
@@ -123,6 +130,25 @@ class Written:
     file: str  # relative to the config folder
     etag: str  # the file's revision
     fields: dict[str, Any]  # the entry as written (no defaults filled in)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteFile:
+    file: str  # relative to the config folder
+    etag: str  # the file's revision
+    text: str  # the file as written: front matter and Markdown
+
+
+def note_path(key: str) -> str:
+    return f"{NOTES}/{key}{NOTE_SUFFIX}"
+
+
+def _sync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +285,13 @@ class ConfigEditor:
         replace_all: bool,
         fragment: str | None = None,
     ) -> Applied:
+        edit = functools.partial(
+            self._edit_and_write, kind, key, fields, if_match, replace_all, fragment
+        )
+        return await self._apply(edit)
+
+    async def _apply(self, edit: Callable[[], Applied]) -> Applied:
+        """Refuse when writes are off; else ``edit`` under both locks, then reconcile."""
         reason = self.refusal()
         if reason and self.git_author is not None and not self._work_tree:
             # The folder may have become a work tree since: ask git, off the loop.
@@ -267,12 +300,93 @@ class ConfigEditor:
         if reason:
             raise ReadOnlyError(reason)
         async with self._lock:
-            edit = functools.partial(
-                self._edit_and_write, kind, key, fields, if_match, replace_all, fragment
-            )
             applied = await asyncio.to_thread(self._locked, edit)
             run = await self.reconciler.reconcile("api", force=True)
         return replace(applied, run=run)
+
+    # -- incident notes: one Markdown file each -------------------------------------
+
+    async def note(self, key: str) -> NoteFile | None:
+        """An incident note's file as written, and its revision."""
+        return await asyncio.to_thread(self._note, key)
+
+    def _note(self, key: str) -> NoteFile | None:
+        try:
+            files, _ = self._loader.read()
+        except ConfigError:
+            return None
+        relpath = note_path(key)
+        found = next((f for f in files if f.relpath == relpath), None)
+        if found is None:
+            return None
+        return NoteFile(relpath, revision(found.content), found.content.decode("utf-8", "replace"))
+
+    async def write_note(
+        self, key: str, text: str | None, if_match: str | None, *, must_exist: bool = False
+    ) -> Applied:
+        """Create or replace (``text``) or delete (None) the note ``key``: the whole
+        file, validated with the rest of the config first, If-Match as for entries."""
+        return await self._apply(
+            functools.partial(self._write_note, key, text, if_match, must_exist)
+        )
+
+    def _write_note(
+        self, key: str, text: str | None, if_match: str | None, must_exist: bool
+    ) -> Applied:
+        try:
+            note_key(note_path(key))
+        except ValueError as exc:
+            raise InvalidError(f"an incident note's key names its file, and {exc}") from None
+        relpath = note_path(key)
+        path = self.config_dir / relpath
+        try:
+            files, _ = self._loader.read()
+            before = self._loader.load(files)
+        except ConfigError as exc:
+            raise EditRefusedError(
+                "the config on disk has errors; fix them in the files first", exc.problems
+            ) from None
+        current = next((f for f in files if f.relpath == relpath), None)
+        if current is None and (text is None or must_exist):
+            raise NotFoundError(f"no incident note {key!r} in the config")
+        wanted = if_match.strip() if if_match is not None else "*"
+        if wanted != "*" and (current is None or wanted != revision(current.content)):
+            raise PreconditionFailedError(
+                f"{relpath} changed since you read it (If-Match {if_match}): read it "
+                "again and retry"
+            )
+        content = None if text is None else text.encode()
+        if content is None:
+            overlay = [f for f in files if f.relpath != relpath]
+        else:
+            overlay = self._overlay(files, relpath, path, content)
+        try:
+            after = self._loader.load(overlay)
+        except ConfigError as exc:
+            raise InvalidError(
+                "the incident note is not valid", _about(exc.problems, relpath)
+            ) from None
+        _confirm(before, after, "incidents", key, key if content is not None else "")
+        if content is None:
+            path.unlink()
+            _sync_dir(path.parent)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, content)
+        commit = None
+        if self.git_author is not None:
+            action = "delete" if content is None else ("create" if current is None else "update")
+            subject = f"sitewatch API: {action} incident note {key}"
+            try:
+                commit = commit_file(self.config_dir, relpath, subject, self.git_author)
+            except GitError as exc:
+                if current is not None:
+                    write_atomic(path, current.content)  # put the file back as it was
+                else:
+                    path.unlink(missing_ok=True)
+                raise EditRefusedError(f"nothing was written: {exc}") from None
+        etag = revision(content) if content is not None else ""
+        return Applied(key if content is not None else "", relpath, etag, None, commit)
 
     def _locked(self, edit: Callable[[], Applied]) -> Applied:
         """Run ``edit`` (read -> If-Match -> validate -> write -> rename) under the
@@ -322,7 +436,7 @@ class ConfigEditor:
         else:
             current = self._file_of(files, kind, key)
             if current is None:
-                raise NotFoundError(f"no {kind[:-1]} {key!r} in the config")
+                raise NotFoundError(f"no {_NOUN[kind]} {key!r} in the config")
             relpath, path = current.relpath, self.config_dir / current.relpath
             old_text = current.content.decode()
             if if_match is not None and if_match.strip() not in ("*", revision(current.content)):
@@ -338,14 +452,14 @@ class ConfigEditor:
             raise EditRefusedError(f"{relpath}: {exc}") from None
         new_key = _KEY_OF[kind](result.entry) if result.entry is not None else ""
         if key is None and new_key in _entries(before, kind):
-            raise EditRefusedError(f"a {kind[:-1]} with key {new_key!r} exists already")
+            raise EditRefusedError(f"a {_NOUN[kind]} with key {new_key!r} exists already")
         content = result.text.encode()
         overlay = self._overlay(files, relpath, path, content)
         try:
             after = self._loader.load(overlay)
         except ConfigError as exc:
             raise InvalidError(
-                f"the {kind[:-1]} is not valid", _about(exc.problems, relpath)
+                f"the {_NOUN[kind]} is not valid", _about(exc.problems, relpath)
             ) from None
         _confirm(before, after, kind, key, new_key)
         if before.websites and not after.websites and not after.allow_empty:
@@ -358,7 +472,7 @@ class ConfigEditor:
         commit = None
         if self.git_author is not None:
             action = "create" if key is None else ("delete" if fields is None else "update")
-            subject = f"sitewatch API: {action} {kind[:-1]} {new_key or key} in {relpath}"
+            subject = f"sitewatch API: {action} {_NOUN[kind]} {new_key or key} in {relpath}"
             try:
                 commit = commit_file(self.config_dir, relpath, subject, self.git_author)
             except GitError as exc:
@@ -374,14 +488,31 @@ class ConfigEditor:
     ) -> list[ConfigFile]:
         out = [replace(f, content=content) if f.relpath == relpath else f for f in files]
         if not any(f.relpath == relpath for f in files):
-            kind = "monitors" if relpath.startswith("monitors") else "alerts"
             display = (self.config_dir / relpath).as_posix()
-            out.append(ConfigFile(kind, relpath, display, content))
+            out.append(ConfigFile(_kind_of_file(relpath), relpath, display, content))
         return out
 
 
-def _entries(snapshot: Snapshot, kind: Kind) -> Mapping[str, Any]:
-    return snapshot.websites if kind == "websites" else snapshot.alerts
+def _kind_of_file(relpath: str) -> str:
+    if relpath.startswith(f"{NOTES}/"):
+        return NOTES
+    for kind in _FILE_KIND.values():
+        if relpath.startswith(kind):
+            return kind
+    return "alerts"
+
+
+EntryKind = Literal["websites", "alerts", "status_pages", "incidents"]
+ENTRY_KINDS: tuple[EntryKind, ...] = ("websites", "alerts", "status_pages", "incidents")
+
+
+def _entries(snapshot: Snapshot, kind: EntryKind) -> Mapping[str, Any]:
+    return {
+        "websites": snapshot.websites,
+        "alerts": snapshot.alerts,
+        "status_pages": snapshot.status_pages,
+        "incidents": snapshot.incidents,
+    }[kind]
 
 
 def _about(problems: tuple[Problem, ...], relpath: str) -> tuple[Problem, ...]:
@@ -390,15 +521,24 @@ def _about(problems: tuple[Problem, ...], relpath: str) -> tuple[Problem, ...]:
     return tuple(sorted(errors, key=lambda p: not p.file.endswith(relpath)))
 
 
-def _confirm(before: Snapshot, after: Snapshot, kind: Kind, key: str | None, new_key: str) -> None:
+def _confirm(
+    before: Snapshot, after: Snapshot, kind: EntryKind, key: str | None, new_key: str
+) -> None:
     """Nothing but the intended entry changed (other kinds may only see new bindings)."""
-    old = {k: e.spec_hash for k, e in _entries(before, kind).items() if k != key}
-    new = {k: e.spec_hash for k, e in _entries(after, kind).items() if k != new_key}
-    other: Kind = "alerts" if kind == "websites" else "websites"
-    same_other = {k: e.spec_hash for k, e in _entries(before, other).items()} == {
-        k: e.spec_hash for k, e in _entries(after, other).items()
-    }
-    if old != new or not same_other or (new_key and new_key not in _entries(after, kind)):
+    changed = False
+    for other in ENTRY_KINDS:
+        old = {
+            k: e.spec_hash
+            for k, e in _entries(before, other).items()
+            if not (other == kind and k == key)
+        }
+        new = {
+            k: e.spec_hash
+            for k, e in _entries(after, other).items()
+            if not (other == kind and k == new_key)
+        }
+        changed = changed or old != new
+    if changed or (new_key and new_key not in _entries(after, kind)):
         raise EditRefusedError(
             "the edit would have changed more than the entry; nothing was written "
             "(please report this with the file)"

@@ -100,7 +100,7 @@ def _depth_ok(value: Any, limit: int) -> bool:
     return True
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ProblemError(415, "send the body as application/json")
     try:
@@ -116,14 +116,14 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _json(data: schemas.Body, status: int = 200, etag: str | None = None) -> web.Response:
+def answer(data: schemas.Body, status: int = 200, etag: str | None = None) -> web.Response:
     response = web.Response(body=schemas.body(data), status=status, content_type="application/json")
     if etag:
         response.headers["ETag"] = etag
     return response
 
 
-def _refused(exc: EditRefusedError) -> ProblemError:
+def refused(exc: EditRefusedError) -> ProblemError:
     errors = [
         schemas.FieldProblem(
             field=".".join(str(p) for p in problem.path[2:]) or None,
@@ -242,7 +242,7 @@ async def _website_detail(request: web.Request, ident: str) -> tuple[dict[str, A
 
 async def get_website(request: web.Request) -> web.Response:
     fields, etag = await _website_detail(request, request.match_info["id"])
-    return _json(schemas.WebsiteDetail(**fields), etag=etag)
+    return answer(schemas.WebsiteDetail(**fields), etag=etag)
 
 
 async def website_status(request: web.Request) -> web.Response:
@@ -255,7 +255,7 @@ async def website_status(request: web.Request) -> web.Response:
         incidents = [
             i for i in await alert_store.incidents_of(conn, row.id) if i["resolved_at"] is None
         ]
-    return _json(
+    return answer(
         schemas.WebsiteStatusDetail(
             id=row.id,
             key=row.key,
@@ -303,7 +303,7 @@ async def website_history(request: web.Request) -> web.Response:
                 before_id=int(before) if before else None,
             )
             raw = [schemas.CheckItem(**i) for i in items]
-            return _json(schemas.RawHistory(granularity="raw", items=raw))
+            return answer(schemas.RawHistory(granularity="raw", items=raw))
         now = datetime.now(UTC)
         buckets = await series.rollup_buckets(
             conn,
@@ -312,7 +312,7 @@ async def website_history(request: web.Request) -> web.Response:
             end=end or now + timedelta(hours=1),
             granularity=granularity,
         )
-    return _json(
+    return answer(
         schemas.BucketHistory(
             granularity="day" if granularity == "day" else "hour",
             items=[schemas.BucketItem(**asdict(b)) for b in buckets],
@@ -337,7 +337,7 @@ async def _applied(request: web.Request, kind: Kind, applied: Applied, status: i
     else:
         fields, etag = await _alert_detail(request, applied.key)
         body = schemas.AlertWritten(**fields, **written)
-    response = _json(body, status=status, etag=etag)
+    response = answer(body, status=status, etag=etag)
     if applied.commit:
         response.headers["X-Sitewatch-Commit"] = applied.commit
     if status == 201:
@@ -369,22 +369,22 @@ def _writes(kind: Kind) -> dict[str, Any]:
     """POST, PUT, PATCH and DELETE handlers for one kind of entry."""
 
     async def create(request: web.Request) -> web.Response:
-        body = _seed_aliases(kind, await _json_body(request))
+        body = _seed_aliases(kind, await json_body(request))
         try:
             applied = await request.app[EDITOR].create(kind, body, request.query.get("fragment"))
         except EditRefusedError as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         return await _applied(request, kind, applied, 201)
 
     async def update(request: web.Request, *, partial: bool) -> web.Response:
         key = await _key_of(request, kind)
-        body = _seed_aliases(kind, await _json_body(request))
+        body = _seed_aliases(kind, await json_body(request))
         try:
             applied = await request.app[EDITOR].update(
                 kind, key, body, request.headers.get("If-Match"), partial=partial
             )
         except EditRefusedError as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         return await _applied(request, kind, applied, 200)
 
     async def put(request: web.Request) -> web.Response:
@@ -398,7 +398,7 @@ def _writes(kind: Kind) -> dict[str, Any]:
         try:
             applied = await request.app[EDITOR].delete(kind, key, request.headers.get("If-Match"))
         except EditRefusedError as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         request.app[CACHE].clear()
         if applied.run is not None and not applied.run.ok:
             raise ProblemError(409, "the file was written but the reconcile did not apply it")
@@ -413,7 +413,7 @@ def _writes(kind: Kind) -> dict[str, Any]:
 async def check_website(request: web.Request) -> web.Response:
     """POST with a JSON body (``{}``): a cross-site form cannot send one, so an
     open API cannot be made to run checks from another website's page."""
-    await _json_body(request)
+    await json_body(request)
     async with request.app[ENGINE].connect() as conn:
         row = await _website(conn, request.match_info["id"])
     checker = request.app.get(CHECKER)
@@ -429,7 +429,7 @@ async def check_website(request: web.Request) -> web.Response:
         raise ProblemError(404, f"no website {request.match_info['id']!r}") from None
     except (EnvError, ValidationError) as exc:
         raise ProblemError(409, f"the website cannot be checked here: {exc}") from None
-    return _json(schemas.CheckNow(**result_fields(result), stored=stored))
+    return answer(schemas.CheckNow(**result_fields(result), stored=stored))
 
 
 # -- alerts -------------------------------------------------------------------------------
@@ -468,7 +468,7 @@ async def _alert_detail(request: web.Request, ident: str) -> tuple[dict[str, Any
 
 async def get_alert(request: web.Request) -> web.Response:
     fields, etag = await _alert_detail(request, request.match_info["id"])
-    return _json(schemas.AlertDetail(**fields), etag=etag)
+    return answer(schemas.AlertDetail(**fields), etag=etag)
 
 
 async def alert_deliveries(request: web.Request) -> web.Response:
@@ -499,7 +499,7 @@ async def alert_deliveries(request: web.Request) -> web.Response:
         )
         for r in rows
     ]
-    return _json(schemas.DeliveryPage(items=items))
+    return answer(schemas.DeliveryPage(items=items))
 
 
 async def test_alert(request: web.Request) -> web.Response:
@@ -508,7 +508,7 @@ async def test_alert(request: web.Request) -> web.Response:
         event_id = await request.app[ALERTING].send_test(key)
     except UnknownAlertError:
         raise ProblemError(404, f"no alert {key!r}") from None
-    return _json(schemas.TestQueued(event_id=event_id, status="queued"), status=202)
+    return answer(schemas.TestQueued(event_id=event_id, status="queued"), status=202)
 
 
 # -- stats and config ----------------------------------------------------------------------
@@ -536,7 +536,7 @@ async def config_status(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     editor = request.app[EDITOR]
     last = status.last
-    return _json(
+    return answer(
         schemas.ConfigStatus(
             config_dir=str(settings.config_dir),
             applied_revision=status.applied_revision,
@@ -554,7 +554,7 @@ async def cluster_status(request: web.Request) -> web.Response:
     cluster = request.app[CLUSTER]
     rows = await cluster.peers()
     instances = [schemas.Instance(**row, self_=row["id"] == cluster.id) for row in rows]
-    return _json(
+    return answer(
         schemas.Cluster(
             database=request.app[ENGINE].dialect.name,
             shared=cluster.enabled,

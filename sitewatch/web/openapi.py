@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 
 from sitewatch import __version__
 from sitewatch.config.models import EmailAlert, WebhookAlert, Website
+from sitewatch.config.pages import IncidentNote, IncidentUpdate, StatusPage
 from sitewatch.web.schemas import RESPONSES
 
 REF = "#/components/schemas/{model}"
@@ -80,11 +81,14 @@ READ_ERRORS = (400, 401, 404, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 
-def _crud(kind: str, noun: str) -> dict[str, Any]:
-    """Paths of one kind of entry (websites or alerts): ``noun`` names the models
-    (``WebsiteDetail``, ``WebsiteWritten``; the body ``Website`` or ``AlertBody``)."""
-    single = f"/api/{kind}/{{id}}"
-    body = "Website" if noun == "Website" else "AlertBody"
+def _crud(
+    kind: str, noun: str, body: str | None = None, ident: dict[str, Any] = ID
+) -> dict[str, Any]:
+    """Paths of one kind of entry (websites, alerts, status pages): ``noun`` names
+    the models (``WebsiteDetail``, ``WebsiteWritten``; the body ``Website``,
+    ``AlertBody`` or ``StatusPage``)."""
+    single = f"/api/{kind}/{{{ident['name']}}}"
+    body = body or ("Website" if noun == "Website" else "AlertBody")
     item, written = f"{noun}Detail", f"{noun}Written"
     entry_body = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     patch_body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -103,7 +107,7 @@ def _crud(kind: str, noun: str) -> dict[str, Any]:
         single: {
             "get": {
                 "summary": f"One {kind[:-1]}",
-                "parameters": [ID],
+                "parameters": [ident],
                 "responses": {
                     "200": _json(_ref(item), "The entry; ETag: its file's revision."),
                     **_problems(*READ_ERRORS),
@@ -111,7 +115,7 @@ def _crud(kind: str, noun: str) -> dict[str, Any]:
             },
             "put": {
                 "summary": f"Replace {_a(kind)} (the entry as it should be written)",
-                "parameters": [ID, IF_MATCH],
+                "parameters": [ident, IF_MATCH],
                 "requestBody": entry_body,
                 "responses": {
                     "200": _json(_ref(written), "Written and applied."),
@@ -120,7 +124,7 @@ def _crud(kind: str, noun: str) -> dict[str, Any]:
             },
             "patch": {
                 "summary": f"Change some fields of {_a(kind)} (null: back to the default)",
-                "parameters": [ID, IF_MATCH],
+                "parameters": [ident, IF_MATCH],
                 "requestBody": patch_body,
                 "responses": {
                     "200": _json(_ref(written), "Written and applied."),
@@ -129,7 +133,7 @@ def _crud(kind: str, noun: str) -> dict[str, Any]:
             },
             "delete": {
                 "summary": f"Delete {_a(kind)} from the YAML",
-                "parameters": [ID, IF_MATCH],
+                "parameters": [ident, IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted and applied."},
                     **_problems(*WRITE_ERRORS),
@@ -142,7 +146,14 @@ def _crud(kind: str, noun: str) -> dict[str, Any]:
 def _components() -> dict[str, Any]:
     """Request bodies (the config models, as they validate) and response bodies
     (``schemas``, as they serialise), one JSON Schema each."""
-    requests: list[type[BaseModel]] = [Website, EmailAlert, WebhookAlert]
+    requests: list[type[BaseModel]] = [
+        Website,
+        EmailAlert,
+        WebhookAlert,
+        StatusPage,
+        IncidentNote,
+        IncidentUpdate,
+    ]
     _, top = models_json_schema(
         [(m, "validation") for m in requests] + [(m, "serialization") for m in RESPONSES],
         by_alias=True,
@@ -158,6 +169,76 @@ def _components() -> dict[str, Any]:
         "discriminator": {"propertyName": "granularity"},
     }
     return components
+
+
+KEY = {
+    "name": "key",
+    "in": "path",
+    "required": True,
+    "description": "The key.",
+    "schema": {"type": "string", "minLength": 1},
+}
+
+
+def _publishing() -> dict[str, Any]:
+    """Status pages (entries of status-pages.yaml) and incident notes (files)."""
+    paths = _crud("status-pages", "StatusPage", "StatusPage", KEY)
+    paths["/api/status-pages"]["get"] = {
+        "summary": "Status pages as applied",
+        "responses": _answers(200, _json(_ref("StatusPageList"), "The pages."), 401, 503),
+    }
+    note = f"/api/incident-notes/{{{KEY['name']}}}"
+    note_body = {
+        "required": True,
+        "content": {"application/json": {"schema": _ref("IncidentNote")}},
+    }
+    written = _json(_ref("IncidentNoteWritten"), "Written and applied.")
+    paths["/api/incident-notes"] = {
+        "get": {
+            "summary": "Incident notes as applied, newest first",
+            "responses": _answers(200, _json(_ref("IncidentNoteList"), "The notes."), 401, 503),
+        }
+    }
+    paths[note] = {
+        "get": {
+            "summary": "One incident note: its fields and its file as written",
+            "parameters": [KEY],
+            "responses": {
+                "200": _json(_ref("IncidentNoteDetail"), "The note; ETag: its file's revision."),
+                **_problems(*READ_ERRORS, 503),
+            },
+        },
+        "put": {
+            "summary": "Write an incident note (incidents/{key}.md): create or replace",
+            "parameters": [KEY, IF_MATCH],
+            "requestBody": note_body,
+            "responses": {
+                "200": written,
+                "201": _json(_ref("IncidentNoteWritten"), "Created and applied."),
+                **_problems(*WRITE_ERRORS, 503),
+            },
+        },
+        "delete": {
+            "summary": "Delete an incident note's file",
+            "parameters": [KEY, IF_MATCH],
+            "responses": {
+                "204": {"description": "Deleted and applied."},
+                **_problems(*WRITE_ERRORS),
+            },
+        },
+    }
+    paths[f"{note}/updates"] = {
+        "post": {
+            "summary": "Add an update (and its status) to a note, the rest as written",
+            "parameters": [KEY, IF_MATCH],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("IncidentUpdate")}},
+            },
+            "responses": {"200": written, **_problems(*WRITE_ERRORS, 503)},
+        }
+    }
+    return paths
 
 
 @functools.cache
@@ -261,6 +342,7 @@ def document() -> dict[str, Any]:
             },
         }
     }
+    paths.update(_publishing())
     paths["/api/stats/summary"] = {
         "get": {
             "summary": "Totals: up, down, paused, uptime and mean response time over 24 h",

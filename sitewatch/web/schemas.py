@@ -338,6 +338,66 @@ class Cluster(Body):
     instances: list[Instance]
 
 
+# -- status pages and incident notes -------------------------------------------------
+
+
+class StatusPageSummary(Body):
+    key: str
+    slug: str
+    title: str
+    description: str
+    domain: str | None
+    listed: bool
+    url: str = Field(description="Where the page is served: /status/{slug}.")
+
+
+class StatusPageList(Body):
+    items: list[StatusPageSummary]
+
+
+class StatusPageDetail(StatusPageSummary):
+    entry: dict[str, Any] | None = Field(
+        description="The entry as written in the YAML; null if not found there."
+    )
+    spec: dict[str, Any] = Field(description="The page as applied (defaults filled in).")
+    source_file: str | None
+
+
+class StatusPageWritten(StatusPageDetail):
+    revision: str | None = Field(description="The config revision the reconciler applied.")
+    commit: str | None = Field(description="The git commit of the write, when committing.")
+
+
+NoteStatus = Literal["investigating", "identified", "monitoring", "resolved"]
+
+
+class IncidentNoteSummary(Body):
+    key: str = Field(description="The file's name in incidents/, without .md.")
+    title: str
+    status: NoteStatus
+    impact: Literal["minor", "major", "critical"]
+    started: Time
+    resolved: Time | None
+    open: bool
+
+
+class IncidentNoteList(Body):
+    items: list[IncidentNoteSummary]
+
+
+class IncidentNoteDetail(IncidentNoteSummary):
+    note: dict[str, Any] = Field(
+        description="Every field as applied: websites, groups, pages, updates, body."
+    )
+    file: str | None = Field(description="Where it is written, relative to the config folder.")
+    text: str | None = Field(description="The file as written (front matter and Markdown).")
+
+
+class IncidentNoteWritten(IncidentNoteDetail):
+    revision: str | None
+    commit: str | None
+
+
 RESPONSES: tuple[type[Body], ...] = (
     Problem,
     WebsitePage,
@@ -355,4 +415,10 @@ RESPONSES: tuple[type[Body], ...] = (
     Summary,
     ConfigStatus,
     Cluster,
+    StatusPageList,
+    StatusPageDetail,
+    StatusPageWritten,
+    IncidentNoteList,
+    IncidentNoteDetail,
+    IncidentNoteWritten,
 )

@@ -154,6 +154,7 @@ PAGES = [
     ("alert-edit", "/alerts/hook/edit"),
     ("settings", "/settings"),
     ("incidents", "/incidents"),
+    ("status-pages", "/status-pages"),
     ("archived", "/websites/archived"),
 ]
 VIEWS = [("desktop", 1440, 900), ("mobile", 375, 812)]

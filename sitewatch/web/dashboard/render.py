@@ -32,6 +32,7 @@ NOTICES = {
     "paused": "Paused: active: false is in the YAML.",
     "resumed": "Resumed: the website is checked again.",
     "tested": "Test notification queued; see the delivery log below.",
+    "posted": "Update posted: written to the note's file and applied.",
     "loggedout": "You are logged out.",
 }
 

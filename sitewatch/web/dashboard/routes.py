@@ -10,7 +10,7 @@ from sitewatch.keys import ALERTING, DASHBOARD, ENGINE, LIMITER, LIVE, RECONCILE
 from sitewatch.store import sessions as session_store
 from sitewatch.store.engine import begin_write
 from sitewatch.web.auth import TokenPolicy
-from sitewatch.web.dashboard import actions, pages
+from sitewatch.web.dashboard import actions, pages, publishing
 from sitewatch.web.dashboard.assets import Assets
 from sitewatch.web.dashboard.render import Dashboard, RejectedConfig, environment
 from sitewatch.web.dashboard.session import Session, Sessions
@@ -32,6 +32,7 @@ def setup(app: web.Application, policy: TokenPolicy) -> None:
     app.router.add_get("/static/{name}", assets.handle)
     actions.add_routes(app)  # first: /websites/new before /websites/{key}
     pages.add_routes(app)
+    publishing.add_routes(app)
 
 
 def _held(app: web.Application) -> str | None:

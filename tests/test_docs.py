@@ -16,17 +16,19 @@ import yaml
 from sitewatch.cli import build_parser
 from sitewatch.config.envsubst import resolve
 from sitewatch.config.models import AlertsFile, MonitorsFile
+from sitewatch.config.pages import IncidentNote, StatusPagesFile, split_front_matter
 from sitewatch.config.schema import json_schemas
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 
 
-def _fields(section: str) -> set[str]:
-    """Field names in the tables under a ``###`` heading of configuration.md."""
-    text = (ROOT / "docs" / "configuration.md").read_text()
+def _fields(section: str, doc: str = "configuration.md") -> set[str]:
+    """Field names in the tables under a ``###`` heading of a doc."""
+    text = (ROOT / "docs" / doc).read_text()
     start = text.index(f"### {section}")
-    end = text.find("\n### ", start + 1)
+    ends = [text.find(mark, start + 1) for mark in ("\n### ", "\n## ")]
+    end = min((e for e in ends if e != -1), default=-1)
     body = text[start : end if end != -1 else None]
     return set(re.findall(r"^\| `([a-z_]+)` \|", body, re.M))
 
@@ -45,6 +47,13 @@ def test_configuration_md_documents_exactly_the_schema() -> None:
     assert common | _fields("Webhook (`type: webhook`)") == _props(alerts, "WebhookAlert")
     windows = _props(alerts, "WeeklyWindow") | _props(alerts, "OneOffWindow")
     assert _fields("Maintenance windows (`maintenance:`)") == windows
+
+
+def test_status_pages_md_documents_exactly_the_schema() -> None:
+    pages, note = json_schemas()["status-pages"], json_schemas()["incident"]
+    assert _fields("Status page fields", "status-pages.md") == _props(pages, "StatusPage")
+    assert _fields("Group fields", "status-pages.md") == _props(pages, "StatusGroup")
+    assert _fields("Front matter fields", "status-pages.md") == _props(note)
 
 
 def _blocks(language: str) -> list[tuple[str, str]]:
@@ -73,11 +82,25 @@ def test_yaml_snippets_parse_and_config_snippets_validate(doc: str, block: str) 
         MonitorsFile.model_validate(data)
     elif isinstance(data, dict) and data.keys() & {"alerts", "maintenance"}:
         AlertsFile.model_validate(data)
+    elif isinstance(data, dict) and "status_pages" in data:
+        StatusPagesFile.model_validate(data)
     elif isinstance(data, dict) and "json_assertions" in data:
         MonitorsFile.model_validate({"websites": [{"name": "x", "url": "http://x/", **data}]})
 
 
+NOTES = [(doc, block) for doc, block in _blocks("markdown") if block.startswith("---\n")]
+
+
+@pytest.mark.parametrize(("doc", "block"), NOTES, ids=[d for d, _ in NOTES])
+def test_incident_notes_in_the_docs_validate(doc: str, block: str) -> None:
+    split = split_front_matter(block)
+    assert isinstance(split, tuple), (doc, split)
+    front, body, _ = split
+    IncidentNote.model_validate({**yaml.safe_load(front), "body": body})
+
+
 def test_the_yaml_snippets_are_found() -> None:
+    assert NOTES
     assert len(YAML_BLOCKS) >= 12
 
 

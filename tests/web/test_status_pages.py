@@ -17,6 +17,7 @@ import pytest
 from sitewatch.checker.result import CheckResult
 from sitewatch.keys import LIVE, RECONCILER
 from tests.appclient import Client, page_text, record_check, start_client, website_id
+from tests.waiting import eventually
 
 MONITORS = textwrap.dedent(
     """\
@@ -292,3 +293,32 @@ def _result(website: int, error: str) -> CheckResult:
         error_kind="connect",
         error_message=error,
     )
+
+
+async def test_a_note_added_in_the_folder_is_shown_by_the_watcher(
+    config_dir: Path, database_url: str
+) -> None:
+    """The whole loop: a file lands in incidents/ (a merged pull request), the
+    watcher sees it, the reconciler applies it, the page shows it."""
+    write_config(config_dir)
+    client = await start_client(
+        config_dir, database_url, environ={"API_TOKEN": SECRET}, watch=True, reload_max_wait_ms=50
+    )
+    try:
+        assert "Database maintenance overran" not in await page_text(client, "/status/team")
+        note = NOTE.replace("Slow checkout", "Database maintenance overran")
+        (config_dir / "incidents" / "2026-12-02-db.md").write_text(note)
+
+        async def shown() -> bool:
+            return "Database maintenance overran" in await page_text(client, "/status/team")
+
+        await eventually(shown, what="the new note on the page")
+        (config_dir / "logo.svg").write_bytes(LOGO.replace(b"10", b"12"))
+
+        async def new_logo() -> bool:
+            response = await client.get("/status/status/logo")
+            return await response.read() == LOGO.replace(b"10", b"12")
+
+        await eventually(new_logo, what="the new logo")
+    finally:
+        await client.close()

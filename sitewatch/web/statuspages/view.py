@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Literal, cast
 
 from markupsafe import Markup, escape
@@ -315,14 +316,7 @@ def bars(
         f'<svg class="sw-bars" viewBox="0 0 {count * PITCH} 24" preserveAspectRatio="none" '
         'role="img" aria-label="Uptime per day">'
     ]
-    i = 0
-    while i < count:
-        level = levels[i]
-        titles = noted.get(i)
-        j = i + 1
-        if not titles:
-            while j < count and levels[j] == level and j not in noted:
-                j += 1
+    for i, j, level in _runs(levels, noted):
         span = labels[i] if j == i + 1 else f"{labels[i]} to {labels[j - 1]}"
         if level == "none":
             text = f"{span}: no data"
@@ -332,15 +326,34 @@ def bars(
             text = f"{span}: {percent_of(low)} uptime"
             if high != low:
                 text = f"{span}: {percent_of(low)} to {percent_of(high)} uptime"
-        if titles:
-            text += " · " + " · ".join(titles)
+        titles = noted.get(i)
+        if titles:  # the only text from outside: escaped (labels and numbers are ours)
+            text += " · " + " · ".join(str(escape(t)) for t in titles)
         parts.append(
             f'<rect x="{i * PITCH}" width="{(j - i) * PITCH}" height="24" '
-            f'fill="url(#sw-{level})"><title>{escape(text)}</title></rect>'
+            f'fill="url(#sw-{level})"><title>{text}</title></rect>'
         )
-        i = j
     parts.append("</svg>")
     return Markup("".join(parts))
+
+
+def _runs(levels: Sequence[str], noted: Mapping[int, Sequence[str]]) -> list[tuple[int, int, str]]:
+    """(start, end, level) of each run of equal levels; a noted day stands alone.
+    ``groupby`` finds the runs in C: 500 websites x 90 days are 45,000 days."""
+    out: list[tuple[int, int, str]] = []
+    i = 0
+    for level, group in groupby(levels):
+        j = i + len(list(group))
+        cuts = sorted(d for d in noted if i <= d < j) if noted else []
+        for d in cuts:
+            if d > i:
+                out.append((i, d, level))
+            out.append((d, d + 1, level))
+            i = d + 1
+        if i < j:
+            out.append((i, j, level))
+        i = j
+    return out
 
 
 def percent_of(ratio: float) -> str:

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import tempfile
 import textwrap
 import time
@@ -37,16 +36,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sitewatch.app import create_app  # noqa: E402
-from sitewatch.checker.result import CheckResult, Timings  # noqa: E402
-from sitewatch.checker.writer import history_row  # noqa: E402
-from sitewatch.keys import ENGINE, STATUS_PAGES  # noqa: E402
-from sitewatch.settings import Settings  # noqa: E402
-from sitewatch.store import marks, results, tables  # noqa: E402
-from sitewatch.store import status as status_store  # noqa: E402
-from sitewatch.store.windows import DAILY_SEALED, HOURLY_SEALED  # noqa: E402
+from sitewatch.app import create_app
+from sitewatch.checker.result import CheckResult, Timings
+from sitewatch.checker.writer import history_row
+from sitewatch.keys import ENGINE, STATUS_PAGES
+from sitewatch.settings import Settings
+from sitewatch.store import marks, results, tables
+from sitewatch.store import status as status_store
+from sitewatch.store.windows import DAILY_SEALED, HOURLY_SEALED
 
 PG_ADMIN = os.environ.get(
     "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"

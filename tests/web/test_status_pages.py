@@ -235,6 +235,8 @@ async def test_a_custom_domain_serves_the_page_and_nothing_else(client: Client) 
     for path in ("/api/websites", "/websites", "/metrics", "/health", "/status/team"):
         assert (await client.get(path, headers=headers)).status == 404, path
     assert (await client.post("/api/websites", json={}, headers=headers)).status == 405
+    feed = await (await client.get("/feed.atom", headers=headers)).text()
+    assert "<id>http://status.example.com/</id>" in feed  # the domain from the config
     # With a port, in any case, with the trailing dot: the same page.
     for host in ("Status.Example.com:8080", "status.example.com."):
         assert (await client.get("/", headers={"Host": host})).status == 200, host

@@ -26,6 +26,7 @@ from sitewatch.web.statuspages.view import (
     noted_days,
     notes_for,
     page_state,
+    public_url,
     ratio_of,
     site_state,
 )
@@ -246,3 +247,12 @@ def test_day_ratios_match_a_day_by_day_reading(
         want = ratio_of(counts) if counts else (1.0 if day in present else None)
         assert ratios[i] == want, (day, ratios[i], want)
         assert levels[i] == level_of(want)
+
+
+def test_show_urls_never_shows_credentials_queries_or_references() -> None:
+    assert public_url("https://shop.example/checkout?x=1") == "https://shop.example/checkout"
+    assert public_url("https://user:pw@shop.example:8443/a#f") == "https://shop.example:8443/a"
+    assert public_url("https://api.example/h?token=s3cr3t") == "https://api.example/h"
+    assert public_url("http://[::1]:8080/") == "http://[::1]:8080/"
+    assert public_url("https://${API_HOST}/health") is None
+    assert public_url("https://shop.example:99999/") is None  # not a URL

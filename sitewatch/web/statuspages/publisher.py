@@ -15,6 +15,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
 
 from sitewatch.config.models import AnyWindow, parse_window
 from sitewatch.config.pages import IncidentNote, StatusPage
@@ -28,6 +31,7 @@ from sitewatch.web.cache import Encoded, ResponseCache
 from sitewatch.web.statuspages import view
 
 log = logging.getLogger("sitewatch.web")
+P = TypeVar("P", StatusPage, IncidentNote)
 DAY = timedelta(days=1)
 
 
@@ -100,16 +104,16 @@ class Publisher:
         parsed: dict[str, StatusPage | IncidentNote] = {}
         out: dict[str, tuple[StatusPage, str, str | None]] = {}
         for record in pages:
-            page = self._parsed.get(record.spec_hash) or StatusPage.model_validate(record.spec)
-            assert isinstance(page, StatusPage)
-            parsed[record.spec_hash] = page
-            out[record.key] = (page, record.spec_hash, record.logo_type)
+            page = self._parse(StatusPage, record.key, record.spec, record.spec_hash)
+            if page is not None:
+                parsed[record.spec_hash] = page
+                out[record.key] = (page, record.spec_hash, record.logo_type)
         found_notes: list[tuple[str, IncidentNote]] = []
         for n in notes:
-            note = self._parsed.get(n.spec_hash) or IncidentNote.model_validate(n.spec)
-            assert isinstance(note, IncidentNote)
-            parsed[n.spec_hash] = note
-            found_notes.append((n.key, note))
+            note = self._parse(IncidentNote, n.key, n.spec, n.spec_hash)
+            if note is not None:
+                parsed[n.spec_hash] = note
+                found_notes.append((n.key, note))
         self._parsed = parsed
         return Published(
             pages=out,
@@ -118,6 +122,18 @@ class Publisher:
             notes=tuple(found_notes),
             windows=tuple(parse_window(w) for w in windows),
         )
+
+    def _parse(self, model: type[P], key: str, spec: dict[str, Any], digest: str) -> P | None:
+        """A stored spec, validated once per hash. One that no longer validates (a
+        row an older version wrote) is left out and logged, never a failed page."""
+        known = self._parsed.get(digest)
+        if isinstance(known, model):
+            return known
+        try:
+            return model.model_validate(spec)
+        except ValidationError as exc:
+            log.error("stored %s %r does not validate, left out: %s", model.__name__, key, exc)
+            return None
 
     def forget(self) -> None:
         """The config changed: read the pages again at the next request."""

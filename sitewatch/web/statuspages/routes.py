@@ -16,7 +16,7 @@ from typing import Literal
 
 from aiohttp import web
 
-from sitewatch.keys import DASHBOARD, ENGINE, LIVE, STATUS_PAGES
+from sitewatch.keys import DASHBOARD, ENGINE, LIVE, SETTINGS, STATUS_PAGES
 from sitewatch.store import publishing
 from sitewatch.store.engine import DatabaseError
 from sitewatch.web.badges import Badge, endpoint_json, svg
@@ -116,14 +116,28 @@ async def _body(request: web.Request, key: str, kind: Kind, base: str) -> Encode
         elif kind == "json":
             body = feeds.document_json(view, base).encode()
         elif kind == "atom":
-            body = feeds.atom(view, f"{request.scheme}://{request.host}", base).encode()
+            body = feeds.atom(view, origin, base).encode()
         else:
             badge = PAGE_BADGE[view.state]
             body = (svg(badge) if kind == "badge.svg" else endpoint_json(badge)).encode()
         return await encode(body, TYPES[kind])
 
-    origin = request.host if kind == "atom" else ""
+    origin = ""  # only the feed needs absolute links
+    if kind == "atom":
+        held = (await publisher.published()).pages.get(key)
+        origin = _origin(request, held[0].domain if held and base == "/" else None)
     return await publisher.responses.get(f"{key}\0{kind}\0{base}\0{origin}", compute)
+
+
+def _origin(request: web.Request, domain: str | None) -> str:
+    """Scheme and host of the feed's absolute links: the page's own domain, else
+    SITEWATCH_BASE_URL, else the request's Host (checked by the access rules)."""
+    if domain:
+        return f"{request.scheme}://{domain}"
+    base_url = request.app[SETTINGS].base_url
+    if base_url:
+        return base_url.rstrip("/")
+    return f"{request.scheme}://{request.host}"
 
 
 async def _serve(request: web.Request, key: str | None, kind: Kind, base: str) -> web.Response:

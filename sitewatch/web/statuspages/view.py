@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Literal, cast
+from urllib.parse import urlsplit, urlunsplit
 
 from markupsafe import Markup, escape
 
@@ -147,6 +148,22 @@ def group_members(
                 seen.add(s.key)
         out.append((group.name, chosen))
     return out
+
+
+def public_url(url: str) -> str | None:
+    """What ``show_urls`` shows of a website's URL: scheme, host and path. No
+    user or password, no query (tokens live there), nothing with a ``${VAR}``."""
+    if "${" in url:
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
 
 
 # -- states -------------------------------------------------------------------------------
@@ -450,7 +467,7 @@ def build(
             views_here.append(
                 SiteView(
                     name=s.name,
-                    url=s.url if page.show_urls else None,
+                    url=public_url(s.url) if page.show_urls else None,
                     state=state,
                     label=SITE_LABELS[state],
                     response_ms=s.last_response_ms

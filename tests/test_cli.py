@@ -131,8 +131,12 @@ def test_schema(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert run(capsys, "schema", "--out", str(tmp_path))[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "alerts.schema.json",
+        "incident.schema.json",
         "monitors.schema.json",
+        "status-pages.schema.json",
     ]
+    code, out = run(capsys, "schema", "incident")
+    assert code == 0 and "body" not in json.loads(out)["properties"]
 
 
 def test_bad_database_url(capsys: pytest.CaptureFixture[str]) -> None:

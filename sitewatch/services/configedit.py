@@ -373,18 +373,12 @@ class ConfigEditor:
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, content)
-        commit = None
-        if self.git_author is not None:
-            action = "delete" if content is None else ("create" if current is None else "update")
-            subject = f"sitewatch API: {action} incident note {key}"
-            try:
-                commit = commit_file(self.config_dir, relpath, subject, self.git_author)
-            except GitError as exc:
-                if current is not None:
-                    write_atomic(path, current.content)  # put the file back as it was
-                else:
-                    path.unlink(missing_ok=True)
-                raise EditRefusedError(f"nothing was written: {exc}") from None
+        action = "delete" if content is None else ("create" if current is None else "update")
+        commit = self._commit(
+            relpath,
+            f"sitewatch API: {action} incident note {key}",
+            current.content if current is not None else None,
+        )
         etag = revision(content) if content is not None else ""
         return Applied(key if content is not None else "", relpath, etag, None, commit)
 
@@ -469,19 +463,29 @@ class ConfigEditor:
             )
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, content)
-        commit = None
-        if self.git_author is not None:
-            action = "create" if key is None else ("delete" if fields is None else "update")
-            subject = f"sitewatch API: {action} {_NOUN[kind]} {new_key or key} in {relpath}"
-            try:
-                commit = commit_file(self.config_dir, relpath, subject, self.git_author)
-            except GitError as exc:
-                if current is not None:
-                    write_atomic(path, old_text.encode())  # put the file back as it was
-                else:
-                    path.unlink()
-                raise EditRefusedError(f"nothing was written: {exc}") from None
+        action = "create" if key is None else ("delete" if fields is None else "update")
+        commit = self._commit(
+            relpath,
+            f"sitewatch API: {action} {_NOUN[kind]} {new_key or key} in {relpath}",
+            old_text.encode() if current is not None else None,
+        )
         return Applied(new_key, relpath, revision(content), None, commit)
+
+    def _commit(self, relpath: str, subject: str, previous: bytes | None) -> str | None:
+        """Git mode: commit the file just written (None otherwise). If git fails,
+        the file is put back as it was (``previous``; None: it did not exist), so
+        no write is ever local-only."""
+        if self.git_author is None:
+            return None
+        try:
+            return commit_file(self.config_dir, relpath, subject, self.git_author)
+        except GitError as exc:
+            path = self.config_dir / relpath
+            if previous is not None:
+                write_atomic(path, previous)
+            else:
+                path.unlink(missing_ok=True)
+            raise EditRefusedError(f"nothing was written: {exc}") from None
 
     def _overlay(
         self, files: list[ConfigFile], relpath: str, path: Path, content: bytes

@@ -5,13 +5,14 @@ what is written is what the public page shows."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from sitewatch.keys import RECONCILER
 from tests.appclient import Client, page_text, start_client
+from tests.web.test_api import git
 
 MONITORS = textwrap.dedent(
     """\
@@ -164,3 +165,45 @@ async def test_bad_notes_are_refused_with_where(client: Client, config_dir: Path
     )
     assert missing.status == 404
     assert not (config_dir / "incidents").exists() or not any((config_dir / "incidents").iterdir())
+
+
+async def test_git_mode_commits_each_note_and_page_write(
+    config_dir: Path, database_url: str, require_tool: Callable[[str, str], Path]
+) -> None:
+    require_tool("git", "git")
+    (config_dir / "monitors.yaml").write_text(MONITORS)
+    (config_dir / "status-pages.yaml").write_text(PAGES)
+    git(config_dir, "init", "-q")
+    git(config_dir, "-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git(config_dir, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    client = await start_client(
+        config_dir, database_url, git_mode=True, git_author="Ops Bot <ops@example.com>"
+    )
+    try:
+        created = await client.put("/api/incident-notes/slow-shop", json=NOTE)
+        assert created.status == 201, await created.text()
+        assert created.headers["X-Sitewatch-Commit"] == git(config_dir, "rev-parse", "HEAD")
+        assert git(config_dir, "log", "-1", "--format=%an|%s") == (
+            "Ops Bot|sitewatch API: create incident note slow-shop"
+        )
+        assert git(config_dir, "show", "--name-only", "--format=", "HEAD") == (
+            "incidents/slow-shop.md"
+        )
+        update = {"status": "monitoring", "message": "Better.", "at": "2026-12-03T10:00:00Z"}
+        posted = await client.post("/api/incident-notes/slow-shop/updates", json=update)
+        assert posted.status == 200
+        assert git(config_dir, "log", "-1", "--format=%s") == (
+            "sitewatch API: update incident note slow-shop"
+        )
+        page = await client.patch("/api/status-pages/public", json={"title": "New title"})
+        assert page.status == 200
+        assert git(config_dir, "log", "-1", "--format=%s") == (
+            "sitewatch API: update status page public in status-pages.yaml"
+        )
+        assert (await client.delete("/api/incident-notes/slow-shop")).status == 204
+        assert git(config_dir, "log", "-1", "--format=%s") == (
+            "sitewatch API: delete incident note slow-shop"
+        )
+        assert git(config_dir, "status", "--porcelain") == ""  # every write committed
+    finally:
+        await client.close()

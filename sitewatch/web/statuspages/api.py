@@ -127,13 +127,31 @@ async def get_page(request: web.Request) -> web.Response:
     return answer(schemas.StatusPageDetail(**fields), etag=etag)
 
 
-async def _page_written(request: web.Request, applied: Applied, status: int) -> web.Response:
+Detail = Callable[[web.Request, str], Awaitable[tuple[dict[str, Any], str | None]]]
+
+
+async def _answer_written(
+    request: web.Request,
+    applied: Applied,
+    status: int,
+    detail: Detail,
+    model: type[schemas.StatusPageWritten] | type[schemas.IncidentNoteWritten],
+    collection: str,
+) -> web.Response:
+    """What a write answers: the entry as applied now, its file's ETag, the commit."""
     written = _written(request, applied)
-    fields, etag = await _page_detail(request, applied.key)
-    response = answer(schemas.StatusPageWritten(**fields, **written), status=status, etag=etag)
+    fields, etag = await detail(request, applied.key)
+    response = answer(model(**fields, **written), status=status, etag=etag)
     if status == 201:
-        response.headers["Location"] = f"/api/status-pages/{applied.key}"
-    return _headers(response, applied)
+        response.headers["Location"] = f"/api/{collection}/{applied.key}"
+    if applied.commit:
+        response.headers["X-Sitewatch-Commit"] = applied.commit
+    return response
+
+
+async def _page_written(request: web.Request, applied: Applied, status: int) -> web.Response:
+    model = schemas.StatusPageWritten
+    return await _answer_written(request, applied, status, _page_detail, model, "status-pages")
 
 
 async def create_page(request: web.Request) -> web.Response:
@@ -206,12 +224,8 @@ async def get_note(request: web.Request) -> web.Response:
 
 
 async def _note_written(request: web.Request, applied: Applied, status: int) -> web.Response:
-    written = _written(request, applied)
-    fields, etag = await _note_detail(request, applied.key)
-    response = answer(schemas.IncidentNoteWritten(**fields, **written), status=status, etag=etag)
-    if status == 201:
-        response.headers["Location"] = f"/api/incident-notes/{applied.key}"
-    return _headers(response, applied)
+    model = schemas.IncidentNoteWritten
+    return await _answer_written(request, applied, status, _note_detail, model, "incident-notes")
 
 
 async def put_note(request: web.Request) -> web.Response:

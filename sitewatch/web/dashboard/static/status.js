@@ -59,4 +59,7 @@
 
   var source = new EventSource(url);
   source.addEventListener("changed", schedule);
+  // An instance that does not check (SITEWATCH_ROLE=web) hears of no results:
+  // read the page again every minute anyway (an unchanged page costs a 304).
+  setInterval(schedule, 60000);
 })();

@@ -82,7 +82,8 @@ async def uptime(
     end = floor_hour(now) + HOUR
     if ids is None or len(ids) > TUNE_ABOVE:
         await dialects.of(conn).tune_for_aggregates(conn)
-    window_end = await get_mark(conn, TOTALS_FROM)
+    # (Only the sliding windows need the totals' mark: a year's uptime skips it.)
+    window_end = await get_mark(conn, TOTALS_FROM) if any(w in SLIDING for w in windows) else None
     # The totals hold [window_end - w, now]; the windows move on a minute or so
     # after each hour starts. Past a day of lag (downtime), sum the rollup instead.
     fast = [

@@ -162,10 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
         "probe one URL now and print the result with its timing breakdown",
         "Check URL once, as the monitor would, and print the status, the timing\n"
         "breakdown (DNS, connect, TLS, first byte, total), the failure and, for\n"
-        "HTTPS, when the certificate expires. Exit 0 when the expectations hold,\n"
-        "1 when they do not, 2 on invalid arguments.",
+        "HTTPS, when the certificate expires. tcp://host:port checks a TCP port\n"
+        "(--send, --reply). Exit 0 when the expectations hold, 1 when they do not,\n"
+        "2 on invalid arguments.",
     )
-    check.add_argument("url", help="http:// or https:// URL")
+    check.add_argument("url", help="http:// or https:// URL, or tcp://host:port")
     check.add_argument(
         "--expect", default="2xx", help="accepted status: 200, 2xx, 200-299 or a list 200,301"
     )
@@ -181,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--contains", help="the body must contain this text")
     check.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
     check.add_argument("--no-redirects", action="store_true", help="do not follow redirects")
+    check.add_argument("--send", help="tcp: text to send once connected")
+    check.add_argument("--reply", metavar="REGEX", help="tcp: the reply must match this (RE2)")
 
     migrate = add(
         "migrate",
@@ -423,6 +426,8 @@ def check_url(args: argparse.Namespace, out: TextIO) -> int:
             return 2
         headers[name.strip()] = value.strip()
     expect: object = args.expect.split(",") if "," in args.expect else args.expect
+    if args.url.lower().startswith("tcp://"):
+        return _check_tcp(args, out)
     spec: dict[str, Any] = {
         "name": "check",
         "key": "check",
@@ -454,6 +459,52 @@ def check_url(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if result.ok else 1
 
 
+def _check_tcp(args: argparse.Namespace, out: TextIO) -> int:
+    """``sitewatch check tcp://host:port``: the TCP check a ``type: tcp`` entry runs."""
+    import yarl
+    from pydantic import ValidationError
+
+    from sitewatch.checker.probe import Prober
+    from sitewatch.checker.target import Target
+    from sitewatch.config.models import TcpCheck
+
+    try:
+        url = yarl.URL(args.url)
+        port = url.port
+    except ValueError as exc:
+        print(f"sitewatch: {args.url}: {exc}", file=sys.stderr)
+        return 2
+    if not url.host or port is None or url.path not in ("", "/"):
+        print(f"sitewatch: {args.url}: expected tcp://host:port", file=sys.stderr)
+        return 2
+    spec: dict[str, Any] = {
+        "type": "tcp",
+        "name": "check",
+        "key": "check",
+        "host": url.host,
+        "port": port,
+        "timeout": args.timeout,
+        "interval": "7d",
+        "send": args.send,
+        "expect": args.reply,
+    }
+    try:
+        target = Target.of(TcpCheck.model_validate(spec))
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            where = ".".join(str(p) for p in err["loc"]) or "url"
+            print(f"sitewatch: {where}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    async def probe() -> Any:
+        async with Prober() as prober:
+            return await prober.check(target)
+
+    result = _run(probe())
+    out.write(render_check("TCP", str(target.url), result))
+    return 0 if result.ok else 1
+
+
 def _run(coro: Any) -> Any:
     import asyncio
 
@@ -471,6 +522,9 @@ def render_check(method: str, url: str, result: Any) -> str:
         except ValueError:
             phrase = ""
         lines.append(f"{method} {url} -> {result.status_code} {phrase}".rstrip())
+    elif method == "TCP":
+        connected = result.timings is not None and result.timings.connect_ms is not None
+        lines.append(f"TCP {url} -> {'connected' if connected else 'no connection'}")
     else:
         lines.append(f"{method} {url} -> no response")
     t = result.timings

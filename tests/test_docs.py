@@ -41,6 +41,9 @@ def _props(schema: dict[str, Any], name: str | None = None) -> set[str]:
 def test_configuration_md_documents_exactly_the_schema() -> None:
     monitors, alerts = json_schemas()["monitors"], json_schemas()["alerts"]
     assert _fields("Website fields") == _props(monitors, "Website")
+    tcp = _fields("TCP checks (`type: tcp`)")  # plus the common ones, listed on one row
+    common = {"interval", "timeout", "retry_interval", "tags", "active", "badge", "alerts"}
+    assert tcp | common == _props(monitors, "TcpCheck")
     assert _fields("Top-level fields") == _props(monitors)
     common = _fields("Fields of every alert")
     assert common | _fields("Email (`type: email`)") == _props(alerts, "EmailAlert")

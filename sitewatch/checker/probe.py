@@ -31,6 +31,7 @@ from sitewatch import __version__
 from sitewatch.checker.expectations import evaluate
 from sitewatch.checker.result import CheckResult, ErrorKind, Timings, internal_result
 from sitewatch.checker.target import Target
+from sitewatch.checker.tcp import check_tcp
 from sitewatch.config.secrets import Redactor
 from sitewatch.config.types import format_duration
 
@@ -238,6 +239,8 @@ class Prober:
     async def _check(self, target: Target, checked_at: datetime) -> CheckResult:
         if target.broken is not None:
             return internal_result(target.website_id, checked_at, target.broken)
+        if target.tcp is not None:
+            return await check_tcp(target.website_id, target.tcp, target.timeout, checked_at)
         session = self._session
         assert session is not None, "use Prober as an async context manager"
         trace = _Trace()

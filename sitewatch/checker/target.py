@@ -15,8 +15,10 @@ import yarl
 from pydantic import ValidationError
 
 from sitewatch.checker.expectations import Expectations
+from sitewatch.checker.tcp import TcpTarget
 from sitewatch.config.envsubst import EnvError, resolve
-from sitewatch.config.models import Website
+from sitewatch.config.models import AnyCheck, TcpCheck, Website, check_model
+from sitewatch.config.regex import compile_regex
 from sitewatch.config.types import parse_duration
 
 
@@ -37,9 +39,12 @@ class Target:
     # Why this website cannot be checked here (its spec does not validate with
     # this process's environment): every check is then an ``internal`` result.
     broken: str | None = None
+    tcp: TcpTarget | None = None  # set: a TCP check (``url`` is tcp://host:port)
 
     @classmethod
-    def of(cls, website: Website, website_id: int = 0) -> Target:
+    def of(cls, website: AnyCheck, website_id: int = 0) -> Target:
+        if isinstance(website, TcpCheck):
+            return cls.of_tcp(website, website_id)
         return cls(
             website_id=website_id,
             key=website.key,
@@ -53,6 +58,29 @@ class Target:
             follow_redirects=website.follow_redirects,
             verify_tls=website.verify_tls,
             expect=Expectations.of(website),
+        )
+
+    @classmethod
+    def of_tcp(cls, check: TcpCheck, website_id: int = 0) -> Target:
+        return cls(
+            website_id=website_id,
+            key=check.key,
+            url=yarl.URL(check.url),
+            method="",
+            headers={},
+            body=None,
+            timeout=check.timeout,
+            interval=check.interval,
+            retry_interval=check.retry_interval,
+            follow_redirects=False,
+            verify_tls=True,
+            expect=Expectations(),
+            tcp=TcpTarget(
+                host=check.host,
+                port=check.port,
+                send=check.send.encode() if check.send is not None else None,
+                expect=compile_regex(check.expect) if check.expect is not None else None,
+            ),
         )
 
 
@@ -95,4 +123,6 @@ def unusable_target(website_id: int, key: str, stored: Mapping[str, Any], reason
 
 def target_from_spec(website_id: int, stored: dict[str, Any], environ: Mapping[str, str]) -> Target:
     """``ValidationError`` or ``EnvError`` when the stored spec no longer validates here."""
-    return Target.of(Website.model_validate(resolve(stored, environ)), website_id)
+    resolved = resolve(stored, environ)
+    model = check_model(resolved) or Website  # an unknown type fails Website's validation
+    return Target.of(model.model_validate(resolved), website_id)

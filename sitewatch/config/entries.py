@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sitewatch.config.models import AnyWindow, EmailAlert, WebhookAlert, Website
+from sitewatch.config.models import AnyCheck, AnyWindow, EmailAlert, WebhookAlert
 from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.config.problems import Problem
 
 AnyAlert = EmailAlert | WebhookAlert
-M = TypeVar("M", Website, AnyAlert, AnyWindow, StatusPage, IncidentNote)
+M = TypeVar("M", AnyCheck, AnyAlert, AnyWindow, StatusPage, IncidentNote)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ class Entry(Generic[M]):
     spec_hash: str  # identity of (stored, source file): what the reconciler compares
 
 
-WebsiteEntry = Entry[Website]
+WebsiteEntry = Entry[AnyCheck]
 AlertEntry = Entry[AnyAlert]
 MaintenanceEntry = Entry[AnyWindow]
 PageEntry = Entry[StatusPage]

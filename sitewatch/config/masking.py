@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from sitewatch.config.models import ALERT_TYPES, Website
+from sitewatch.config.models import ALERT_TYPES, Website, check_model
 from sitewatch.config.pages import StatusPage
 from sitewatch.config.types import Secret
 
@@ -66,7 +66,7 @@ def _hidden(value: Any) -> Any:
 
 def _model_of(kind: Kind, fields: Mapping[str, Any]) -> type[BaseModel] | None:
     if kind == "websites":
-        return Website
+        return check_model(fields) or Website
     if kind == "status_pages":
         return StatusPage  # nothing secret: a page is public
     return ALERT_TYPES.get(str(fields.get("type")))

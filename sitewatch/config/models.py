@@ -8,6 +8,7 @@ Durations are seconds (floats) in Python and ``"30s"``-style strings in JSON.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +38,7 @@ from sitewatch.config.types import (
     KEY_PATTERN,
     RESERVED_KEYS,
     DurationRange,
+    HostName,
     HttpUrl,
     Key,
     Secret,
@@ -44,6 +46,7 @@ from sitewatch.config.types import (
     Tag,
     check_key,
     format_duration,
+    host_in_url,
     one_or_many,
     slugify,
 )
@@ -153,8 +156,38 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-class WebsiteSettings(StrictModel):
-    """The settings a website shares with the ``defaults:`` block."""
+class CheckSettings(StrictModel):
+    """What every check has, whatever its type (and the ``defaults:`` block too)."""
+
+    timeout: Timeout = Field(10.0, description="Give up on a check after this long (100ms to 5m).")
+    interval: Interval = Field(60.0, description="How often to check (5s to 7d).")
+    retry_interval: Interval | None = Field(
+        None, description="While the website is failing, check at this shorter interval."
+    )
+    tags: Annotated[list[Tag], one_or_many()] = Field(
+        default_factory=list, description="Labels for grouping, filtering and alert selection."
+    )
+    active: bool = Field(
+        True, description="false pauses checks but keeps the website and its history."
+    )
+    badge: bool = Field(
+        False,
+        description="true publishes its badges (state, uptime, response time) at "
+        "/badge/{key}/..., without a token.",
+    )
+    alerts: Annotated[list[Key], one_or_many()] = Field(
+        default_factory=list,
+        description="Names of alerts (alerts.yaml) that apply to this website.",
+    )
+
+    @field_validator("tags", "alerts")
+    @classmethod
+    def _unique_names(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class WebsiteSettings(CheckSettings):
+    """The settings an HTTP check shares with the ``defaults:`` block."""
 
     method: Method = Field("GET", description="HTTP method of the check.")
     headers: Annotated[dict[str, str], Secret(by_name=True)] = Field(
@@ -166,11 +199,6 @@ class WebsiteSettings(StrictModel):
         default_factory=lambda: ["2xx"],
         description="Accepted status codes: a code (200), a class (2xx), a range (200-299) "
         "or a list of them.",
-    )
-    timeout: Timeout = Field(10.0, description="Give up on a check after this long (100ms to 5m).")
-    interval: Interval = Field(60.0, description="How often to check (5s to 7d).")
-    retry_interval: Interval | None = Field(
-        None, description="While the website is failing, check at this shorter interval."
     )
     follow_redirects: bool = Field(True, description="Follow 3xx redirects (up to 10).")
     verify_tls: bool = Field(True, description="Verify the server's TLS certificate.")
@@ -192,21 +220,6 @@ class WebsiteSettings(StrictModel):
     tls_expiry_days: int | None = Field(
         None, ge=0, le=3650, description="Fail when the certificate expires within this many days."
     )
-    tags: Annotated[list[Tag], one_or_many()] = Field(
-        default_factory=list, description="Labels for grouping, filtering and alert selection."
-    )
-    active: bool = Field(
-        True, description="false pauses checks but keeps the website and its history."
-    )
-    badge: bool = Field(
-        False,
-        description="true publishes its badges (state, uptime, response time) at "
-        "/badge/{key}/..., without a token.",
-    )
-    alerts: Annotated[list[Key], one_or_many()] = Field(
-        default_factory=list,
-        description="Names of alerts (alerts.yaml) that apply to this website.",
-    )
 
     @field_validator("method", mode="before")
     @classmethod
@@ -218,7 +231,7 @@ class WebsiteSettings(StrictModel):
     def _compiles(cls, value: str | None) -> str | None:
         return _check_regex(value)
 
-    @field_validator("tags", "alerts", "body_contains")
+    @field_validator("body_contains")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
@@ -228,63 +241,162 @@ class WebsiteDefaults(WebsiteSettings):
     """``defaults:`` in monitors.yaml: fills what a website leaves out."""
 
 
-class Website(WebsiteSettings):
-    """One website to watch (an entry of ``websites:``)."""
+KEY_DESCRIPTION = (
+    "Stable identifier (slug). Defaults to the slug of name; keep it when renaming to keep "
+    "the history."
+)
 
+
+def _without_null_key(data: Any) -> Any:
+    """``key: null`` (or ``key:``) reads as no key: derived from the name."""
+    if isinstance(data, dict) and "key" in data and data["key"] is None:
+        return {k: v for k, v in data.items() if k != "key"}
+    return data
+
+
+def _derive_key(check: Website | TcpCheck) -> None:
+    """Set the key from the name when the YAML gives none; check timeout <= interval."""
+    if not check.key:  # not given in the YAML
+        derived = slugify(check.name)
+        if derived.isdigit():
+            raise PydanticCustomError(
+                "key_missing",
+                "name {name} gives the all-digit key {key}, which the API would read "
+                "as a numeric id: set key explicitly",
+                {"name": repr(check.name), "key": repr(derived)},
+            )
+        if derived in RESERVED_KEYS:
+            raise PydanticCustomError(
+                "key_missing",
+                "name {name} gives the key {key}, which the dashboard's own pages use: "
+                "set key explicitly",
+                {"name": repr(check.name), "key": repr(derived)},
+            )
+        if not derived:
+            raise PydanticCustomError(
+                "key_missing",
+                "cannot derive a key from name {name}: set key explicitly",
+                {"name": repr(check.name)},
+            )
+        object.__setattr__(check, "key", derived)
+    if check.timeout > check.interval:
+        raise PydanticCustomError(
+            "timeout",
+            "timeout ({timeout}) must not be longer than interval ({interval})",
+            {
+                "timeout": format_duration(check.timeout),
+                "interval": format_duration(check.interval),
+            },
+        )
+
+
+class Website(WebsiteSettings):
+    """One website to watch (an entry of ``websites:``): an HTTP(S) check."""
+
+    # Not stored (``exclude``): a spec without ``type`` is an HTTP check, so specs
+    # stored before other types existed keep their identity (and hash).
+    type: Literal["http"] = Field(
+        "http",
+        exclude=True,
+        description="The check's type: http (the default), tcp.",
+    )
     name: str = Field(min_length=1, max_length=200, description="Display name.")
     # Never empty once validated: ``_derive`` sets the slug of ``name`` when the
     # YAML gives no key (the empty default is not validated, and not in the schema).
-    key: Key = Field(
-        "",
-        description="Stable identifier (slug). Defaults to the slug of name; keep it when "
-        "renaming to keep the history.",
-        json_schema_extra=_no_default,
-    )
+    key: Key = Field("", description=KEY_DESCRIPTION, json_schema_extra=_no_default)
     url: HttpUrl = Field(description="The http:// or https:// URL to check.")
 
     @model_validator(mode="before")
     @classmethod
     def _no_key(cls, data: Any) -> Any:
-        """``key: null`` (or ``key:``) reads as no key: derived from the name."""
-        if isinstance(data, dict) and "key" in data and data["key"] is None:
-            return {k: v for k, v in data.items() if k != "key"}
-        return data
+        return _without_null_key(data)
 
     @model_validator(mode="after")
     def _derive(self) -> Website:
-        if not self.key:  # not given in the YAML
-            derived = slugify(self.name)
-            if derived.isdigit():
-                raise PydanticCustomError(
-                    "key_missing",
-                    "name {name} gives the all-digit key {key}, which the API would read "
-                    "as a numeric id: set key explicitly",
-                    {"name": repr(self.name), "key": repr(derived)},
-                )
-            if derived in RESERVED_KEYS:
-                raise PydanticCustomError(
-                    "key_missing",
-                    "name {name} gives the key {key}, which the dashboard's own pages use: "
-                    "set key explicitly",
-                    {"name": repr(self.name), "key": repr(derived)},
-                )
-            if not derived:
-                raise PydanticCustomError(
-                    "key_missing",
-                    "cannot derive a key from name {name}: set key explicitly",
-                    {"name": repr(self.name)},
-                )
-            object.__setattr__(self, "key", derived)
-        if self.timeout > self.interval:
-            raise PydanticCustomError(
-                "timeout",
-                "timeout ({timeout}) must not be longer than interval ({interval})",
-                {
-                    "timeout": format_duration(self.timeout),
-                    "interval": format_duration(self.interval),
-                },
-            )
+        _derive_key(self)
         return self
+
+
+class TcpCheck(CheckSettings):
+    """A TCP service: connect to ``host:port``; optionally send a line and expect a
+    reply (a banner: SMTP's ``220``, SSH's ``SSH-2.0``, Redis's ``+PONG``)."""
+
+    type: Literal["tcp"] = Field(description="tcp: connect to host:port.")
+    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    key: Key = Field("", description=KEY_DESCRIPTION, json_schema_extra=_no_default)
+    host: HostName = Field(description="Host name or IP address.")
+    port: int = Field(ge=1, le=65535, description="TCP port.")
+    send: str | None = Field(
+        None,
+        min_length=1,
+        max_length=65536,
+        description='Text to send once connected, as written (use "\\r\\n" in a double-quoted '
+        "YAML string for a line end).",
+    )
+    expect: str | None = Field(
+        None,
+        description="Regular expression (RE2) the reply must match, read until it does, the "
+        "connection closes, 64 KiB or the timeout.",
+    )
+
+    @field_validator("expect")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _check_regex(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_key(cls, data: Any) -> Any:
+        return _without_null_key(data)
+
+    @model_validator(mode="after")
+    def _derive(self) -> TcpCheck:
+        _derive_key(self)
+        return self
+
+    @property
+    def url(self) -> str:
+        """How the check is shown and stored in lists: ``tcp://host:port``."""
+        return f"tcp://{host_in_url(self.host)}:{self.port}"
+
+
+AnyCheck = Website | TcpCheck
+CHECK_TYPES: dict[str, type[Website] | type[TcpCheck]] = {"http": Website, "tcp": TcpCheck}
+
+
+def check_type(data: object) -> str:
+    """The type an entry says it is (``http`` when it says none)."""
+    if isinstance(data, Website | TcpCheck):
+        return data.type
+    kind = data.get("type", "http") if isinstance(data, dict) else "http"
+    return kind if isinstance(kind, str) else ""
+
+
+def check_model(data: object) -> type[Website] | type[TcpCheck] | None:
+    """The model of an entry of ``websites:`` by its ``type``; None if unknown."""
+    return CHECK_TYPES.get(check_type(data))
+
+
+def parse_check(data: object) -> AnyCheck:
+    """Validate one entry of ``websites:`` (as written, or as stored)."""
+    model = check_model(data)
+    if model is None:
+        raise ValueError(f"unknown check type {check_type(data)!r}")
+    return model.model_validate(data)
+
+
+def display_url(spec: Mapping[str, Any]) -> str:
+    """What lists show and store as a check's URL, from its (stored) spec."""
+    if check_type(spec) == "tcp":
+        return f"tcp://{host_in_url(str(spec.get('host', '')))}:{spec.get('port')}"
+    return str(spec.get("url", ""))
+
+
+# An entry of ``websites:`` as the schema publishes it: one model per type.
+Check = Annotated[
+    Annotated[Website, UnionTag("http")] | Annotated[TcpCheck, UnionTag("tcp")],
+    Discriminator(check_type),
+]
 
 
 class MonitorsFile(StrictModel):
@@ -294,7 +406,9 @@ class MonitorsFile(StrictModel):
         None,
         description="Values for every website of this file (and, in monitors.yaml, of all files).",
     )
-    websites: list[Website] = Field(default_factory=list, description="The websites to watch.")
+    websites: list[Check] = Field(
+        default_factory=list, description="The websites (and other services) to watch."
+    )
     allow_empty: bool = Field(
         False,
         description="Allow a config with zero websites to delete every website (main file only).",

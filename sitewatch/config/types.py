@@ -269,6 +269,32 @@ def _valid_host(host: str) -> bool:
     return len(host) <= 253 and all(_HOST_LABEL.match(label) for label in labels)
 
 
+def check_host(value: str) -> str:
+    """A host name or an IP address (no scheme, port or path)."""
+    host = value.strip().lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not _valid_host(host):
+        raise PydanticCustomError(
+            "host",
+            "a host is a name such as db.internal or an IP address: no scheme, port or path "
+            "(got {got})",
+            {"got": _show(value)},
+        )
+    return host
+
+
+def host_in_url(host: str) -> str:
+    """An IPv6 address in brackets, as URLs write it."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+HostName = Annotated[
+    str,
+    AfterValidator(check_host),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 253}),
+]
+
 HttpUrl = Annotated[
     str,
     AfterValidator(check_http_url),

@@ -36,10 +36,14 @@ from sitewatch.config.messages import (
 )
 from sitewatch.config.models import (
     ALERT_TYPES,
+    CHECK_TYPES,
+    AnyCheck,
     AnyWindow,
     MonitorsFile,
     Website,
     WebsiteDefaults,
+    check_model,
+    check_type,
     window_model,
 )
 from sitewatch.config.pages import (
@@ -69,7 +73,7 @@ PUBLIC_NO_VARS = (
 )
 
 # A validated website, reusable while its YAML text and defaults are unchanged.
-Cached = tuple[Website, dict[str, Any], str]
+Cached = tuple[AnyCheck, dict[str, Any], str]
 CacheKey = tuple[str, str, str]  # (file, defaults fingerprint, entry text)
 
 
@@ -102,7 +106,7 @@ class Validator:
     defaults_by_file: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run(self) -> Snapshot:
-        websites: dict[str, Placed[Website]] = {}
+        websites: dict[str, Placed[AnyCheck]] = {}
         alerts: dict[str, Placed[AnyAlert]] = {}
         maintenance: dict[str, Placed[AnyWindow]] = {}
         pages: dict[str, Placed[StatusPage]] = {}
@@ -230,7 +234,7 @@ class Validator:
         builder: Builder,
         data: dict[Any, Any],
         inherited: _Defaults,
-        websites: dict[str, Placed[Website]],
+        websites: dict[str, Placed[AnyCheck]],
     ) -> tuple[bool, _Defaults]:
         allowed = set(MonitorsFile.model_fields)
         for key in data:
@@ -288,12 +292,27 @@ class Validator:
                         f"expected a website mapping with name: and url: (got {kind_of(item)})",
                     )
                     continue
-                try:
-                    website = Website.model_validate(
-                        _merge(defaults.values, item) if defaults.values else item
+                model = check_model(item)
+                if model is None:
+                    self.report(
+                        doc,
+                        (*path, "type"),
+                        f"unknown check type {check_type(item)!r}: expected "
+                        + " or ".join(CHECK_TYPES),
                     )
+                    self.failed["websites"].add(
+                        str(item.get("key") or slugify(str(item.get("name", ""))))
+                    )
+                    continue
+                merged = _merge(defaults.values, item) if defaults.values else item
+                if model is not Website:  # the defaults' HTTP settings are not its business
+                    merged = {
+                        k: v for k, v in merged.items() if k in item or k in model.model_fields
+                    }
+                try:
+                    website = model.model_validate(merged)
                 except ValidationError as exc:
-                    self.report_validation(doc, path, exc, Website)
+                    self.report_validation(doc, path, exc, model)
                     self.failed["websites"].add(
                         str(item.get("key") or slugify(str(item.get("name", ""))))
                     )
@@ -512,7 +531,7 @@ class Validator:
 
     def cross_check_pages(
         self,
-        websites: dict[str, Placed[Website]],
+        websites: dict[str, Placed[AnyCheck]],
         pages: dict[str, Placed[StatusPage]],
         notes: dict[str, Placed[IncidentNote]],
     ) -> None:
@@ -567,7 +586,7 @@ class Validator:
 
     def cross_check(
         self,
-        websites: dict[str, Placed[Website]],
+        websites: dict[str, Placed[AnyCheck]],
         alerts: dict[str, Placed[AnyAlert]],
         maintenance: dict[str, Placed[AnyWindow]],
     ) -> None:
@@ -592,7 +611,7 @@ class Validator:
 
     def bind(
         self,
-        websites: dict[str, Placed[Website]],
+        websites: dict[str, Placed[AnyCheck]],
         alerts: dict[str, Placed[AnyAlert]],
     ) -> set[tuple[str, str]]:
         """Which alert applies to which website: listed on either side, by tag, or "*"."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sitewatch.config.entries import AlertEntry, Snapshot, WebsiteEntry
+from sitewatch.config.models import display_url
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
 from sitewatch.store import catalog, publishing, runs
 from sitewatch.store.catalog import RowState
@@ -194,7 +195,7 @@ def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
         "key": change.key,
         "name": w.name,
         "sort_key": natural_key(w.name),
-        "url": change.desired.spec["url"],  # the stored form: ${VAR} kept
+        "url": display_url(change.desired.spec),  # the stored form: ${VAR} kept
         "active": w.active,
         "interval_seconds": w.interval,
         "tags": list(w.tags),

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from sitewatch import __version__
-from sitewatch.config.models import EmailAlert, WebhookAlert, Website
+from sitewatch.config.models import EmailAlert, TcpCheck, WebhookAlert, Website
 from sitewatch.config.pages import IncidentNote, IncidentUpdate, StatusPage
 from sitewatch.web.schemas import RESPONSES
 
@@ -88,7 +88,7 @@ def _crud(
     the models (``WebsiteDetail``, ``WebsiteWritten``; the body ``Website``,
     ``AlertBody`` or ``StatusPage``)."""
     single = f"/api/{kind}/{{{ident['name']}}}"
-    body = body or ("Website" if noun == "Website" else "AlertBody")
+    body = body or ("CheckBody" if noun == "Website" else "AlertBody")
     item, written = f"{noun}Detail", f"{noun}Written"
     entry_body = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
     patch_body = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -148,6 +148,7 @@ def _components() -> dict[str, Any]:
     (``schemas``, as they serialise), one JSON Schema each."""
     requests: list[type[BaseModel]] = [
         Website,
+        TcpCheck,
         EmailAlert,
         WebhookAlert,
         StatusPage,
@@ -160,6 +161,7 @@ def _components() -> dict[str, Any]:
         ref_template=REF,
     )
     components: dict[str, Any] = dict(top["$defs"])
+    components["CheckBody"] = {"oneOf": [_ref("Website"), _ref("TcpCheck")]}
     components["AlertBody"] = {
         "oneOf": [_ref("EmailAlert"), _ref("WebhookAlert")],
         "discriminator": {"propertyName": "type"},

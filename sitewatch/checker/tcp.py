@@ -1,0 +1,180 @@
+"""TCP checks: resolve the host, connect (both timed), optionally send a text,
+and read the reply until it matches the ``expect`` pattern (RE2), the peer
+closes, 64 KiB or the timeout. A failure is a result of its kind, never an
+exception; what the peer sent is shown only as a short, printable excerpt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import socket
+from dataclasses import dataclass
+from datetime import datetime
+from time import perf_counter
+
+from sitewatch.checker.result import CheckResult, ErrorKind, Timings
+from sitewatch.config.regex import Pattern
+from sitewatch.errors import SitewatchError
+
+MAX_REPLY = 64 << 10
+CLOSE_WAIT = 1.0  # seconds to wait for a polite close; then the socket is dropped
+
+
+@dataclass(frozen=True, slots=True)
+class TcpTarget:
+    host: str
+    port: int
+    send: bytes | None
+    expect: Pattern | None
+
+    @property
+    def pattern(self) -> str:
+        return self.expect.pattern if self.expect is not None else ""
+
+
+class _FailedError(SitewatchError):
+    """A failure of the peer's, of one kind (caught inside this module)."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def excerpt(data: bytes, limit: int = 80) -> str:
+    """A peer's bytes as a short, printable, quoted text (never control characters)."""
+    text = data[: limit * 4].decode("utf-8", "replace")
+    shown = "".join(c if c.isprintable() else "\ufffd" if c not in "\r\n\t" else " " for c in text)
+    shown = " ".join(shown.split())
+    return repr(shown[:limit] + ("…" if len(shown) > limit or len(data) > limit * 4 else ""))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+async def check_tcp(
+    website_id: int, tcp: TcpTarget, seconds: float, checked_at: datetime
+) -> CheckResult:
+    """One check of ``tcp``, all of it within ``seconds``."""
+    loop = asyncio.get_running_loop()
+    timings = Timings()
+    started = perf_counter()
+    result = CheckResult(website_id, checked_at, ok=False, timings=timings)
+    phase = "connect"
+    received = bytearray()  # what the peer sent, for the messages
+    try:
+        async with asyncio.timeout(seconds):
+            addresses = await _resolve(tcp, timings, loop)
+            begun = perf_counter()
+            reader, writer = await _connect(addresses, tcp.port)
+            timings.connect_ms = (perf_counter() - begun) * 1000
+            try:
+                if tcp.send is not None:
+                    phase = "send"
+                    writer.write(tcp.send)
+                    await writer.drain()
+                if tcp.expect is not None:
+                    phase = "reply"
+                    await _expect(reader, tcp, timings, begun, received)
+            finally:
+                writer.close()
+                with contextlib.suppress(OSError, TimeoutError):
+                    async with asyncio.timeout(CLOSE_WAIT):
+                        await writer.wait_closed()
+    except _FailedError as failed:
+        result.error_kind, result.error_message = failed.kind, failed.message
+    except TimeoutError:
+        result.error_kind = "timeout"
+        what = {
+            "connect": f"no connection to port {tcp.port}",
+            "send": "could not send",
+            "reply": f"no reply matching {tcp.pattern!r}",
+        }[phase]
+        got = f" (got {excerpt(bytes(received))})" if received else ""
+        result.error_message = f"{what} within {seconds:g}s{got}"
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise  # sitewatch's own fault: the prober reports it as internal
+        result.error_kind, result.error_message = _classify(exc, tcp)
+    else:
+        result.ok = True
+    timings.total_ms = (perf_counter() - started) * 1000
+    return result
+
+
+async def _resolve(
+    tcp: TcpTarget, timings: Timings, loop: asyncio.AbstractEventLoop
+) -> list[tuple[int, str]]:
+    if _is_ip(tcp.host):
+        family = socket.AF_INET6 if ":" in tcp.host else socket.AF_INET
+        return [(family, tcp.host)]
+    begun = perf_counter()
+    try:
+        infos = await loop.getaddrinfo(tcp.host, tcp.port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise _FailedError("dns", f"{tcp.host} does not resolve: {exc.strerror}") from None
+    timings.dns_ms = (perf_counter() - begun) * 1000
+    seen: dict[str, int] = {}
+    for family, _, _, _, sockaddr in infos:
+        seen.setdefault(str(sockaddr[0]), family)
+    if not seen:
+        raise _FailedError("dns", f"{tcp.host} has no address")
+    return [(family, address) for address, family in seen.items()]
+
+
+async def _connect(
+    addresses: list[tuple[int, str]], port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Each address in turn (as resolved); the last error if none answers."""
+    error: OSError | None = None
+    for _, address in addresses:
+        try:
+            return await asyncio.open_connection(address, port, limit=MAX_REPLY)
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                raise
+            error = exc
+    assert error is not None
+    raise error
+
+
+async def _expect(
+    reader: asyncio.StreamReader,
+    tcp: TcpTarget,
+    timings: Timings,
+    begun: float,
+    received: bytearray,
+) -> None:
+    assert tcp.expect is not None
+    while len(received) < MAX_REPLY:
+        chunk = await reader.read(MAX_REPLY - len(received))
+        if timings.first_byte_ms is None and chunk:
+            timings.first_byte_ms = (perf_counter() - begun) * 1000
+        if not chunk:
+            break
+        received += chunk
+        if tcp.expect.search(received.decode("utf-8", "replace")):
+            return
+    if not received:
+        raise _FailedError(
+            "connection", f"the connection closed without a reply to match {tcp.pattern!r}"
+        )
+    raise _FailedError(
+        "assertion", f"the reply does not match {tcp.pattern!r}: got {excerpt(bytes(received))}"
+    )
+
+
+def _classify(exc: OSError, tcp: TcpTarget) -> tuple[ErrorKind, str]:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused", f"connection refused on port {tcp.port}"
+    if isinstance(exc, ConnectionResetError):
+        return "connection", "the connection was reset"
+    return "connection", f"cannot connect: {exc.strerror or exc}"

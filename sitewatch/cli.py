@@ -412,12 +412,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 def check_url(args: argparse.Namespace, out: TextIO) -> int:
-    from pydantic import ValidationError
-
-    from sitewatch.checker.probe import Prober
-    from sitewatch.checker.target import Target
-    from sitewatch.config.models import Website
-
     headers: dict[str, str] = {}
     for item in args.header:
         name, sep, value = item.partition(":")
@@ -425,10 +419,11 @@ def check_url(args: argparse.Namespace, out: TextIO) -> int:
             print(f"sitewatch: --header {item!r}: expected Name: value", file=sys.stderr)
             return 2
         headers[name.strip()] = value.strip()
-    expect: object = args.expect.split(",") if "," in args.expect else args.expect
     if args.url.lower().startswith("tcp://"):
-        return _check_tcp(args, out)
-    spec: dict[str, Any] = {
+        spec = _tcp_spec(args)
+        return spec if isinstance(spec, int) else _probe_once(spec, "TCP", out)
+    expect: object = args.expect.split(",") if "," in args.expect else args.expect
+    spec = {
         "name": "check",
         "key": "check",
         "url": args.url,
@@ -442,31 +437,12 @@ def check_url(args: argparse.Namespace, out: TextIO) -> int:
     }
     if args.contains:
         spec["body_contains"] = args.contains
-    try:
-        target = Target.of(Website.model_validate(spec))
-    except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            where = ".".join(str(p) for p in err["loc"]) or "url"
-            print(f"sitewatch: {where}: {err['msg']}", file=sys.stderr)
-        return 2
-
-    async def probe() -> Any:
-        async with Prober() as prober:
-            return await prober.check(target)
-
-    result = _run(probe())
-    out.write(render_check(args.method.upper(), args.url, result))
-    return 0 if result.ok else 1
+    return _probe_once(spec, args.method.upper(), out)
 
 
-def _check_tcp(args: argparse.Namespace, out: TextIO) -> int:
-    """``sitewatch check tcp://host:port``: the TCP check a ``type: tcp`` entry runs."""
+def _tcp_spec(args: argparse.Namespace) -> dict[str, Any] | int:
+    """``tcp://host:port`` -> the spec of a ``type: tcp`` entry (or exit code 2)."""
     import yarl
-    from pydantic import ValidationError
-
-    from sitewatch.checker.probe import Prober
-    from sitewatch.checker.target import Target
-    from sitewatch.config.models import TcpCheck
 
     try:
         url = yarl.URL(args.url)
@@ -477,7 +453,7 @@ def _check_tcp(args: argparse.Namespace, out: TextIO) -> int:
     if not url.host or port is None or url.path not in ("", "/"):
         print(f"sitewatch: {args.url}: expected tcp://host:port", file=sys.stderr)
         return 2
-    spec: dict[str, Any] = {
+    return {
         "type": "tcp",
         "name": "check",
         "key": "check",
@@ -488,8 +464,18 @@ def _check_tcp(args: argparse.Namespace, out: TextIO) -> int:
         "send": args.send,
         "expect": args.reply,
     }
+
+
+def _probe_once(spec: dict[str, Any], label: str, out: TextIO) -> int:
+    """Validate ``spec`` as an entry of ``websites:``, check it once, print the result."""
+    from pydantic import ValidationError
+
+    from sitewatch.checker.probe import Prober
+    from sitewatch.checker.target import Target
+    from sitewatch.config.models import parse_check
+
     try:
-        target = Target.of(TcpCheck.model_validate(spec))
+        target = Target.of(parse_check(spec))
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             where = ".".join(str(p) for p in err["loc"]) or "url"
@@ -501,7 +487,8 @@ def _check_tcp(args: argparse.Namespace, out: TextIO) -> int:
             return await prober.check(target)
 
     result = _run(probe())
-    out.write(render_check("TCP", str(target.url), result))
+    shown = str(target.url) if label == "TCP" else spec["url"]
+    out.write(render_check(label, shown, result))
     return 0 if result.ok else 1
 
 

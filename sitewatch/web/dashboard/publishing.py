@@ -47,7 +47,6 @@ def _problems(exc: EditRefusedError) -> list[str]:
 
 def _applied(request: web.Request, applied: Applied) -> None:
     request.app[CACHE].clear()
-    request.app[STATUS_PAGES].forget()
     if applied.run is not None and not applied.run.ok:
         raise web.HTTPConflict(text="written, but the reconcile did not apply it: see /settings")
 

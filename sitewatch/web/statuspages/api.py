@@ -78,7 +78,6 @@ def _validation(exc: ValidationError, what: str) -> ProblemError:
 
 def _written(request: web.Request, applied: Applied) -> dict[str, Any]:
     request.app[CACHE].clear()
-    request.app[STATUS_PAGES].forget()
     run = applied.run
     if run is not None and not run.ok:
         raise ProblemError(

@@ -40,6 +40,7 @@ from sitewatch.keys import (
     LIMITER,
     LIVE,
     METRICS,
+    PING_SECRET,
     POLICY,
     RECONCILER,
     SETTINGS,
@@ -52,10 +53,11 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
 from sitewatch.settings import Settings
-from sitewatch.store.engine import DatabaseError, create_engine
+from sitewatch.store.engine import DatabaseError, begin_write, create_engine
+from sitewatch.store.heartbeats import server_secret
 from sitewatch.store.migrate import upgrade
 from sitewatch.supervisor import Supervisor
-from sitewatch.web import access, api, auth, badges, cors, health, openapi
+from sitewatch.web import access, api, auth, badges, cors, health, openapi, pings
 from sitewatch.web.accesslog import AccessLogger
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
@@ -131,6 +133,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
         api.add_routes(app)
         badges.add_routes(app)
+        pings.add_routes(app)
         statuspages.setup(app)
         pagesapi.add_routes(app)
         app.cleanup_ctx.append(_status_pages)
@@ -260,6 +263,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         if settings.auto_migrate:
             revision = await upgrade(engine)
             log.info("database schema at revision %s (%s)", revision, engine.dialect.name)
+        async with begin_write(engine) as conn:
+            app[PING_SECRET] = await server_secret(conn, "ping")
         app[ENGINE] = engine
         yield
     finally:

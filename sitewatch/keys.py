@@ -46,3 +46,5 @@ CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 SUPERVISOR: web.AppKey[Supervisor] = web.AppKey("supervisor")
 POLICY: web.AppKey[TokenPolicy] = web.AppKey("token_policy")
 LIMITER: web.AppKey[FailureLimiter] = web.AppKey("failure_limiter")
+# The server's secret that heartbeat ping URLs are derived from (shared by instances).
+PING_SECRET: web.AppKey[bytes] = web.AppKey("ping_secret")

@@ -72,6 +72,7 @@ class Housekeeper:
             ("history", now - timedelta(days=r.history_days)),
             ("hourly", now - timedelta(days=r.rollup_days)),
             ("daily", now - timedelta(days=r.rollup_days)),
+            ("pings", now - timedelta(days=r.history_days)),
         ]
         for what, before in purges:
             while True:

@@ -28,10 +28,14 @@ import aiohttp
 from aiohttp import ClientTimeout, TraceConfig, client_exceptions
 
 from sitewatch import __version__
+from sitewatch.checker.dns import DnsTarget, check_dns
 from sitewatch.checker.expectations import evaluate
+from sitewatch.checker.heartbeat import PingReader, check_heartbeat
+from sitewatch.checker.icmp import IcmpTarget, NoIcmpSocketError, Sockets, check_icmp
 from sitewatch.checker.result import CheckResult, ErrorKind, Timings, internal_result
-from sitewatch.checker.target import Target
-from sitewatch.checker.tcp import check_tcp
+from sitewatch.checker.target import ServiceTarget, Target
+from sitewatch.checker.tcp import TcpTarget, check_tcp
+from sitewatch.checker.tls import TlsTarget, check_tls
 from sitewatch.config.secrets import Redactor
 from sitewatch.config.types import format_duration
 
@@ -179,13 +183,22 @@ class Prober:
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] | None = None,
         redact: Redactor | None = None,
+        pings: PingReader | None = None,
     ) -> None:
         self.redact = redact or Redactor(None)
+        self.pings = pings  # how heartbeat checks read their pings (None: not here)
+        self.icmp = Sockets()
         self.max_body_bytes = max_body_bytes
         self.fresh_connections = fresh_connections
         self.trace_timings = timings
         self.limit = limit
         self.ssl_context = ssl_context  # None: the system's trusted CAs
+        # The same CAs for TLS checks, which build a context per check (DER).
+        self._cadata = (
+            b"".join(ssl_context.get_ca_certs(binary_form=True)) or None
+            if ssl_context is not None
+            else None
+        )
         self.now = clock or (lambda: datetime.now(UTC))
         self._session: aiohttp.ClientSession | None = None
 
@@ -234,13 +247,15 @@ class Prober:
             result = internal_result(target.website_id, checked_at, message)
         result.error_message = self.redact.optional(result.error_message)
         result.final_url = self.redact.optional(result.final_url)
+        if result.details:
+            result.details = self.redact.tree(result.details)
         return result
 
     async def _check(self, target: Target, checked_at: datetime) -> CheckResult:
         if target.broken is not None:
             return internal_result(target.website_id, checked_at, target.broken)
-        if target.tcp is not None:
-            return await check_tcp(target.website_id, target.tcp, target.timeout, checked_at)
+        if target.service is not None:
+            return await self._check_service(target, target.service, checked_at)
         session = self._session
         assert session is not None, "use Prober as an async context manager"
         trace = _Trace()
@@ -303,6 +318,30 @@ class Prober:
         else:
             result.error_kind, result.error_message = failure  # type: ignore[assignment]
         return result
+
+    async def _check_service(
+        self, target: Target, service: ServiceTarget, checked_at: datetime
+    ) -> CheckResult:
+        """A check of a type other than HTTP, by its type's module."""
+        wid, seconds = target.website_id, target.timeout
+        if isinstance(service, TcpTarget):
+            return await check_tcp(wid, service, seconds, checked_at)
+        if isinstance(service, TlsTarget):
+            return await check_tls(
+                wid, service, seconds, checked_at, now=checked_at, cadata=self._cadata
+            )
+        if isinstance(service, DnsTarget):
+            return await check_dns(wid, service, seconds, checked_at)
+        if isinstance(service, IcmpTarget):
+            try:
+                return await check_icmp(wid, service, seconds, checked_at, self.icmp)
+            except NoIcmpSocketError as exc:
+                return internal_result(wid, checked_at, str(exc))
+        if self.pings is None:
+            return internal_result(
+                wid, checked_at, "heartbeats are judged by a running sitewatch serve"
+            )
+        return await check_heartbeat(wid, service, checked_at, self.pings, now=checked_at)
 
     def _timings(self, trace: _Trace, total: float, secure: bool) -> Timings:
         if self.trace_timings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 ErrorKind = Literal[
     "dns",  # the host name does not resolve
@@ -21,6 +21,11 @@ ErrorKind = Literal[
     "assertion",  # body_contains, body_regex or json_assertions did not hold
     "slow",  # answered, but later than max_response_time
     "too_large",  # the body is larger than the limit and a body check needs it
+    "nxdomain",  # DNS checks: the name does not exist
+    "servfail",  # DNS checks: the resolver failed to answer (SERVFAIL)
+    "loss",  # ping checks: more echo requests went unanswered than max_loss allows
+    "late",  # heartbeats: no ping within the period (or schedule) and the grace
+    "failed",  # heartbeats: the job reported a failure (a fail ping, an exit status)
     # sitewatch's own fault, not the website's: its stored spec no longer validates
     # here, a bug in the probe, no file descriptors left. Stored and shown, never
     # an alert for the website.
@@ -52,7 +57,11 @@ class CheckResult:
     timings: Timings | None = None
     size_bytes: int | None = None
     final_url: str | None = None  # set only when redirects led elsewhere
-    cert_expires_at: datetime | None = None  # HTTPS only
+    cert_expires_at: datetime | None = None  # HTTPS and TLS checks
+    # What a check type found beyond the common fields, shown on its page and kept
+    # with the result: a certificate's issuer, a DNS answer, ping round trips, a
+    # heartbeat's last ping. Small (a few hundred bytes), JSON-able, never a secret.
+    details: dict[str, Any] | None = None
     lag_seconds: float = 0.0  # how late the check started after it was due
 
     @property

@@ -26,7 +26,7 @@ from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
 from sitewatch.errors import SitewatchError
-from sitewatch.store import catalog, status
+from sitewatch.store import catalog, heartbeats, status
 from sitewatch.store.engine import DatabaseError, Engine
 
 log = logging.getLogger("sitewatch.checker")
@@ -74,6 +74,7 @@ class Checker:
             fresh_connections=self.options.fresh_connections,
             timings=self.options.timings,
             redact=Redactor(environ),
+            pings=self._read_pings,
         )
         self.scheduler = Scheduler(
             self.prober.check, self._result, concurrency=self.options.concurrency
@@ -90,6 +91,7 @@ class Checker:
         self._settle_at: int | None = None  # checks_total at which to freeze again
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
         self.running = False
+        self._soon: dict[int, asyncio.Task[None]] = {}  # check_soon's checks in flight
 
     def _result(self, result: CheckResult) -> None:
         self.writer.add(result)
@@ -104,6 +106,26 @@ class Checker:
             self._settle_at = None
             gc.freeze()  # no collection first: instant, whatever the heap's size
             log.debug("froze %d objects after the first round of checks", gc.get_freeze_count())
+
+    async def _read_pings(self, website_id: int) -> heartbeats.PingState | None:
+        async with self.engine.connect() as conn:
+            return await heartbeats.ping_state(conn, website_id)
+
+    def check_soon(self, website_id: int) -> bool:
+        """Check a website now, outside its schedule, if this instance checks it (a
+        heartbeat that just got a ping); False when it is not checked here."""
+        known = self._targets.get(website_id)
+        if not self.running or known is None or website_id in self._soon:
+            return False
+
+        async def check(target: Target) -> None:
+            try:
+                self._result(await self.prober.check(target))
+            finally:
+                self._soon.pop(website_id, None)
+
+        self._soon[website_id] = asyncio.create_task(check(known[1]), name="sitewatch-check-soon")
+        return True
 
     def request_reload(self) -> None:
         """Called when the reconciler applied a change (from any task, cheaply)."""

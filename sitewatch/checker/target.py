@@ -14,12 +14,28 @@ from typing import Any
 import yarl
 from pydantic import ValidationError
 
+from sitewatch.checker.dns import DnsTarget
 from sitewatch.checker.expectations import Expectations
+from sitewatch.checker.heartbeat import HeartbeatTarget
+from sitewatch.checker.icmp import IcmpTarget
 from sitewatch.checker.tcp import TcpTarget
+from sitewatch.checker.tls import TlsTarget
 from sitewatch.config.envsubst import EnvError, resolve
-from sitewatch.config.models import AnyCheck, TcpCheck, Website, check_model
+from sitewatch.config.models import (
+    AnyCheck,
+    DnsCheck,
+    HeartbeatCheck,
+    IcmpCheck,
+    TcpCheck,
+    TlsCheck,
+    Website,
+    check_model,
+)
 from sitewatch.config.regex import compile_regex
 from sitewatch.config.types import parse_duration
+
+# What a check of a type other than HTTP needs (``Target.service``).
+ServiceTarget = TcpTarget | TlsTarget | DnsTarget | IcmpTarget | HeartbeatTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +55,17 @@ class Target:
     # Why this website cannot be checked here (its spec does not validate with
     # this process's environment): every check is then an ``internal`` result.
     broken: str | None = None
-    tcp: TcpTarget | None = None  # set: a TCP check (``url`` is tcp://host:port)
+    # Set for every type but HTTP (``url`` is then how lists show it: tcp://host:port).
+    service: ServiceTarget | None = None
+
+    @property
+    def type(self) -> str:
+        return _TYPE_OF.get(type(self.service), "http")
 
     @classmethod
     def of(cls, website: AnyCheck, website_id: int = 0) -> Target:
-        if isinstance(website, TcpCheck):
-            return cls.of_tcp(website, website_id)
+        if not isinstance(website, Website):
+            return cls.of_service(website, website_id)
         return cls(
             website_id=website_id,
             key=website.key,
@@ -61,27 +82,80 @@ class Target:
         )
 
     @classmethod
-    def of_tcp(cls, check: TcpCheck, website_id: int = 0) -> Target:
+    def of_service(
+        cls, check: TcpCheck | TlsCheck | DnsCheck | IcmpCheck | HeartbeatCheck, website_id: int = 0
+    ) -> Target:
+        if isinstance(check, HeartbeatCheck):
+            timeout, interval, retry = 5.0, check.interval, None
+        else:
+            timeout, interval, retry = check.timeout, check.interval, check.retry_interval
         return cls(
             website_id=website_id,
             key=check.key,
-            url=yarl.URL(check.url),
+            url=yarl.URL(check.target),
             method="",
             headers={},
             body=None,
-            timeout=check.timeout,
-            interval=check.interval,
-            retry_interval=check.retry_interval,
+            timeout=timeout,
+            interval=interval,
+            retry_interval=retry,
             follow_redirects=False,
-            verify_tls=True,
+            verify_tls=getattr(check, "verify_tls", True),
             expect=Expectations(),
-            tcp=TcpTarget(
-                host=check.host,
-                port=check.port,
-                send=check.send.encode() if check.send is not None else None,
-                expect=compile_regex(check.expect) if check.expect is not None else None,
-            ),
+            service=service_target(check),
         )
+
+
+def service_target(
+    check: TcpCheck | TlsCheck | DnsCheck | IcmpCheck | HeartbeatCheck,
+) -> ServiceTarget:
+    """What the probe of ``check``'s type needs, compiled once."""
+    if isinstance(check, TcpCheck):
+        return TcpTarget(
+            host=check.host,
+            port=check.port,
+            send=check.send.encode() if check.send is not None else None,
+            expect=compile_regex(check.expect) if check.expect is not None else None,
+        )
+    if isinstance(check, TlsCheck):
+        return TlsTarget(
+            host=check.host,
+            port=check.port,
+            server_name=check.sni,
+            min_version=check.min_version,
+            verify=check.verify_tls,
+            expiry_days=check.tls_expiry_days,
+        )
+    if isinstance(check, DnsCheck):
+        return DnsTarget.of(
+            check.domain,
+            check.record,
+            check.resolver,
+            check.protocol,
+            check.expect,
+            check.exact,
+            check.max_response_time,
+        )
+    if isinstance(check, IcmpCheck):
+        return IcmpTarget(
+            host=check.host,
+            count=check.count,
+            interval=check.ping_interval,
+            max_loss=check.max_loss,
+            max_rtt=check.max_rtt,
+        )
+    return HeartbeatTarget(
+        period=check.period, schedule=check.schedule, tz=check.tz, grace=check.grace
+    )
+
+
+_TYPE_OF: dict[type, str] = {
+    TcpTarget: "tcp",
+    TlsTarget: "tls",
+    DnsTarget: "dns",
+    IcmpTarget: "icmp",
+    HeartbeatTarget: "heartbeat",
+}
 
 
 def spec_problem(exc: ValidationError | EnvError) -> str:

@@ -35,7 +35,7 @@ class TcpTarget:
         return self.expect.pattern if self.expect is not None else ""
 
 
-class _FailedError(SitewatchError):
+class FailedError(SitewatchError):
     """A failure of the peer's, of one kind (caught inside this module)."""
 
     def __init__(self, kind: ErrorKind, message: str) -> None:
@@ -72,9 +72,9 @@ async def check_tcp(
     received = bytearray()  # what the peer sent, for the messages
     try:
         async with asyncio.timeout(seconds):
-            addresses = await _resolve(tcp, timings, loop)
+            addresses = await resolve(tcp.host, tcp.port, timings, loop)
             begun = perf_counter()
-            reader, writer = await _connect(addresses, tcp.port)
+            reader, writer = await connect(addresses, tcp.port)
             timings.connect_ms = (perf_counter() - begun) * 1000
             try:
                 if tcp.send is not None:
@@ -89,7 +89,7 @@ async def check_tcp(
                 with contextlib.suppress(OSError, TimeoutError):
                     async with asyncio.timeout(CLOSE_WAIT):
                         await writer.wait_closed()
-    except _FailedError as failed:
+    except FailedError as failed:
         result.error_kind, result.error_message = failed.kind, failed.message
     except TimeoutError:
         result.error_kind = "timeout"
@@ -103,34 +103,36 @@ async def check_tcp(
     except OSError as exc:
         if exc.errno in (errno.EMFILE, errno.ENFILE):
             raise  # sitewatch's own fault: the prober reports it as internal
-        result.error_kind, result.error_message = _classify(exc, tcp)
+        result.error_kind, result.error_message = classify_os_error(exc, tcp.port)
     else:
         result.ok = True
     timings.total_ms = (perf_counter() - started) * 1000
     return result
 
 
-async def _resolve(
-    tcp: TcpTarget, timings: Timings, loop: asyncio.AbstractEventLoop
+async def resolve(
+    host: str, port: int, timings: Timings, loop: asyncio.AbstractEventLoop
 ) -> list[tuple[int, str]]:
-    if _is_ip(tcp.host):
-        family = socket.AF_INET6 if ":" in tcp.host else socket.AF_INET
-        return [(family, tcp.host)]
+    """(family, address) of ``host`` in the resolver's order; the lookup is timed
+    (``dns_ms``) unless ``host`` is an address. ``FailedError`` of kind dns."""
+    if _is_ip(host):
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        return [(family, host)]
     begun = perf_counter()
     try:
-        infos = await loop.getaddrinfo(tcp.host, tcp.port, type=socket.SOCK_STREAM)
+        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise _FailedError("dns", f"{tcp.host} does not resolve: {exc.strerror}") from None
+        raise FailedError("dns", f"{host} does not resolve: {exc.strerror}") from None
     timings.dns_ms = (perf_counter() - begun) * 1000
     seen: dict[str, int] = {}
     for family, _, _, _, sockaddr in infos:
         seen.setdefault(str(sockaddr[0]), family)
     if not seen:
-        raise _FailedError("dns", f"{tcp.host} has no address")
+        raise FailedError("dns", f"{host} has no address")
     return [(family, address) for address, family in seen.items()]
 
 
-async def _connect(
+async def connect(
     addresses: list[tuple[int, str]], port: int
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Each address in turn (as resolved); the last error if none answers."""
@@ -164,17 +166,18 @@ async def _expect(
         if tcp.expect.search(received.decode("utf-8", "replace")):
             return
     if not received:
-        raise _FailedError(
+        raise FailedError(
             "connection", f"the connection closed without a reply to match {tcp.pattern!r}"
         )
-    raise _FailedError(
+    raise FailedError(
         "assertion", f"the reply does not match {tcp.pattern!r}: got {excerpt(bytes(received))}"
     )
 
 
-def _classify(exc: OSError, tcp: TcpTarget) -> tuple[ErrorKind, str]:
+def classify_os_error(exc: OSError, port: int) -> tuple[ErrorKind, str]:
+    """The kind and message of a failed connection (``EMFILE`` is not one of them)."""
     if isinstance(exc, ConnectionRefusedError):
-        return "refused", f"connection refused on port {tcp.port}"
+        return "refused", f"connection refused on port {port}"
     if isinstance(exc, ConnectionResetError):
         return "connection", "the connection was reset"
     return "connection", f"cannot connect: {exc.strerror or exc}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +39,11 @@ def history_row(result: CheckResult) -> dict[str, Any]:
         "size_bytes": result.size_bytes,
         "final_url": result.final_url,
         "cert_expires_at": result.cert_expires_at,
+        "details": (
+            json.dumps(result.details, separators=(",", ":"), default=str)
+            if result.details
+            else None
+        ),
     }
 
 

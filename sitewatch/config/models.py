@@ -7,6 +7,7 @@ Durations are seconds (floats) in Python and ``"30s"``-style strings in JSON.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from datetime import datetime, time
@@ -156,14 +157,9 @@ def _no_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
-class CheckSettings(StrictModel):
-    """What every check has, whatever its type (and the ``defaults:`` block too)."""
+class EntrySettings(StrictModel):
+    """What every entry of ``websites:`` has, whatever its type (a heartbeat included)."""
 
-    timeout: Timeout = Field(10.0, description="Give up on a check after this long (100ms to 5m).")
-    interval: Interval = Field(60.0, description="How often to check (5s to 7d).")
-    retry_interval: Interval | None = Field(
-        None, description="While the website is failing, check at this shorter interval."
-    )
     tags: Annotated[list[Tag], one_or_many()] = Field(
         default_factory=list, description="Labels for grouping, filtering and alert selection."
     )
@@ -184,6 +180,16 @@ class CheckSettings(StrictModel):
     @classmethod
     def _unique_names(cls, value: list[str]) -> list[str]:
         return list(dict.fromkeys(value))
+
+
+class CheckSettings(EntrySettings):
+    """What every check sitewatch runs itself has (all types but heartbeat)."""
+
+    timeout: Timeout = Field(10.0, description="Give up on a check after this long (100ms to 5m).")
+    interval: Interval = Field(60.0, description="How often to check (5s to 7d).")
+    retry_interval: Interval | None = Field(
+        None, description="While the website is failing, check at this shorter interval."
+    )
 
 
 class WebsiteSettings(CheckSettings):
@@ -254,7 +260,7 @@ def _without_null_key(data: Any) -> Any:
     return data
 
 
-def _derive_key(check: Website | TcpCheck) -> None:
+def _derive_key(check: _Entry) -> None:
     """Set the key from the name when the YAML gives none; check timeout <= interval."""
     if not check.key:  # not given in the YAML
         derived = slugify(check.name)
@@ -279,7 +285,7 @@ def _derive_key(check: Website | TcpCheck) -> None:
                 {"name": repr(check.name)},
             )
         object.__setattr__(check, "key", derived)
-    if check.timeout > check.interval:
+    if isinstance(check, CheckSettings) and check.timeout > check.interval:
         raise PydanticCustomError(
             "timeout",
             "timeout ({timeout}) must not be longer than interval ({interval})",
@@ -290,21 +296,13 @@ def _derive_key(check: Website | TcpCheck) -> None:
         )
 
 
-class Website(WebsiteSettings):
-    """One website to watch (an entry of ``websites:``): an HTTP(S) check."""
+class _Entry(EntrySettings):
+    """What every entry of ``websites:`` has: a name and a stable key."""
 
-    # Not stored (``exclude``): a spec without ``type`` is an HTTP check, so specs
-    # stored before other types existed keep their identity (and hash).
-    type: Literal["http"] = Field(
-        "http",
-        exclude=True,
-        description="The check's type: http (the default), tcp.",
-    )
     name: str = Field(min_length=1, max_length=200, description="Display name.")
     # Never empty once validated: ``_derive`` sets the slug of ``name`` when the
     # YAML gives no key (the empty default is not validated, and not in the schema).
     key: Key = Field("", description=KEY_DESCRIPTION, json_schema_extra=_no_default)
-    url: HttpUrl = Field(description="The http:// or https:// URL to check.")
 
     @model_validator(mode="before")
     @classmethod
@@ -312,18 +310,33 @@ class Website(WebsiteSettings):
         return _without_null_key(data)
 
     @model_validator(mode="after")
-    def _derive(self) -> Website:
+    def _derive(self) -> Self:
         _derive_key(self)
         return self
 
 
-class TcpCheck(CheckSettings):
+class Website(_Entry, WebsiteSettings):
+    """One website to watch (an entry of ``websites:``): an HTTP(S) check."""
+
+    # Not stored (``exclude``): a spec without ``type`` is an HTTP check, so specs
+    # stored before other types existed keep their identity (and hash).
+    type: Literal["http"] = Field(
+        "http",
+        exclude=True,
+        description="The check's type: http (the default), tcp, tls, dns, icmp or heartbeat.",
+    )
+    url: HttpUrl = Field(description="The http:// or https:// URL to check.")
+
+    @property
+    def target(self) -> str:
+        return self.url
+
+
+class TcpCheck(_Entry, CheckSettings):
     """A TCP service: connect to ``host:port``; optionally send a line and expect a
     reply (a banner: SMTP's ``220``, SSH's ``SSH-2.0``, Redis's ``+PONG``)."""
 
     type: Literal["tcp"] = Field(description="tcp: connect to host:port.")
-    name: str = Field(min_length=1, max_length=200, description="Display name.")
-    key: Key = Field("", description=KEY_DESCRIPTION, json_schema_extra=_no_default)
     host: HostName = Field(description="Host name or IP address.")
     port: int = Field(ge=1, le=65535, description="TCP port.")
     send: str | None = Field(
@@ -344,35 +357,290 @@ class TcpCheck(CheckSettings):
     def _compiles(cls, value: str | None) -> str | None:
         return _check_regex(value)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_key(cls, data: Any) -> Any:
-        return _without_null_key(data)
-
-    @model_validator(mode="after")
-    def _derive(self) -> TcpCheck:
-        _derive_key(self)
-        return self
-
     @property
-    def url(self) -> str:
+    def target(self) -> str:
         """How the check is shown and stored in lists: ``tcp://host:port``."""
         return f"tcp://{host_in_url(self.host)}:{self.port}"
 
 
-AnyCheck = Website | TcpCheck
-CHECK_TYPES: dict[str, type[Website] | type[TcpCheck]] = {"http": Website, "tcp": TcpCheck}
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
+class TlsCheck(_Entry, CheckSettings):
+    """Any TLS service (HTTPS, SMTPS, IMAPS, LDAPS, a database): the handshake, the
+    certificate chain, the host name, the protocol version and the expiry."""
+
+    type: Literal["tls"] = Field(description="tls: a TLS handshake with host:port.")
+    host: HostName = Field(description="Host name or IP address to connect to.")
+    port: int = Field(443, ge=1, le=65535, description="TCP port of the TLS service.")
+    server_name: HostName | None = Field(
+        None,
+        description="Name sent in SNI and checked against the certificate (default: host).",
+    )
+    min_version: Literal["1.0", "1.1", "1.2", "1.3"] = Field(
+        "1.2", description="Lowest TLS version accepted: 1.0, 1.1, 1.2 or 1.3."
+    )
+    verify_tls: bool = Field(
+        True,
+        description="Verify the chain and the host name (false: only the handshake, the "
+        "version and the expiry count).",
+    )
+    tls_expiry_days: int = Field(
+        14, ge=0, le=3650, description="Fail when the certificate expires within this many days."
+    )
+
+    @property
+    def target(self) -> str:
+        return f"tls://{host_in_url(self.host)}:{self.port}"
+
+    @property
+    def sni(self) -> str:
+        return self.server_name or self.host
+
+
+DNS_RECORDS = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "CAA")
+DnsRecord = Literal["A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "CAA"]
+
+
+def _check_resolver(value: str | None) -> str | None:
+    """An IP address, optionally with a port: 10.0.0.53, 10.0.0.53:5353, [::1]:53."""
+    if value is None:
+        return None
+    try:
+        resolver_address(value)
+    except ValueError as exc:
+        raise PydanticCustomError("resolver", "{error}", {"error": str(exc)}) from None
+    return value
+
+
+def resolver_address(value: str) -> tuple[str, int]:
+    """The address and port of a ``resolver:`` (port 53 when it gives none)."""
+    text = value.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(f"invalid resolver {value!r}: expected [address]:port")
+            port = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        address = str(ipaddress.ip_address(host))
+    except ValueError:
+        raise ValueError(
+            f"a resolver is an IP address, optionally with a port (10.0.0.53, "
+            f"10.0.0.53:5353, [::1]:53), got {value!r}"
+        ) from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"invalid port in resolver {value!r}")
+    return address, int(port)
+
+
+class DnsCheck(_Entry, CheckSettings):
+    """A DNS record that must resolve, and optionally hold given values."""
+
+    type: Literal["dns"] = Field(description="dns: query a record.")
+    domain: HostName = Field(
+        description="The name to query (example.org, _dmarc.example.org). "
+        "(name: is the check's display name, as for every type.)"
+    )
+    record: DnsRecord = Field(
+        "A", description="Record type: A, AAAA, CNAME, MX, TXT, NS, SOA or CAA."
+    )
+    resolver: Annotated[str | None, AfterValidator(_check_resolver)] = Field(
+        None,
+        description="Resolver to ask: an IP address, optionally with a port "
+        "(default: the system's, from /etc/resolv.conf).",
+    )
+    protocol: Literal["udp", "tcp"] = Field("udp", description="udp or tcp.")
+    expect: Annotated[list[str], one_or_many()] = Field(
+        default_factory=list,
+        description="Values the answer must hold, written as dig prints them "
+        '("10 mail.example.org." for MX, the text of a TXT record without quotes).',
+    )
+    exact: bool = Field(
+        False, description="true: the answer must be exactly the expect values, no more."
+    )
+    max_response_time: ResponseTime | None = Field(
+        None, description="Fail when the answer takes longer than this."
+    )
+
+    @model_validator(mode="after")
+    def _exact_needs_values(self) -> Self:
+        if self.exact and not self.expect:
+            raise PydanticCustomError(
+                "exact", "exact: true needs the expected values in expect", {}
+            )
+        return self
+
+    @property
+    def target(self) -> str:
+        where = f"@{self.resolver}" if self.resolver else ""
+        return f"dns://{self.domain}/{self.record}{where}"
+
+
+Percent = Annotated[float, BeforeValidator(lambda v: _percent(v))]
+
+
+def _percent(value: object) -> object:
+    """``20%``, ``20`` or ``20.5`` -> 20.0 (a share in percent, 0 to 100)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        value = value.strip()[:-1]
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PydanticCustomError(
+            "percent", "expected a percentage such as 20% (got {got})", {"got": repr(value)}
+        ) from None
+    if not 0 <= number <= 100:
+        raise PydanticCustomError(
+            "percent", "a percentage is between 0% and 100% (got {got})", {"got": repr(value)}
+        )
+    return number
+
+
+class IcmpCheck(_Entry, CheckSettings):
+    """A host that must answer ping (ICMP echo)."""
+
+    type: Literal["icmp"] = Field(description="icmp: ping a host.")
+    host: HostName = Field(description="Host name or IP address.")
+    count: int = Field(3, ge=1, le=100, description="Echo requests per check.")
+    ping_interval: Annotated[float, DurationRange(0.01, 10)] = Field(
+        0.2,
+        description="Time between the echo requests of one check. "
+        "(interval: is how often the check runs, as for every type.)",
+    )
+    max_loss: Percent = Field(
+        0.0,
+        description="Fail when more than this share of the requests gets no reply (20%); "
+        "every request lost is always a failure.",
+        json_schema_extra={"type": ["number", "string"]},
+    )
+    max_rtt: ResponseTime | None = Field(
+        None, description="Fail when the average round trip takes longer than this."
+    )
+
+    @model_validator(mode="after")
+    def _fits(self) -> Self:
+        needed = self.ping_interval * (self.count - 1)
+        if needed >= self.timeout:
+            raise PydanticCustomError(
+                "count",
+                "count ({count}) requests ping_interval ({every}) apart need more than the "
+                "timeout ({timeout})",
+                {
+                    "count": self.count,
+                    "every": format_duration(self.ping_interval),
+                    "timeout": format_duration(self.timeout),
+                },
+            )
+        return self
+
+    @property
+    def target(self) -> str:
+        return f"icmp://{host_in_url(self.host)}"
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone",
+            "unknown time zone {got}: use an IANA name such as Europe/Berlin or UTC",
+            {"got": repr(value)},
+        ) from None
+    return value
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is None:
+        return None
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime(2000, 1, 1))
+    except CronSimError as exc:
+        raise PydanticCustomError(
+            "cron", "invalid cron schedule {got}: {error}", {"got": repr(value), "error": str(exc)}
+        ) from None
+    return " ".join(value.split())
+
+
+class HeartbeatCheck(_Entry):
+    """A job that must check in (a cron job, a backup): sitewatch serves its ping URL
+    and says DOWN when a ping is late by more than ``grace`` or reports a failure."""
+
+    type: Literal["heartbeat"] = Field(description="heartbeat: a job pings sitewatch.")
+    period: Interval | None = Field(
+        None, description="The job pings at least this often (5s to 7d). Or give schedule."
+    )
+    schedule: Annotated[str | None, AfterValidator(_check_cron)] = Field(
+        None,
+        description='The job runs on this cron schedule ("0 3 * * *": five fields, as in '
+        "crontab). Or give period.",
+    )
+    tz: Annotated[str, AfterValidator(_check_zone)] = Field(
+        "UTC", description="Time zone of the schedule, an IANA name such as Europe/Berlin."
+    )
+    grace: Annotated[float, DurationRange(1, 30 * 86400)] = Field(
+        3600.0,
+        description="How late a ping may be (and how long a started run may take) before "
+        "the check is DOWN.",
+    )
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> Self:
+        if (self.period is None) == (self.schedule is None):
+            raise PydanticCustomError(
+                "heartbeat_timing",
+                "a heartbeat needs either period (how often the job pings) or schedule "
+                "(its cron schedule), not " + ("both" if self.period is not None else "neither"),
+                {},
+            )
+        return self
+
+    @property
+    def target(self) -> str:
+        return f"heartbeat://{self.key}"
+
+    @property
+    def interval(self) -> float:
+        """How often sitewatch judges the pings (not a field: the job sets the pace):
+        often enough to see a late ping well within its grace. A fail ping is
+        judged at once by the instance that checks the heartbeat."""
+        return min(max(self.grace / 4, 5.0), 60.0)
+
+
+AnyCheck = Website | TcpCheck | TlsCheck | DnsCheck | IcmpCheck | HeartbeatCheck
+CheckModel = (
+    type[Website]
+    | type[TcpCheck]
+    | type[TlsCheck]
+    | type[DnsCheck]
+    | type[IcmpCheck]
+    | type[HeartbeatCheck]
+)
+CHECK_TYPES: dict[str, CheckModel] = {
+    "http": Website,
+    "tcp": TcpCheck,
+    "tls": TlsCheck,
+    "dns": DnsCheck,
+    "icmp": IcmpCheck,
+    "heartbeat": HeartbeatCheck,
+}
 
 
 def check_type(data: object) -> str:
     """The type an entry says it is (``http`` when it says none)."""
-    if isinstance(data, Website | TcpCheck):
-        return data.type
+    if isinstance(data, _Entry):
+        return str(data.type)  # type: ignore[attr-defined]
     kind = data.get("type", "http") if isinstance(data, dict) else "http"
     return kind if isinstance(kind, str) else ""
 
 
-def check_model(data: object) -> type[Website] | type[TcpCheck] | None:
+def check_model(data: object) -> CheckModel | None:
     """The model of an entry of ``websites:`` by its ``type``; None if unknown."""
     return CHECK_TYPES.get(check_type(data))
 
@@ -387,14 +655,23 @@ def parse_check(data: object) -> AnyCheck:
 
 def display_url(spec: Mapping[str, Any]) -> str:
     """What lists show and store as a check's URL, from its (stored) spec."""
-    if check_type(spec) == "tcp":
-        return f"tcp://{host_in_url(str(spec.get('host', '')))}:{spec.get('port')}"
-    return str(spec.get("url", ""))
+    model = check_model(spec)
+    if model is None or model is Website:
+        return str(spec.get("url", ""))
+    try:
+        return model.model_validate(spec).target
+    except (ValueError, TypeError):
+        return f"{check_type(spec)}://{spec.get('host') or spec.get('domain') or spec.get('key')}"
 
 
 # An entry of ``websites:`` as the schema publishes it: one model per type.
 Check = Annotated[
-    Annotated[Website, UnionTag("http")] | Annotated[TcpCheck, UnionTag("tcp")],
+    Annotated[Website, UnionTag("http")]
+    | Annotated[TcpCheck, UnionTag("tcp")]
+    | Annotated[TlsCheck, UnionTag("tls")]
+    | Annotated[DnsCheck, UnionTag("dns")]
+    | Annotated[IcmpCheck, UnionTag("icmp")]
+    | Annotated[HeartbeatCheck, UnionTag("heartbeat")],
     Discriminator(check_type),
 ]
 
@@ -553,18 +830,6 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 MaintenanceLength = Annotated[float, DurationRange(60, 30 * 86400)]
 _LOCAL_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-def _check_zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PydanticCustomError(
-            "timezone",
-            "unknown time zone {got}: use an IANA name such as Europe/Berlin or UTC",
-            {"got": repr(value)},
-        ) from None
-    return value
 
 
 def _local_time(value: object) -> object:

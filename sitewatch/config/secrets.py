@@ -17,6 +17,7 @@ from __future__ import annotations
 import fnmatch
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from sitewatch.config.envsubst import EnvError
@@ -117,6 +118,21 @@ class Redactor:
 
     def optional(self, text: str | None) -> str | None:
         return None if text is None else self(text)
+
+    def tree(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with every text in it (in lists and dicts too) redacted."""
+        if not self._refresh():
+            return data
+        return {k: self._any(v) for k, v in data.items()}
+
+    def _any(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self._any(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._any(v) for k, v in value.items()}
+        return value
 
 
 def no_redaction(text: str) -> str:

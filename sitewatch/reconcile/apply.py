@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sitewatch.config.entries import AlertEntry, Snapshot, WebsiteEntry
-from sitewatch.config.models import display_url
+from sitewatch.config.models import check_type, display_url
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
 from sitewatch.store import catalog, publishing, runs
 from sitewatch.store.catalog import RowState
@@ -196,6 +196,7 @@ def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
         "name": w.name,
         "sort_key": natural_key(w.name),
         "url": display_url(change.desired.spec),  # the stored form: ${VAR} kept
+        "type": check_type(w),
         "active": w.active,
         "interval_seconds": w.interval,
         "tags": list(w.tags),

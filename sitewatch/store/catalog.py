@@ -30,6 +30,7 @@ class WebsiteRecord:
     key: str
     name: str
     url: str  # the stored form: ${VAR} references kept
+    type: str  # http, tcp, tls, dns, icmp or heartbeat
     active: bool
     interval_seconds: float
     tags: tuple[str, ...]

@@ -126,6 +126,7 @@ def status_rounds(rows: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]
                 "last_error_kind": row["error_kind"],
                 "last_error_message": row["error_message"],
                 "cert_expires_at": row["cert_expires_at"],
+                "last_details": row["details"],
             }
         )
     return rounds

@@ -23,8 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sitewatch.store import dialects
 from sitewatch.store.engine import begin_write
+from sitewatch.store.heartbeats import expired_pings
 from sitewatch.store.marks import get_mark, set_mark
-from sitewatch.store.tables import daily, history, hourly, totals
+from sitewatch.store.tables import daily, heartbeat_pings, history, hourly, totals
 from sitewatch.store.windows import (
     DAILY_SEALED,
     DAY,
@@ -161,12 +162,13 @@ async def seal_next_day(conn: AsyncConnection, now: datetime) -> datetime | None
     return mark
 
 
-Purgeable = Literal["history", "hourly", "daily"]
+Purgeable = Literal["history", "hourly", "daily", "pings"]
 # What retention deletes, and the time column that ages each table's rows.
 _PURGED: dict[Purgeable, tuple[Table, str]] = {
     "history": (history, "checked_at"),
     "hourly": (hourly, "bucket"),
     "daily": (daily, "bucket"),
+    "pings": (heartbeat_pings, "at"),
 }
 
 
@@ -175,7 +177,8 @@ async def purge_batch(engine: AsyncEngine, what: Purgeable, before: datetime, ba
     table, column = _PURGED[what]
     col = table.c[column]
     key = list(table.primary_key.columns)
-    oldest = select(*key).where(col < before).order_by(col).limit(batch)
+    expired = expired_pings(before) if what == "pings" else col < before
+    oldest = select(*key).where(expired).order_by(col).limit(batch)
     async with begin_write(engine) as conn:
         if len(key) == 1:
             result = await conn.execute(delete(table).where(key[0].in_(oldest)))

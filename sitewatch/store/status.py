@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,16 @@ class WebsiteStatus:
     interval_seconds: float = 0.0
     archived_at: datetime | None = None
     created_at: datetime | None = None
+    type: str = "http"
+    details: str | None = None  # of the last check (JSON text): see ``last_details``
+
+    @property
+    def last_details(self) -> dict[str, Any] | None:
+        """What the last check's type found (a certificate, a DNS answer, round trips)."""
+        if not self.details:
+            return None
+        value = json.loads(self.details)
+        return value if isinstance(value, dict) else None
 
     def __post_init__(self) -> None:
         if not isinstance(self.tags, tuple):  # a JSON list from the database
@@ -60,6 +71,8 @@ _STATUS_COLUMNS: tuple[ColumnElement[Any], ...] = (
     websites.c.interval_seconds,
     websites.c.archived_at,
     websites.c.created_at,
+    websites.c.type,
+    status.c.last_details.label("details"),
 )
 assert [c.name for c in _STATUS_COLUMNS] == list(WebsiteStatus.__dataclass_fields__)
 
@@ -231,6 +244,7 @@ class CheckRow(TypedDict):
     size_bytes: int | None
     final_url: str | None
     cert_expires_at: datetime | None
+    details: dict[str, Any] | None  # what the check's type found (stored as JSON text)
 
 
 async def history_page(
@@ -254,7 +268,10 @@ async def history_page(
         query = query.where(history.c.id < before_id)
     query = query.order_by(history.c.checked_at.desc(), history.c.id.desc()).limit(limit)
     result = await conn.execute(query)
-    return [typing.cast(CheckRow, dict(r)) for r in result.mappings()]
+    rows = [dict(r) for r in result.mappings()]
+    for row in rows:
+        row["details"] = json.loads(row["details"]) if row["details"] else None
+    return [typing.cast(CheckRow, row) for row in rows]
 
 
 async def last_states(conn: AsyncConnection) -> dict[int, bool]:

@@ -39,6 +39,10 @@ class WebsiteRow(SQLModel, table=True):
     # natural_key(name): "Site 2" sorts before "Site 10" in SQL (store/natural.py)
     sort_key: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     url: str = Field(sa_column=Column(Text, nullable=False))
+    # The check's type: http, tcp, tls, dns, icmp or heartbeat.
+    type: str = Field(
+        default="http", sa_column=Column(String(16), nullable=False, server_default="http")
+    )
     active: bool = True
     interval_seconds: float
     tags: list[str] = Field(default_factory=list, sa_column=Column(JsonType, nullable=False))
@@ -105,6 +109,8 @@ class CheckHistoryRow(SQLModel, table=True):
     size_bytes: int | None = None
     final_url: str | None = Field(default=None, sa_column=Column(Text))
     cert_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    # What the check's type found beyond these columns (JSON text; None for HTTP).
+    details: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class WebsiteStatusRow(SQLModel, table=True):
@@ -124,6 +130,7 @@ class WebsiteStatusRow(SQLModel, table=True):
     last_error_kind: str | None = Field(default=None, max_length=32)
     last_error_message: str | None = Field(default=None, sa_column=Column(Text))
     cert_expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    last_details: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class _Rollup(SQLModel):
@@ -393,6 +400,37 @@ class WebsiteLeaseRow(SQLModel, table=True):
     )
 
 
+class HeartbeatPingRow(SQLModel, table=True):
+    """A ping of a heartbeat check, from whichever instance received it."""
+
+    __tablename__ = "heartbeat_pings"
+    __table_args__ = (Index("ix_heartbeat_pings_website_at", "website_id", "at"),)
+
+    id: int | None = Field(
+        default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True)
+    )
+    website_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("websites.id", ondelete="CASCADE"), nullable=False)
+    )
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    kind: str = Field(max_length=16)  # success | start | fail | log
+    exit_status: int | None = None
+    duration_ms: float | None = None  # a success or fail after a start: the run's length
+    body: str | None = Field(default=None, sa_column=Column(Text))  # the first few KiB
+    source: str | None = Field(default=None, max_length=64)  # the client's address
+    user_agent: str | None = Field(default=None, max_length=200)
+
+
+class ServerSecretRow(SQLModel, table=True):
+    """Secrets sitewatch makes for itself, shared by every instance (the key that
+    derives heartbeat ping URLs)."""
+
+    __tablename__ = "server_secrets"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
 metadata = SQLModel.metadata
 
 
@@ -423,6 +461,8 @@ reconcile_runs = _table(ReconcileRunRow)
 revoked_sessions = _table(RevokedSessionRow)
 instances = _table(InstanceRow)
 website_leases = _table(WebsiteLeaseRow)
+heartbeat_pings = _table(HeartbeatPingRow)
+server_secrets = _table(ServerSecretRow)
 
 
 def in_config(table: Table) -> ColumnElement[bool]:

@@ -28,6 +28,8 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
+    PING_SECRET,
+    POLICY,
     RECONCILER,
     SETTINGS,
 )
@@ -35,11 +37,14 @@ from sitewatch.services.checknow import NoSuchWebsiteError, check_now, result_fi
 from sitewatch.services.configedit import Applied, EditRefusedError, Kind
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, series
+from sitewatch.store import heartbeats as heartbeat_store
 from sitewatch.store import status as status_store
 from sitewatch.store import summary as summary_store
 from sitewatch.store import uptime as uptime_store
 from sitewatch.store.engine import Connection
-from sitewatch.web import schemas
+from sitewatch.web import pings, schemas
+from sitewatch.web.access import client
+from sitewatch.web.auth import bearer
 from sitewatch.web.problems import ProblemError, refusal_status
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
@@ -149,6 +154,7 @@ def _status_fields(s: status_store.WebsiteStatus) -> dict[str, Any]:
         "last_error_kind": s.last_error_kind,
         "last_error_message": s.last_error_message,
         "cert_expires_at": s.cert_expires_at,
+        "last_details": s.last_details,
     }
 
 
@@ -157,6 +163,7 @@ def _summary_fields(s: status_store.WebsiteStatus) -> dict[str, Any]:
         "id": s.website_id,
         "key": s.key,
         "name": s.name,
+        "type": s.type,
         "url": s.url,
         "active": s.active,
         "tags": list(s.tags),
@@ -236,8 +243,40 @@ async def _website_detail(request: web.Request, ident: str) -> tuple[dict[str, A
         "spec": mask_entry("websites", row.spec),
         "source_file": where.file if where else None,
         "updated_at": row.updated_at,
+        "ping_url": ping_url(request, row.key) if row.type == "heartbeat" else None,
     }
     return fields, where.etag if where else None
+
+
+def ping_url(request: web.Request, key: str) -> str | None:
+    """A heartbeat's ping URL, for token holders only (or for all without tokens)."""
+    policy = request.app[POLICY]
+    if policy.enabled and policy.role(bearer(request)) is None:
+        return None
+    return own_origin(request) + pings.ping_path(request.app[PING_SECRET], key)
+
+
+def own_origin(request: web.Request) -> str:
+    """Where this server is reached: SITEWATCH_BASE_URL, or the request's own origin."""
+    base = request.app[SETTINGS].base_url
+    if base:
+        return base.rstrip("/")
+    scheme = "https" if client(request).secure else "http"
+    return f"{scheme}://{request.host}"
+
+
+async def website_pings(request: web.Request) -> web.Response:
+    """A heartbeat's recent pings (bodies hold a job's output: token holders only)."""
+    async with request.app[ENGINE].connect() as conn:
+        row = await _website(conn, request.match_info["id"])
+        if row.type != "heartbeat":
+            raise ProblemError(404, f"{row.key} is a {row.type} check: only heartbeats get pings")
+        url = ping_url(request, row.key)
+        if url is None:
+            raise ProblemError(401, "a heartbeat's pings need a token: Authorization: Bearer")
+        limit = _int_param(request, "limit", 50, 1, 1000)
+        items = await heartbeat_store.recent_pings(conn, row.id, limit)
+    return answer(schemas.PingList(ping_url=url, items=[schemas.Ping(**i) for i in items]))
 
 
 async def get_website(request: web.Request) -> web.Response:
@@ -575,6 +614,7 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/websites/{id}", sites["DELETE"])
     r.add_get("/api/websites/{id}/status", website_status)
     r.add_get("/api/websites/{id}/history", website_history)
+    r.add_get("/api/websites/{id}/pings", website_pings)
     r.add_post("/api/websites/{id}/check", check_website)
     r.add_get("/api/alerts", _cached(list_alerts))
     r.add_post("/api/alerts", alerts["POST"])

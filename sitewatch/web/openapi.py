@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from sitewatch import __version__
-from sitewatch.config.models import EmailAlert, TcpCheck, WebhookAlert, Website
+from sitewatch.config.models import CHECK_TYPES, EmailAlert, WebhookAlert
 from sitewatch.config.pages import IncidentNote, IncidentUpdate, StatusPage
 from sitewatch.web.schemas import RESPONSES
 
@@ -147,8 +147,7 @@ def _components() -> dict[str, Any]:
     """Request bodies (the config models, as they validate) and response bodies
     (``schemas``, as they serialise), one JSON Schema each."""
     requests: list[type[BaseModel]] = [
-        Website,
-        TcpCheck,
+        *CHECK_TYPES.values(),
         EmailAlert,
         WebhookAlert,
         StatusPage,
@@ -161,7 +160,7 @@ def _components() -> dict[str, Any]:
         ref_template=REF,
     )
     components: dict[str, Any] = dict(top["$defs"])
-    components["CheckBody"] = {"oneOf": [_ref("Website"), _ref("TcpCheck")]}
+    components["CheckBody"] = {"oneOf": [_ref(m.__name__) for m in CHECK_TYPES.values()]}
     components["AlertBody"] = {
         "oneOf": [_ref("EmailAlert"), _ref("WebhookAlert")],
         "discriminator": {"propertyName": "type"},
@@ -296,6 +295,13 @@ def document() -> dict[str, Any]:
                 {"name": "granularity", "in": "query", "schema": {"enum": ["raw", "hour", "day"]}},
             ],
             "responses": _answers(200, _json(_ref("History"), "History."), *READ_ERRORS),
+        }
+    }
+    paths["/api/websites/{id}/pings"] = {
+        "get": {
+            "summary": "A heartbeat's ping URL and recent pings (a token, when tokens are set)",
+            "parameters": [ID, {"name": "limit", "in": "query", "schema": int_query}],
+            "responses": _answers(200, _json(_ref("PingList"), "The pings."), *READ_ERRORS),
         }
     }
     paths["/api/websites/{id}/check"] = {

@@ -18,6 +18,7 @@ from sitewatch.services.configedit import (
     NotFoundError,
     PreconditionFailedError,
 )
+from sitewatch.web.accesslog import redact_path
 from sitewatch.web.schemas import FieldProblem, Problem
 
 log = logging.getLogger("sitewatch.web")
@@ -116,5 +117,5 @@ async def problems(
             raise
         return problem_response(exc.status, exc.reason or TITLES.get(exc.status, "Error"))
     except Exception:
-        log.exception("error in %s %s", request.method, request.path)
+        log.exception("error in %s %s", request.method, redact_path(request.path))
         return problem_response(500, "an internal error occurred; it has been logged")

@@ -32,6 +32,7 @@ class _InUTC:
 
 Time = Annotated[datetime, _InUTC()]
 State = Literal["up", "down", "unknown"]
+CheckType = Literal["http", "tcp", "tls", "dns", "icmp", "heartbeat"]
 
 
 class Body(BaseModel):
@@ -86,13 +87,21 @@ class WebsiteStatus(Body):
     last_error_kind: str | None
     last_error_message: str | None
     cert_expires_at: Time | None
+    last_details: dict[str, Any] | None = Field(
+        description="What the last check's type found: a TLS certificate (subject, issuer, "
+        "names, expiry), a DNS answer, ping round trips and loss, a heartbeat's last pings."
+    )
 
 
 class WebsiteSummary(Body):
     id: int
     key: str
     name: str
-    url: str = Field(description="As stored: ${VAR} references kept.")
+    type: CheckType
+    url: str = Field(
+        description="As stored: ${VAR} references kept (tcp://host:port, dns://name/TYPE... "
+        "for the other types)."
+    )
     active: bool
     tags: list[str]
     interval_seconds: float
@@ -118,6 +127,11 @@ class WebsiteDetail(WebsiteSummary):
     spec: dict[str, Any] = Field(description="The effective spec (defaults applied, masked).")
     source_file: str | None
     updated_at: Time
+    ping_url: str | None = Field(
+        None,
+        description="A heartbeat's ping URL (add /start, /fail or /<exit status>); only for "
+        "requests with a token (or when no tokens are set).",
+    )
 
 
 class WebsiteWritten(WebsiteDetail):
@@ -170,6 +184,26 @@ class CheckItem(Body):
     size_bytes: int | None
     final_url: str | None
     cert_expires_at: Time | None
+    details: dict[str, Any] | None = Field(
+        description="What the check's type found (see WebsiteStatus.last_details)."
+    )
+
+
+class Ping(Body):
+    """A heartbeat's ping, as received."""
+
+    at: Time
+    kind: Literal["success", "start", "fail"]
+    exit_status: int | None
+    duration_ms: float | None = Field(description="A run's length, start ping to end.")
+    body: str | None = Field(description="The first 10 KiB of the request body.")
+    source: str | None = Field(description="The client's address.")
+    user_agent: str | None
+
+
+class PingList(Body):
+    ping_url: str
+    items: list[Ping]
 
 
 class BucketItem(Body):
@@ -406,6 +440,7 @@ RESPONSES: tuple[type[Body], ...] = (
     WebsiteStatusDetail,
     RawHistory,
     BucketHistory,
+    PingList,
     CheckNow,
     AlertPage,
     AlertDetail,

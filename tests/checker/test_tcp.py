@@ -171,7 +171,7 @@ def test_a_tcp_entry_validates_and_takes_only_the_defaults_it_has(config_dir: Pa
     database = snapshot.websites["database"]
     assert isinstance(database.model, TcpCheck)
     assert database.model.interval == 30  # a common default applies
-    assert database.model.url == "tcp://db.internal:5432"
+    assert database.model.target == "tcp://db.internal:5432"
     assert database.stored["type"] == "tcp" and "method" not in database.stored
     assert "type" not in snapshot.websites["shop"].stored  # http: as stored before
 

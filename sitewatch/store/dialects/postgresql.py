@@ -55,6 +55,7 @@ STATUS_COLUMNS = (
     "last_error_kind",
     "last_error_message",
     "cert_expires_at",
+    "last_details",
 )
 ROLLUP_COLUMNS = ("website_id", "bucket", "checks", "failures", "timed", "sum_ms", "max_ms")
 TOTAL_SUMS = SUMS
@@ -75,7 +76,8 @@ STATUS_SQL = (
     " last_response_ms = excluded.last_response_ms,"
     " last_error_kind = excluded.last_error_kind,"
     " last_error_message = excluded.last_error_message,"
-    " cert_expires_at = coalesce(excluded.cert_expires_at, s.cert_expires_at)"
+    " cert_expires_at = coalesce(excluded.cert_expires_at, s.cert_expires_at),"
+    " last_details = excluded.last_details"
     # Results can arrive out of order (several writers): never go back in time.
     " WHERE s.last_checked_at <= excluded.last_checked_at"
 )

@@ -43,6 +43,7 @@ def _status_upsert() -> Any:
             "last_error_kind": new.last_error_kind,
             "last_error_message": new.last_error_message,
             "cert_expires_at": func.coalesce(new.cert_expires_at, status.c.cert_expires_at),
+            "last_details": new.last_details,
         },
         # Results can arrive out of order (several writers): never go back in time.
         where=status.c.last_checked_at <= new.last_checked_at,

@@ -9,10 +9,15 @@ with the timing breakdown, batched writes, rollups) for --seconds, and prints:
   peak RSS, results written, and the timing accuracy of the websites that hit
   /delay/200 (a target that answers after exactly 200 ms).
 
+--type tcp makes every website a TCP check of the same target (connect, close);
+--type dns a DNS check (an A record) answered by dnsmasq on core 1, which
+answers every name under .bench from its own configuration. The line "per core"
+is what the CPU per check makes of one core: the capacity of each type.
+
 Usage:
   .venv/bin/python bench/checker.py --websites 10000 --interval 30 --seconds 180
-  [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100] [--concurrency 2000]
-  [--gc freeze|default]
+  [--type http|tcp|dns] [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100]
+  [--concurrency 2000] [--gc freeze|default]
 PostgreSQL: SITEWATCH_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -50,15 +55,56 @@ PORTS = range(20000, 20016)
 HERE = Path(__file__).resolve().parent
 
 
-def generate(config_dir: Path, count: int, interval: int, delay_sites: int) -> None:
+DNS_PORT = 20053
+
+
+def generate(
+    config_dir: Path, count: int, interval: int, delay_sites: int, kind: str = "http"
+) -> None:
     lines = ["defaults:", f"  interval: {interval}s", "  timeout: 10s", "websites:"]
     hosts = [f"127.0.0.{h}" for h in range(1, 5)]
     for i in range(count):
         port = PORTS[i % len(PORTS)]
         host = hosts[(i // len(PORTS)) % len(hosts)]
-        path = "/delay/200" if i < delay_sites else f"/health/{i}"
-        lines += [f"  - name: Site {i}", f"    url: http://{host}:{port}{path}"]
+        lines.append(f"  - name: Site {i}")
+        if kind == "tcp":
+            lines += ["    type: tcp", f"    host: {host}", f"    port: {port}"]
+        elif kind == "dns":
+            lines += [
+                "    type: dns",
+                f"    domain: site{i}.bench",
+                f"    resolver: 127.0.0.1:{DNS_PORT}",
+                "    expect: 192.0.2.1",
+            ]
+        else:
+            path = "/delay/200" if i < delay_sites else f"/health/{i}"
+            lines.append(f"    url: http://{host}:{port}{path}")
     (config_dir / "monitors.yaml").write_text("\n".join(lines) + "\n")
+
+
+def start_dnsmasq(pin: list[str]) -> subprocess.Popen[bytes]:
+    """dnsmasq on 127.0.0.1:DNS_PORT answering every name under .bench itself."""
+    server = subprocess.Popen(
+        [
+            *pin,
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            f"--port={DNS_PORT}",
+            "--listen-address=127.0.0.1",
+            "--bind-interfaces",
+            "--no-resolv",
+            "--no-hosts",
+            "--pid-file=",
+            "--user=root",
+            "--address=/bench/192.0.2.1",
+            "--dns-forward-max=10000",
+        ]
+    )
+    time.sleep(1.0)
+    if server.poll() is not None:
+        raise SystemExit("dnsmasq did not start (Debian package dnsmasq)")
+    return server
 
 
 def start_target(pin: list[str]) -> subprocess.Popen[bytes]:
@@ -91,7 +137,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sitewatch-bench-"))
     config = tmp / "config"
     config.mkdir()
-    generate(config, args.websites, args.interval, args.delay_sites)
+    generate(config, args.websites, args.interval, args.delay_sites, args.type)
     engine = create_engine(url)
     await upgrade(engine)
     run = await Reconciler(engine, config, {}).reconcile("bench", force=True)
@@ -155,7 +201,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(
-        f"backend {make_url(url).get_backend_name()}, {args.websites} websites every {args.interval}s, "
+        f"backend {make_url(url).get_backend_name()}, {args.websites} {args.type} checks every {args.interval}s, "
         f"measured {elapsed:.0f}s after a {args.interval}s warm-up, timings {'off' if args.no_timings else 'on'}"
     )
     print(
@@ -165,6 +211,11 @@ async def run(args: argparse.Namespace, url: str) -> None:
         f"lag            p50 {1000 * (stats.lag_p50 or 0):.1f} ms  p99 {1000 * (stats.lag_p99 or 0):.1f} ms  max {1000 * (stats.lag_max or 0):.1f} ms"
     )
     print(f"cpu            {100 * cpu / elapsed:.1f} % of one core")
+    if done:
+        per_check = cpu / done
+        print(
+            f"per check      {1000 * per_check:.3f} ms CPU -> {1 / per_check:,.0f} checks/s per core"
+        )
     print(f"peak rss       {rss_mb:.0f} MB")
     print(
         f"stored         {stored} results ({failed} failed), {checker.writer.dropped_total} dropped, skipped runs {stats.skipped_total}"
@@ -191,6 +242,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--websites", type=int, default=10_000)
+    parser.add_argument("--type", choices=["http", "tcp", "dns"], default="http")
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--seconds", type=int, default=180)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
@@ -209,7 +261,9 @@ def main() -> None:
     args = parser.parse_args()
     if not args.no_pin:
         os.sched_setaffinity(0, {0})
-    target = start_target(["taskset", "-c", "1"] if not args.no_pin else [])
+    pin = ["taskset", "-c", "1"] if not args.no_pin else []
+    target = start_target(pin)
+    dnsmasq = start_dnsmasq(pin) if args.type == "dns" else None
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     try:
         if args.backend == "postgresql":
@@ -226,6 +280,9 @@ def main() -> None:
 
         uvloop.run(run(args, url))
     finally:
+        if dnsmasq is not None:
+            dnsmasq.terminate()
+            dnsmasq.wait(10)
         target.terminate()
         out, _ = target.communicate(timeout=10)
         print(out.decode().strip())

@@ -237,7 +237,11 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     metrics.readings.held = lambda: float(alerting.alerts.held_total)
     checker = app.get(CHECKER)
     if checker is not None:
-        checker.observers.append(lambda r: metrics.observe(checker.keys.get(r.website_id), r))
+        checker.observers.append(
+            lambda r: metrics.observe(
+                checker.keys.get(r.website_id), r, checker.types.get(r.website_id, "http")
+            )
+        )
         checker.reloaded.append(lambda: metrics.keep(checker.keys.values()))
         metrics.keep(checker.keys.values())
         writer = checker.writer

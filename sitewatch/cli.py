@@ -159,14 +159,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = add(
         "check",
-        "probe one URL now and print the result with its timing breakdown",
-        "Check URL once, as the monitor would, and print the status, the timing\n"
-        "breakdown (DNS, connect, TLS, first byte, total), the failure and, for\n"
-        "HTTPS, when the certificate expires. tcp://host:port checks a TCP port\n"
-        "(--send, --reply). Exit 0 when the expectations hold, 1 when they do not,\n"
-        "2 on invalid arguments.",
+        "probe one URL, port, certificate, DNS record or host now and print the result",
+        "Check once, as the monitor would, and print the result with its timing\n"
+        "breakdown and what the check found. The type comes from --type or the URL:\n"
+        "  http(s)://...            an HTTP check (--expect, --method, --contains ...)\n"
+        "  tcp://host:port          a TCP port (--send, --reply)\n"
+        "  tls://host[:port]        a TLS handshake and certificate (--server-name ...)\n"
+        "  dns://name[/TYPE]        a DNS record (--record, --resolver, --answer ...)\n"
+        "  icmp://host              ping (--count, --ping-interval)\n"
+        "or --type tcp|tls|dns|icmp with host:port, a name or a host.\n"
+        "Exit 0 when the expectations hold, 1 when they do not, 2 on invalid arguments.",
     )
-    check.add_argument("url", help="http:// or https:// URL, or tcp://host:port")
+    check.add_argument(
+        "url", help="a URL (http, https, tcp, tls, dns, icmp) or, with --type, a host"
+    )
+    check.add_argument(
+        "--type",
+        choices=["http", "tcp", "tls", "dns", "icmp"],
+        help="the check's type (default: from the URL's scheme)",
+    )
     check.add_argument(
         "--expect", default="2xx", help="accepted status: 200, 2xx, 200-299 or a list 200,301"
     )
@@ -180,10 +191,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="request header, repeatable",
     )
     check.add_argument("--contains", help="the body must contain this text")
-    check.add_argument("--insecure", action="store_true", help="do not verify the TLS certificate")
+    check.add_argument(
+        "--insecure", action="store_true", help="do not verify the TLS certificate (http, tls)"
+    )
     check.add_argument("--no-redirects", action="store_true", help="do not follow redirects")
     check.add_argument("--send", help="tcp: text to send once connected")
     check.add_argument("--reply", metavar="REGEX", help="tcp: the reply must match this (RE2)")
+    check.add_argument("--server-name", help="tls: the name for SNI and the certificate")
+    check.add_argument(
+        "--min-version", choices=["1.0", "1.1", "1.2", "1.3"], help="tls: lowest TLS version"
+    )
+    check.add_argument(
+        "--expiry-days", type=int, help="tls: fail when the certificate expires within N days"
+    )
+    check.add_argument(
+        "--record",
+        type=str.upper,
+        help="dns: A (default), AAAA, CNAME, MX, TXT, NS, SOA or CAA",
+    )
+    check.add_argument("--resolver", help="dns: the resolver to ask (address[:port])")
+    check.add_argument("--protocol", choices=["udp", "tcp"], help="dns: udp (default) or tcp")
+    check.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="dns: a value the answer must hold, repeatable",
+    )
+    check.add_argument("--exact", action="store_true", help="dns: exactly the --answer values")
+    check.add_argument("--count", type=int, help="icmp: echo requests (default 3)")
+    check.add_argument("--ping-interval", help="icmp: time between requests (default 200ms)")
 
     migrate = add(
         "migrate",
@@ -411,62 +448,160 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+SCHEMES = {
+    "http": "http",
+    "https": "http",
+    "tcp": "tcp",
+    "tls": "tls",
+    "dns": "dns",
+    "icmp": "icmp",
+}
+
+
 def check_url(args: argparse.Namespace, out: TextIO) -> int:
+    scheme = args.url.split("://", 1)[0].lower() if "://" in args.url else ""
+    if scheme == "heartbeat":
+        print(
+            "sitewatch: a heartbeat is not probed: it waits for its job's pings "
+            "(its ping URL is on its dashboard page and in GET /api/websites/KEY)",
+            file=sys.stderr,
+        )
+        return 2
+    kind = args.type or SCHEMES.get(scheme)
+    if kind is None:
+        print(
+            f"sitewatch: {args.url}: expected an http(s)://, tcp://, tls://, dns:// or "
+            "icmp:// URL, or --type",
+            file=sys.stderr,
+        )
+        return 2
+    if scheme and SCHEMES.get(scheme) not in (None, kind):
+        print(f"sitewatch: {args.url} is not a {kind} URL", file=sys.stderr)
+        return 2
+    build = {
+        "http": _http_spec,
+        "tcp": _tcp_spec,
+        "tls": _tls_spec,
+        "dns": _dns_spec,
+        "icmp": _icmp_spec,
+    }[kind]
+    spec = build(args, args.url.split("://", 1)[1] if scheme else args.url)
+    if isinstance(spec, int):
+        return spec
+    return _probe_once(spec, out)
+
+
+def _common(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "name": "check",
+        "key": "check",
+        "timeout": args.timeout,
+        "interval": "7d",
+    }
+
+
+def _bad(text: str, expected: str) -> int:
+    print(f"sitewatch: {text}: expected {expected}", file=sys.stderr)
+    return 2
+
+
+def _host_port(rest: str, default: int | None) -> tuple[str, int | None] | None:
+    """``host``, ``host:port``, ``[v6]:port`` -> (host, port); None if garbled."""
+    import yarl
+
+    try:
+        url = yarl.URL(f"tcp://{rest}")
+        port = url.explicit_port if url.explicit_port is not None else default
+    except ValueError:
+        return None
+    if not url.host or url.path not in ("", "/") or url.query_string:
+        return None
+    return url.host, port
+
+
+def _http_spec(args: argparse.Namespace, _rest: str) -> dict[str, Any] | int:
     headers: dict[str, str] = {}
     for item in args.header:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
-            print(f"sitewatch: --header {item!r}: expected Name: value", file=sys.stderr)
-            return 2
+            return _bad(f"--header {item!r}", "Name: value")
         headers[name.strip()] = value.strip()
-    if args.url.lower().startswith("tcp://"):
-        spec = _tcp_spec(args)
-        return spec if isinstance(spec, int) else _probe_once(spec, "TCP", out)
     expect: object = args.expect.split(",") if "," in args.expect else args.expect
     spec = {
-        "name": "check",
-        "key": "check",
+        **_common(args, "http"),
         "url": args.url,
         "method": args.method,
         "expected_status": expect,
-        "timeout": args.timeout,
-        "interval": "7d",
         "headers": headers,
         "verify_tls": not args.insecure,
         "follow_redirects": not args.no_redirects,
     }
+    del spec["type"]
     if args.contains:
         spec["body_contains"] = args.contains
-    return _probe_once(spec, args.method.upper(), out)
+    return spec
 
 
-def _tcp_spec(args: argparse.Namespace) -> dict[str, Any] | int:
-    """``tcp://host:port`` -> the spec of a ``type: tcp`` entry (or exit code 2)."""
-    import yarl
-
-    try:
-        url = yarl.URL(args.url)
-        port = url.port
-    except ValueError as exc:
-        print(f"sitewatch: {args.url}: {exc}", file=sys.stderr)
-        return 2
-    if not url.host or port is None or url.path not in ("", "/"):
-        print(f"sitewatch: {args.url}: expected tcp://host:port", file=sys.stderr)
-        return 2
+def _tcp_spec(args: argparse.Namespace, rest: str) -> dict[str, Any] | int:
+    found = _host_port(rest, None)
+    if found is None or found[1] is None:
+        return _bad(args.url, "tcp://host:port")
+    host, port = found
     return {
-        "type": "tcp",
-        "name": "check",
-        "key": "check",
-        "host": url.host,
+        **_common(args, "tcp"),
+        "host": host,
         "port": port,
-        "timeout": args.timeout,
-        "interval": "7d",
         "send": args.send,
         "expect": args.reply,
     }
 
 
-def _probe_once(spec: dict[str, Any], label: str, out: TextIO) -> int:
+def _tls_spec(args: argparse.Namespace, rest: str) -> dict[str, Any] | int:
+    found = _host_port(rest, 443)
+    if found is None:
+        return _bad(args.url, "tls://host[:port]")
+    spec: dict[str, Any] = {**_common(args, "tls"), "host": found[0], "port": found[1]}
+    spec["verify_tls"] = not args.insecure
+    for name, value in (
+        ("server_name", args.server_name),
+        ("min_version", args.min_version),
+        ("tls_expiry_days", args.expiry_days),
+    ):
+        if value is not None:
+            spec[name] = value
+    return spec
+
+
+def _dns_spec(args: argparse.Namespace, rest: str) -> dict[str, Any] | int:
+    domain, _, record = rest.partition("/")
+    if not domain or "/" in record:
+        return _bad(args.url, "dns://name[/TYPE] or --type dns NAME")
+    spec: dict[str, Any] = {
+        **_common(args, "dns"),
+        "domain": domain,
+        "record": args.record or record.upper() or "A",
+        "expect": args.answer,
+        "exact": args.exact,
+    }
+    for name, value in (("resolver", args.resolver), ("protocol", args.protocol)):
+        if value is not None:
+            spec[name] = value
+    return spec
+
+
+def _icmp_spec(args: argparse.Namespace, rest: str) -> dict[str, Any] | int:
+    host = rest.rstrip("/")
+    if not host or "/" in host:
+        return _bad(args.url, "icmp://host or --type icmp HOST")
+    spec: dict[str, Any] = {**_common(args, "icmp"), "host": host}
+    for name, value in (("count", args.count), ("ping_interval", args.ping_interval)):
+        if value is not None:
+            spec[name] = value
+    return spec
+
+
+def _probe_once(spec: dict[str, Any], out: TextIO) -> int:
     """Validate ``spec`` as an entry of ``websites:``, check it once, print the result."""
     from pydantic import ValidationError
 
@@ -487,8 +622,8 @@ def _probe_once(spec: dict[str, Any], label: str, out: TextIO) -> int:
             return await prober.check(target)
 
     result = _run(probe())
-    shown = str(target.url) if label == "TCP" else spec["url"]
-    out.write(render_check(label, shown, result))
+    label = spec.get("method", "GET").upper() if target.type == "http" else target.type
+    out.write(render_check(label, str(spec.get("url") or target.url), result))
     return 0 if result.ok else 1
 
 
@@ -509,22 +644,22 @@ def render_check(method: str, url: str, result: Any) -> str:
         except ValueError:
             phrase = ""
         lines.append(f"{method} {url} -> {result.status_code} {phrase}".rstrip())
-    elif method == "TCP":
-        connected = result.timings is not None and result.timings.connect_ms is not None
-        lines.append(f"TCP {url} -> {'connected' if connected else 'no connection'}")
+    elif method in _HEADLINES:
+        lines.append(f"{method.upper()} {url} -> {_HEADLINES[method](result)}")
     else:
         lines.append(f"{method} {url} -> no response")
     t = result.timings
     if t is not None:
         for label, value in (
-            ("DNS", t.dns_ms),
+            ("query" if method == "dns" else "DNS", t.dns_ms),
             ("connect", t.connect_ms),
             ("TLS", t.tls_ms),
             ("first byte", t.first_byte_ms),
-            ("total", t.total_ms),
+            ("round trip" if method == "icmp" else "total", t.total_ms),
         ):
             if value is not None:
                 lines.append(f"  {label:<11}{value:9.1f} ms")
+    lines += _facts(method, result.details or {})
     if result.size_bytes is not None:
         lines.append(f"  size       {result.size_bytes:9d} bytes")
     if result.final_url:
@@ -543,6 +678,55 @@ def render_check(method: str, url: str, result: Any) -> str:
     else:
         lines.append(f"FAIL {result.error_kind}: {result.error_message}")
     return "\n".join(lines) + "\n"
+
+
+def _connected(result: Any) -> str:
+    up = result.timings is not None and result.timings.connect_ms is not None
+    return "connected" if up else "no connection"
+
+
+def _handshake(result: Any) -> str:
+    version = (result.details or {}).get("version")
+    return f"handshake {version}" if version else "no handshake"
+
+
+def _answered(result: Any) -> str:
+    facts = result.details or {}
+    if "rcode" not in facts:
+        return "no answer"
+    count = len(facts.get("answers") or ())
+    return f"{facts['rcode']}, {count} answer{'' if count == 1 else 's'}"
+
+
+def _replies(result: Any) -> str:
+    facts = result.details or {}
+    if "sent" not in facts:
+        return "not sent"
+    return f"{facts['received']}/{facts['sent']} replies from {facts['address']}"
+
+
+_HEADLINES = {"tcp": _connected, "tls": _handshake, "dns": _answered, "icmp": _replies}
+
+
+def _facts(kind: str, facts: dict[str, Any]) -> list[str]:
+    """What a check of ``kind`` found, one line each."""
+    lines: list[str] = []
+    if kind == "tls":
+        for name in ("subject", "issuer"):
+            if facts.get(name):
+                lines.append(f"  {name:<11}{facts[name]}")
+        if facts.get("names"):
+            lines.append(f"  {'names':<11}{', '.join(facts['names'])}")
+    elif kind == "dns":
+        if facts.get("resolver"):
+            lines.append(f"  {'resolver':<11}{facts['resolver']} ({facts.get('protocol', 'udp')})")
+        lines += [f"  {'answer':<11}{value}" for value in facts.get("answers") or ()]
+    elif kind == "icmp" and facts.get("min_ms") is not None:
+        lines.append(
+            f"  min/avg/max {facts['min_ms']:.2f}/{facts['avg_ms']:.2f}/{facts['max_ms']:.2f} ms,"
+            f" {facts['loss']:g}% loss"
+        )
+    return lines
 
 
 def _dump(document: dict[str, Any]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from prometheus_client import (
     CollectorRegistry,
@@ -24,6 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sitewatch.checker.result import CheckResult
+from sitewatch.config.models import CHECK_TYPES
 from sitewatch.store.runs import RunRecord
 
 # Seconds: from a fast local answer to a slow one near the default 10 s timeout.
@@ -128,6 +130,31 @@ class Metrics:
             ["website", "result"],
             registry=r,
         )
+        self.website_info = Gauge(
+            "sitewatch_website_info",
+            "Always 1; its type label (http, tcp, tls, dns, icmp, heartbeat) joins the "
+            "other series by website.",
+            ["website", "type"],
+            registry=r,
+        )
+        self.checks_by_type = Counter(
+            "sitewatch_checks_by_type",
+            "Checks of all websites by check type and result.",
+            ["type", "result"],
+            registry=r,
+        )
+        self.ping_loss = Gauge(
+            "sitewatch_icmp_packet_loss_ratio",
+            "Share of the last ping check's echo requests that got no reply (icmp checks).",
+            ["website"],
+            registry=r,
+        )
+        self.last_ping = Gauge(
+            "sitewatch_heartbeat_last_ping_timestamp_seconds",
+            "When the heartbeat last got a ping of any kind (unix time; heartbeat checks).",
+            ["website"],
+            registry=r,
+        )
         self.cert_expiry = Gauge(
             "sitewatch_tls_certificate_expiry_timestamp_seconds",
             "When the website's TLS certificate expires (unix time).",
@@ -182,22 +209,37 @@ class Metrics:
         for channel in ("email", "webhook"):  # from zero, so rate() works at once
             for result in ("success", "failure"):
                 self.notifications.labels(channel, result)
-        self._websites: set[str] = set()
+        for kind in CHECK_TYPES:
+            for result in ("success", "failure", "internal"):
+                self.checks_by_type.labels(kind, result)
+        self._websites: dict[str, str] = {}  # key -> check type
         self._revision: str | None = None
 
     # -- the checker ------------------------------------------------------------------
 
-    def observe(self, key: str | None, result: CheckResult) -> None:
-        """One check result of the website ``key``."""
+    def observe(self, key: str | None, result: CheckResult, kind: str = "http") -> None:
+        """One check result of the website ``key``, a check of type ``kind``."""
         if key is None:
             return
-        self._websites.add(key)
+        if self._websites.get(key) != kind:
+            if key in self._websites:
+                _remove(self.website_info, key, self._websites[key])
+            self._websites[key] = kind
+            self.website_info.labels(key, kind).set(1)
         if result.error_kind == "internal":  # sitewatch's fault: up stays as it was
             self.checks.labels(key, "internal").inc()
+            self.checks_by_type.labels(kind, "internal").inc()
             self.last_check.labels(key).set(result.checked_at.timestamp())
             return
+        outcome = "success" if result.ok else "failure"
         self.website_up.labels(key).set(1 if result.ok else 0)
-        self.checks.labels(key, "success" if result.ok else "failure").inc()
+        self.checks.labels(key, outcome).inc()
+        self.checks_by_type.labels(kind, outcome).inc()
+        facts = result.details
+        if facts and kind == "icmp" and facts.get("loss") is not None:
+            self.ping_loss.labels(key).set(facts["loss"] / 100)
+        elif facts and kind == "heartbeat" and facts.get("last_ping"):
+            self.last_ping.labels(key).set(datetime.fromisoformat(facts["last_ping"]).timestamp())
         self.last_check.labels(key).set(result.checked_at.timestamp())
         if result.cert_expires_at is not None:
             self.cert_expiry.labels(key).set(result.cert_expires_at.timestamp())
@@ -212,14 +254,20 @@ class Metrics:
     def keep(self, keys: Iterable[str]) -> None:
         """Only these websites are checked now: the others' series go."""
         wanted = set(keys)
-        for key in self._websites - wanted:
-            for gauge in (self.website_up, self.cert_expiry, self.last_check):
+        for key in set(self._websites) - wanted:
+            _remove(self.website_info, key, self._websites.pop(key))
+            for gauge in (
+                self.website_up,
+                self.cert_expiry,
+                self.last_check,
+                self.ping_loss,
+                self.last_ping,
+            ):
                 _remove(gauge, key)
             for result in ("success", "failure", "internal"):
                 _remove(self.checks, key, result)
             for phase, _ in PHASES:
                 _remove(self.check_duration, key, phase)
-        self._websites &= wanted
 
     # -- the reconciler and the alerts ---------------------------------------------
 

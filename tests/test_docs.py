@@ -41,9 +41,17 @@ def _props(schema: dict[str, Any], name: str | None = None) -> set[str]:
 def test_configuration_md_documents_exactly_the_schema() -> None:
     monitors, alerts = json_schemas()["monitors"], json_schemas()["alerts"]
     assert _fields("Website fields") == _props(monitors, "Website")
-    tcp = _fields("TCP checks (`type: tcp`)")  # plus the common ones, listed on one row
+    # Each type's table, plus the common fields (listed on one row).
     common = {"interval", "timeout", "retry_interval", "tags", "active", "badge", "alerts"}
-    assert tcp | common == _props(monitors, "TcpCheck")
+    for section, model in (
+        ("TCP checks (`type: tcp`)", "TcpCheck"),
+        ("TLS checks (`type: tls`)", "TlsCheck"),
+        ("DNS checks (`type: dns`)", "DnsCheck"),
+        ("Ping checks (`type: icmp`)", "IcmpCheck"),
+    ):
+        assert _fields(section) | common == _props(monitors, model), section
+    beat = _fields("Heartbeats (`type: heartbeat`)") | {"tags", "active", "badge", "alerts"}
+    assert beat == _props(monitors, "HeartbeatCheck")
     assert _fields("Top-level fields") == _props(monitors)
     common = _fields("Fields of every alert")
     assert common | _fields("Email (`type: email`)") == _props(alerts, "EmailAlert")

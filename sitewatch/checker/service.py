@@ -81,6 +81,7 @@ class Checker:
         )
         self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
         self.keys: dict[int, str] = {}  # id -> key of every website being checked
+        self.types: dict[int, str] = {}  # id -> its check type (http, tcp, ...)
         # In a cluster: the websites this instance holds (None: all of them).
         self.scope: Callable[[], set[int] | None] = lambda: None
         # Called with each result as it is produced (metrics), and after each reload.
@@ -169,6 +170,7 @@ class Checker:
                 )
         self._targets = targets
         self.keys = {r.id: r.key for r in rows if r.id in targets}
+        self.types = {i: t.type for i, (_, t) in targets.items()}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
             {i: not ok for i, ok in failing.items()},

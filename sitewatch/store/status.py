@@ -89,6 +89,7 @@ class StatusFilter:
     archived: bool = False  # the deleted websites instead of those in the config
     # Only these keys, and those with any of these tags (a status page's websites).
     members: tuple[frozenset[str], frozenset[str]] | None = None
+    type: str | None = None  # only checks of this type (http, tcp, tls, dns, icmp, heartbeat)
 
 
 def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[bool]]:
@@ -103,6 +104,8 @@ def _status_where(conn: AsyncConnection, f: StatusFilter) -> list[ColumnElement[
         where.append(websites.c.active.is_(f.active))
     if f.tag is not None:
         where.append(dialects.of(conn).contains_tag(websites.c.tags, f.tag))
+    if f.type is not None:
+        where.append(websites.c.type == f.type)
     if f.members is not None:
         keys, tags = f.members
         anyof: list[ColumnElement[bool]] = [websites.c.key.in_(sorted(keys))] if keys else []

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.masking import mask_entry
+from sitewatch.config.models import CHECK_TYPES
 from sitewatch.config.secrets import Redactor
 from sitewatch.keys import (
     ALERTING,
@@ -28,7 +29,6 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
-    PING_SECRET,
     POLICY,
     RECONCILER,
     SETTINGS,
@@ -43,7 +43,6 @@ from sitewatch.store import summary as summary_store
 from sitewatch.store import uptime as uptime_store
 from sitewatch.store.engine import Connection
 from sitewatch.web import pings, schemas
-from sitewatch.web.access import client
 from sitewatch.web.auth import bearer
 from sitewatch.web.problems import ProblemError, refusal_status
 
@@ -213,6 +212,9 @@ async def list_websites(request: web.Request) -> schemas.WebsitePage:
     active_raw = request.query.get("active")
     if active_raw is not None and active_raw not in ("true", "false"):
         raise ProblemError(400, f"active must be true or false (got {active_raw!r})")
+    kind = request.query.get("type")
+    if kind is not None and kind not in CHECK_TYPES:
+        raise ProblemError(400, f"type must be one of {', '.join(CHECK_TYPES)} (got {kind!r})")
     limit = _int_param(request, "limit", 100, 1, 1000)
     offset = _int_param(request, "offset", 0, 0, 10_000_000)
     search = request.query.get("q", "").strip()
@@ -223,6 +225,7 @@ async def list_websites(request: web.Request) -> schemas.WebsitePage:
         active=None if active_raw is None else active_raw == "true",
         tag=tag,
         search=search or None,
+        type=kind,
     )
     async with request.app[ENGINE].connect() as conn:
         rows = await status_store.current_status(conn, where=wanted, limit=limit, offset=offset)
@@ -253,16 +256,7 @@ def ping_url(request: web.Request, key: str) -> str | None:
     policy = request.app[POLICY]
     if policy.enabled and policy.role(bearer(request)) is None:
         return None
-    return own_origin(request) + pings.ping_path(request.app[PING_SECRET], key)
-
-
-def own_origin(request: web.Request) -> str:
-    """Where this server is reached: SITEWATCH_BASE_URL, or the request's own origin."""
-    base = request.app[SETTINGS].base_url
-    if base:
-        return base.rstrip("/")
-    scheme = "https" if client(request).secure else "http"
-    return f"{scheme}://{request.host}"
+    return pings.ping_url(request, key)
 
 
 async def website_pings(request: web.Request) -> web.Response:

@@ -261,6 +261,7 @@ def document() -> dict[str, Any]:
             },
             {"name": "status", "in": "query", "schema": {"enum": ["up", "down", "unknown"]}},
             {"name": "active", "in": "query", "schema": {"enum": ["true", "false"]}},
+            {"name": "type", "in": "query", "schema": {"enum": list(CHECK_TYPES)}},
             {"name": "limit", "in": "query", "schema": int_query},
             {"name": "offset", "in": "query", "schema": int_query},
         ],

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from sitewatch.checker.heartbeat import PING_BODY_BYTES, ping_token
 from sitewatch.config.models import check_type
-from sitewatch.keys import CHECKER, ENGINE, PING_SECRET
+from sitewatch.keys import CHECKER, ENGINE, PING_SECRET, SETTINGS
 from sitewatch.store import catalog
 from sitewatch.store.engine import begin_write
 from sitewatch.store.heartbeats import PingKind, record_ping
@@ -44,6 +44,20 @@ def ping_kind(action: str) -> tuple[PingKind, int | None] | None:
 def ping_path(secret: bytes, key: str) -> str:
     """The path of a heartbeat's ping URL (append /start, /fail or /<status>)."""
     return f"{PREFIX}{key}/{ping_token(secret, key)}"
+
+
+def own_origin(request: web.Request) -> str:
+    """Where this server is reached: SITEWATCH_BASE_URL, or the request's own origin."""
+    base = request.app[SETTINGS].base_url
+    if base:
+        return base.rstrip("/")
+    scheme = "https" if client(request).secure else "http"
+    return f"{scheme}://{request.host}"
+
+
+def ping_url(request: web.Request, key: str) -> str:
+    """A heartbeat's full ping URL (show it to token holders only)."""
+    return own_origin(request) + ping_path(request.app[PING_SECRET], key)
 
 
 async def ping(request: web.Request) -> web.Response:

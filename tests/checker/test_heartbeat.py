@@ -5,9 +5,9 @@ instances sharing PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,9 +76,10 @@ def curl(url: str, *extra: str) -> str:
 
 
 @pytest.mark.slow
-async def test_pings_from_curl_and_a_client(config_dir: Path, database_url: str) -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not installed (Debian package curl)")
+async def test_pings_from_curl_and_a_client(
+    config_dir: Path, database_url: str, require_tool: Callable[[str, str], Path]
+) -> None:
+    require_tool("curl", "curl")
     (config_dir / "monitors.yaml").write_text(MONITORS)
     client = await start_client(config_dir, database_url, check=True)
     try:

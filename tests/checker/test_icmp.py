@@ -5,9 +5,9 @@ made (no CAP_NET_ADMIN), that half is skipped, saying why."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +16,7 @@ from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.target import Target
 from sitewatch.config.models import IcmpCheck, parse_check
+from tests.waiting import eventually
 
 
 async def ping(host: str, prober: Prober | None = None, **fields: object) -> CheckResult:
@@ -52,10 +53,10 @@ def _ip(*args: str) -> None:
 
 
 @pytest.fixture
-def namespace() -> Iterator[str]:
-    """A network namespace holding INSIDE, reached over a veth pair; its name."""
-    if shutil.which("ip") is None:
-        pytest.skip("the ip command is missing (Debian package iproute2)")
+def namespace(require_tool: Callable[[str, str], Path]) -> Iterator[tuple[str, str]]:
+    """A network namespace holding INSIDE, reached over a veth pair: its name and
+    the name of the pair's outer end."""
+    require_tool("ip", "iproute2")
     try:
         _ip("netns", "add", NAMESPACE)
     except subprocess.CalledProcessError as exc:
@@ -69,20 +70,27 @@ def namespace() -> Iterator[str]:
         _ip("-n", NAMESPACE, "addr", "add", f"{INSIDE}/30", "dev", inner)
         _ip("-n", NAMESPACE, "link", "set", inner, "up")
         _ip("-n", NAMESPACE, "link", "set", "lo", "up")
-        yield NAMESPACE
+        yield NAMESPACE, outer
     finally:
         subprocess.run(["ip", "netns", "del", NAMESPACE], capture_output=True, timeout=30)
         subprocess.run(["ip", "link", "del", outer], capture_output=True, timeout=30)
 
 
-async def test_a_host_that_answers_then_goes_away(namespace: str) -> None:
+async def test_a_host_that_answers_then_goes_away(namespace: tuple[str, str]) -> None:
+    name, outer = namespace
     async with Prober() as prober:
         there = await ping(INSIDE, prober, count=3)
         if there.internal:
             pytest.skip(f"no ICMP socket here: {there.error_message}")
         assert there.ok, there.error_message
         assert (there.details or {})["received"] == 3
-        _ip("netns", "del", namespace)  # the host, its link and its route are gone
+        _ip("netns", "del", name)  # the host, its link and its route go...
+
+        def link_gone() -> bool:
+            shown = subprocess.run(["ip", "link", "show", outer], capture_output=True, timeout=30)
+            return shown.returncode != 0
+
+        await eventually(link_gone, what="the namespace torn down")  # ...a moment later
         gone = await ping(INSIDE, prober, count=2, timeout="2s")
         assert not gone.ok
         assert gone.error_kind in ("timeout", "connection"), gone

@@ -197,8 +197,12 @@ async def test_what_is_not_a_tls_server(ca: LocalCA) -> None:
         await writer.drain()
         writer.close()
 
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # says nothing; until the client gives up and closes
+        writer.close()
+
     server = await asyncio.start_server(plain, "127.0.0.1", 0)
-    silent = await asyncio.start_server(lambda r, w: asyncio.sleep(30), "127.0.0.1", 0)
+    silent = await asyncio.start_server(mute, "127.0.0.1", 0)
     try:
         port = server.sockets[0].getsockname()[1]
         result = await check(ca, port)
@@ -210,6 +214,7 @@ async def test_what_is_not_a_tls_server(ca: LocalCA) -> None:
     finally:
         for s in (server, silent):
             s.close()
+            await s.wait_closed()
 
 
 def test_expiry_wording() -> None:

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from sitewatch.alerts.service import UnknownAlertError
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.masking import mask_entry
-from sitewatch.config.models import check_type
 from sitewatch.config.secrets import Redactor
 from sitewatch.config.types import slugify
 from sitewatch.keys import (
@@ -115,8 +114,6 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
         where = await request.app[EDITOR].entry(kind, key)
         if where is None:
             raise web.HTTPNotFound(text=f"no {kind[:-1]} {key!r} in the config files")
-        if kind == "websites" and check_type(where.fields) != "http":
-            return _not_a_form(request, key, where.fields, where.file)
         values = form_values(fields, mask_entry(kind, where.fields))
         return await _form_page(
             request, kind, key, values, NO_ERRORS, where.etag, source=where.file
@@ -133,12 +130,12 @@ def _form_handlers(kind: Kind) -> tuple[Any, Any]:
             where = await editor.entry(kind, key)
             if where is None:
                 raise web.HTTPNotFound(text=f"no {kind[:-1]} {key!r} in the config files")
-            if kind == "websites" and check_type(where.fields) != "http":
-                return _not_a_form(request, key, where.fields, where.file)
             original = mask_entry(kind, where.fields)
-        group = text.get("type") if kind == "alerts" else None
+        group = text.get("type") or ("http" if kind == "websites" else None)
         chosen = [v for v in form.getall("alerts", []) if isinstance(v, str)]
         entry = entry_from_form(fields, text, chosen, original, group)
+        if kind == "websites" and entry.get("type") == "http" and "type" not in (original or {}):
+            del entry["type"]  # the default: an HTTP entry says no type
         if kind == "websites" and key is not None:
             entry = pin_key(entry, key, slugify(str(entry.get("name", ""))))
         try:
@@ -200,17 +197,6 @@ def _delete_page(
             "error": error,
         },
         status=status,
-    )
-
-
-def _not_a_form(request: web.Request, key: str, fields: dict[str, Any], file: str) -> web.Response:
-    """The form edits HTTP checks; another type is edited in its file or the API."""
-    return _error_page(
-        request,
-        f"{key} is a {check_type(fields)} check",
-        f"The dashboard's form edits HTTP checks. Edit {key!r} in {file}, or through "
-        f"PUT /api/websites/{key}.",
-        409,
     )
 
 

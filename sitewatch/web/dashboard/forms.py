@@ -28,20 +28,22 @@ class FormField:
     required: bool = False
     options: tuple[str, ...] = ()  # select: the values
     default: bool | None = None  # checkbox: the model's default
-    group: str = ""  # alerts: "email" / "webhook" for type-specific fields
+    # The types the field belongs to (a website's check type, an alert's channel);
+    # none: every type. Fields of other types are hidden, and removed on save.
+    groups: tuple[str, ...] = ()
     placeholder: str = ""
+    alias: str = ""  # the input's name when two types use one YAML key differently
 
+    @property
+    def form_name(self) -> str:
+        return self.alias or self.name
+
+
+CHECKED = ("http", "tcp", "tls", "dns", "icmp")  # the types sitewatch probes itself
+CHECK_TYPE_NAMES = (*CHECKED, "heartbeat")
 
 WEBSITE_FIELDS: tuple[FormField, ...] = (
     FormField("name", "Name", required=True, placeholder="Shop front page"),
-    FormField(
-        "url",
-        "URL",
-        "url",
-        "http:// or https://; ${VAR} references work.",
-        True,
-        placeholder="https://shop.example.com/",
-    ),
     FormField(
         "key",
         "Key",
@@ -49,36 +51,165 @@ WEBSITE_FIELDS: tuple[FormField, ...] = (
         "Keep it when renaming to keep the history.",
     ),
     FormField(
+        "type",
+        "Type",
+        "select",
+        "http: a web page or API; tcp: a port; tls: a certificate; dns: a record; "
+        "icmp: ping; heartbeat: a job that pings sitewatch.",
+        True,
+        options=CHECK_TYPE_NAMES,
+    ),
+    # -- http
+    FormField(
+        "url",
+        "URL",
+        "url",
+        "http:// or https://; ${VAR} references work.",
+        True,
+        groups=("http",),
+        placeholder="https://shop.example.com/",
+    ),
+    FormField(
         "method",
         "Method",
         "select",
         options=("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"),
+        groups=("http",),
     ),
     FormField(
         "expected_status",
         "Expected status",
         help="A code (200), a class (2xx), a range (200-299) or several, comma-separated.",
+        groups=("http",),
         placeholder="2xx",
     ),
+    # -- tcp, tls, icmp
+    FormField(
+        "host",
+        "Host",
+        help="A host name or an IP address.",
+        required=True,
+        groups=("tcp", "tls", "icmp"),
+        placeholder="db.internal",
+    ),
+    FormField("port", "Port", "number", groups=("tcp", "tls"), placeholder="5432"),
+    FormField(
+        "send",
+        "Send",
+        help="Text to send once connected (tcp).",
+        groups=("tcp",),
+    ),
+    FormField(
+        "expect",
+        "Reply must match (regex)",
+        help="RE2 pattern the reply must match, e.g. ^220 (tcp).",
+        groups=("tcp",),
+        alias="tcp_expect",
+    ),
+    FormField(
+        "server_name",
+        "Server name (SNI)",
+        help="Checked against the certificate; default: the host.",
+        groups=("tls",),
+    ),
+    FormField(
+        "min_version",
+        "Lowest TLS version",
+        "select",
+        options=("1.0", "1.1", "1.2", "1.3"),
+        groups=("tls",),
+    ),
+    # -- dns
+    FormField(
+        "domain",
+        "Domain",
+        help="The name to query.",
+        required=True,
+        groups=("dns",),
+        placeholder="example.org",
+    ),
+    FormField(
+        "record",
+        "Record",
+        "select",
+        options=("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "CAA"),
+        groups=("dns",),
+    ),
+    FormField(
+        "resolver",
+        "Resolver",
+        help="An address[:port]; blank: the system's.",
+        groups=("dns",),
+    ),
+    FormField("protocol", "Protocol", "select", options=("udp", "tcp"), groups=("dns",)),
+    FormField(
+        "expect",
+        "Answer must hold",
+        "lines",
+        "One value per line, as dig prints it (10 mail.example.org for MX).",
+        groups=("dns",),
+        alias="dns_expect",
+    ),
+    FormField("exact", "Exactly these values", "checkbox", default=False, groups=("dns",)),
+    # -- icmp
+    FormField("count", "Echo requests", "number", groups=("icmp",), placeholder="3"),
+    FormField("ping_interval", "Between requests", groups=("icmp",), placeholder="200ms"),
+    FormField("max_loss", "Most loss", help="e.g. 20%.", groups=("icmp",), placeholder="0%"),
+    FormField("max_rtt", "Slowest round trip", help="e.g. 100ms.", groups=("icmp",)),
+    # -- heartbeat
+    FormField(
+        "period",
+        "Period",
+        help="The job pings at least this often: 1h, 1d. Or give a schedule.",
+        groups=("heartbeat",),
+    ),
+    FormField(
+        "schedule",
+        "Cron schedule",
+        help="As in crontab, e.g. 0 3 * * *. Or give a period.",
+        groups=("heartbeat",),
+    ),
+    FormField(
+        "tz", "Time zone", help="Of the schedule, e.g. Europe/Berlin.", groups=("heartbeat",)
+    ),
+    FormField(
+        "grace",
+        "Grace",
+        help="How late a ping may be before DOWN, e.g. 1h.",
+        groups=("heartbeat",),
+        placeholder="1h",
+    ),
+    # -- every type sitewatch probes
     FormField(
         "interval",
         "Interval",
         help="How often to check: 30s, 5m, 1h (5s to 7d).",
+        groups=CHECKED,
         placeholder="60s",
     ),
-    FormField("timeout", "Timeout", help="Give up after this long: 10s, 500ms.", placeholder="10s"),
+    FormField(
+        "timeout",
+        "Timeout",
+        help="Give up after this long: 10s, 500ms.",
+        groups=CHECKED,
+        placeholder="10s",
+    ),
     FormField(
         "max_response_time",
         "Slowest acceptable response",
         help="Fail a check slower than this, e.g. 2s.",
+        groups=("http", "dns"),
     ),
-    FormField("body_contains", "Body must contain", "lines", "One text per line."),
-    FormField("body_regex", "Body must match (regex)"),
+    FormField(
+        "body_contains", "Body must contain", "lines", "One text per line.", groups=("http",)
+    ),
+    FormField("body_regex", "Body must match (regex)", groups=("http",)),
     FormField(
         "tls_expiry_days",
         "Certificate expiry warning (days)",
         "number",
         "Fail when the TLS certificate expires within this many days.",
+        groups=("http", "tls"),
     ),
     FormField("tags", "Tags", "list", "Comma-separated, e.g. shop, eu."),
     FormField("alerts", "Alerts", "choices", "Alerts this website uses."),
@@ -89,8 +220,14 @@ WEBSITE_FIELDS: tuple[FormField, ...] = (
         "Unticked: paused, kept in the config.",
         default=True,
     ),
-    FormField("follow_redirects", "Follow redirects", "checkbox", default=True),
-    FormField("verify_tls", "Verify the TLS certificate", "checkbox", default=True),
+    FormField("follow_redirects", "Follow redirects", "checkbox", default=True, groups=("http",)),
+    FormField(
+        "verify_tls",
+        "Verify the TLS certificate",
+        "checkbox",
+        default=True,
+        groups=("http", "tls"),
+    ),
 )
 
 ALERT_FIELDS: tuple[FormField, ...] = (
@@ -113,20 +250,24 @@ ALERT_FIELDS: tuple[FormField, ...] = (
     FormField("websites", "Websites", "list", "Keys, comma-separated, or * for all."),
     FormField("tags", "Websites with tags", "list", "Comma-separated."),
     # webhook
-    FormField("url", "Webhook URL", "url", required=True, group="webhook"),
+    FormField("url", "Webhook URL", "url", required=True, groups=("webhook",)),
     FormField(
-        "secret", "Signing secret", "secret", "HMAC-SHA256 key; use ${VAR}.", group="webhook"
+        "secret", "Signing secret", "secret", "HMAC-SHA256 key; use ${VAR}.", groups=("webhook",)
     ),
-    FormField("format", "Format", "select", options=("json", "slack", "discord"), group="webhook"),
+    FormField(
+        "format", "Format", "select", options=("json", "slack", "discord"), groups=("webhook",)
+    ),
     # email
-    FormField("host", "SMTP host", required=True, group="email"),
-    FormField("port", "SMTP port", "number", group="email"),
-    FormField("tls", "TLS", "select", options=("starttls", "tls", "none"), group="email"),
-    FormField("username", "SMTP user", group="email"),
-    FormField("password", "SMTP password", "secret", "Use ${VAR}.", group="email"),
-    FormField("from", "From", required=True, group="email", placeholder="sitewatch@example.com"),
-    FormField("to", "To", "list", "Recipients, comma-separated.", True, group="email"),
-    FormField("subject_prefix", "Subject prefix", group="email"),
+    FormField("host", "SMTP host", required=True, groups=("email",)),
+    FormField("port", "SMTP port", "number", groups=("email",)),
+    FormField("tls", "TLS", "select", options=("starttls", "tls", "none"), groups=("email",)),
+    FormField("username", "SMTP user", groups=("email",)),
+    FormField("password", "SMTP password", "secret", "Use ${VAR}.", groups=("email",)),
+    FormField(
+        "from", "From", required=True, groups=("email",), placeholder="sitewatch@example.com"
+    ),
+    FormField("to", "To", "list", "Recipients, comma-separated.", True, groups=("email",)),
+    FormField("subject_prefix", "Subject prefix", groups=("email",)),
 )
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -160,9 +301,9 @@ def form_values(fields: Sequence[FormField], entry: Mapping[str, Any]) -> dict[s
     for f in fields:
         if f.kind == "checkbox":
             raw = entry.get(f.name, f.default)
-            out[f.name] = raw if isinstance(raw, bool) else bool(f.default)
+            out[f.form_name] = raw if isinstance(raw, bool) else bool(f.default)
         else:
-            out[f.name] = display(entry.get(f.name), f.kind)
+            out[f.form_name] = display(entry.get(f.name), f.kind)
     return out
 
 
@@ -192,22 +333,25 @@ def entry_from_form(
 ) -> dict[str, Any]:
     """The entry to write: ``original`` (as written) with the form's fields applied.
 
-    ``form`` maps field names to submitted text (checkboxes: present or not);
+    ``form`` maps input names to submitted text (checkboxes: present or not);
     ``chosen`` are the ticked values of a "choices" field; ``group`` keeps only
-    the type-specific fields of that group (an alert's type).
+    the fields of that type (a website's check type, an alert's channel).
     """
     entry: dict[str, Any] = dict(original or {})
+    mine = {f.name for f in fields if not f.groups or group in f.groups}
     for f in fields:
-        if f.group and f.group != group:
-            if f.group and group is not None:
-                entry.pop(f.name, None)  # the other type's fields
+        if f.groups and group not in f.groups:
+            if group is not None and f.name not in mine:
+                entry.pop(f.name, None)  # the other types' fields
             continue
         if f.kind == "checkbox":
-            value = f.name in form
+            value = f.form_name in form
             if f.name in entry or value != f.default:
                 entry[f.name] = value
             continue
-        parsed = list(chosen) or None if f.kind == "choices" else _parse(f, form.get(f.name, ""))
+        parsed = (
+            list(chosen) or None if f.kind == "choices" else _parse(f, form.get(f.form_name, ""))
+        )
         if parsed is None:
             entry.pop(f.name, None)
         else:

@@ -15,6 +15,7 @@ from sitewatch.config.types import parse_duration
 from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, series
+from sitewatch.store import heartbeats as heartbeat_store
 from sitewatch.store import incidents as incident_store
 from sitewatch.store import status as status_store
 from sitewatch.store import summary as summary_store
@@ -22,6 +23,7 @@ from sitewatch.store import uptime as uptime_store
 from sitewatch.store.engine import Connection
 from sitewatch.store.natural import natural_key
 from sitewatch.web import charts, openapi
+from sitewatch.web import pings as pings_web
 from sitewatch.web.dashboard import history
 from sitewatch.web.dashboard.live import stream
 from sitewatch.web.dashboard.render import SESSION, markup, page, render
@@ -298,7 +300,11 @@ async def website(request: web.Request) -> web.StreamResponse:
             conn, incident_store.IncidentQuery(website=key, limit=20)
         )
         alert_keys = await alert_store.alerts_of_website(conn, row.id)
+        heartbeat = row.type == "heartbeat"
+        pings = await heartbeat_store.recent_pings(conn, row.id, 20) if heartbeat else []
     where = None if archived else await request.app[EDITOR].entry("websites", key)
+    # Every dashboard viewer holds a token (or none are set): the URL may be shown.
+    url = pings_web.ping_url(request, row.key) if heartbeat and not archived else None
     return render(
         request,
         request.app[DASHBOARD],
@@ -324,6 +330,9 @@ async def website(request: web.Request) -> web.StreamResponse:
             "source_file": where.file if where else row.source_file,
             "spec": mask_entry("websites", row.spec),
             "live_ids": str(row.id),
+            "facts": status.last_details or {},
+            "ping_url": url,
+            "pings": pings,
         },
     )
 

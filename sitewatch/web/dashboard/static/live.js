@@ -25,12 +25,15 @@
 
   const ms = (v) => (v === null || v === undefined ? "—" : v >= 10000 ? `${(v / 1000).toFixed(1)} s` : `${Math.round(v)} ms`);
 
-  // -- alert form: show the settings of the chosen channel type only --------------
+  // -- forms: show the fields of the chosen type only (a check's, a channel's) ------
+  // Hidden fields are disabled too, so they are not sent.
   const type = document.getElementById("field-type");
   if (type && type.tagName === "SELECT") {
     const show = () => {
-      for (const g of document.querySelectorAll("fieldset[data-group]")) {
-        g.hidden = g.dataset.group !== type.value;
+      for (const g of document.querySelectorAll("[data-groups]")) {
+        const off = !g.dataset.groups.split(" ").includes(type.value || "http");
+        g.hidden = off;
+        for (const input of g.querySelectorAll("input, select, textarea")) input.disabled = off;
       }
     };
     type.addEventListener("change", show);

@@ -136,40 +136,49 @@ class LocalCA:
     def server_context(
         self, tmp: Path, *, not_after: datetime, name: str = "localhost"
     ) -> ssl.SSLContext:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(min(now - timedelta(days=30), not_after - timedelta(days=1)))
-            .not_valid_after(not_after)
-            .add_extension(
-                x509.SubjectAlternativeName(
-                    [
-                        x509.DNSName(name),
-                        x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
-                    ]
-                ),
-                critical=False,
-            )
-            .sign(self.key, hashes.SHA256())
+        return server_context(tmp, self, not_after=not_after, name=name)
+
+
+def server_context(
+    tmp: Path, signer: LocalCA | None, *, not_after: datetime, name: str = "localhost"
+) -> ssl.SSLContext:
+    """A server context with a fresh certificate for ``name`` and 127.0.0.1, valid
+    until ``not_after``, signed by ``signer`` -- or by its own key (self-signed)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(signer.cert.subject if signer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(min(now - timedelta(days=30), not_after - timedelta(days=1)))
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(name),
+                    x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
         )
-        stem = tmp / f"leaf-{cert.serial_number}"
-        cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        .sign(signer.key if signer else key, hashes.SHA256())
+    )
+    stem = tmp / f"leaf-{cert.serial_number}"
+    cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert_path, key_path)
-        return context
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
 
 
 def make_ca(tmp: Path) -> LocalCA:

@@ -11,13 +11,17 @@ import contextlib
 import errno
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter
+from typing import TypeVar
 
 from sitewatch.checker.result import CheckResult, ErrorKind, Timings
 from sitewatch.config.regex import Pattern
 from sitewatch.errors import SitewatchError
+
+T = TypeVar("T")
 
 MAX_REPLY = 64 << 10
 CLOSE_WAIT = 1.0  # seconds to wait for a polite close; then the socket is dropped
@@ -132,20 +136,28 @@ async def resolve(
     return [(family, address) for address, family in seen.items()]
 
 
-async def connect(
-    addresses: list[tuple[int, str]], port: int
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Each address in turn (as resolved); the last error if none answers."""
+async def first_answering(
+    addresses: list[tuple[int, str]], port: int, open_one: Callable[[str, int], Awaitable[T]]
+) -> T:
+    """``open_one`` each address in turn (as resolved); the last error if none answers."""
     error: OSError | None = None
     for _, address in addresses:
         try:
-            return await asyncio.open_connection(address, port, limit=MAX_REPLY)
+            return await open_one(address, port)
         except OSError as exc:
             if exc.errno in (errno.EMFILE, errno.ENFILE):
                 raise
             error = exc
     assert error is not None
     raise error
+
+
+async def connect(
+    addresses: list[tuple[int, str]], port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await first_answering(
+        addresses, port, lambda host, p: asyncio.open_connection(host, p, limit=MAX_REPLY)
+    )
 
 
 async def _expect(

@@ -22,7 +22,13 @@ from time import perf_counter
 from typing import Any
 
 from sitewatch.checker.result import CheckResult, ErrorKind, Timings
-from sitewatch.checker.tcp import CLOSE_WAIT, FailedError, classify_os_error, resolve
+from sitewatch.checker.tcp import (
+    CLOSE_WAIT,
+    FailedError,
+    classify_os_error,
+    first_answering,
+    resolve,
+)
 
 VERSIONS = {
     "1.0": ssl.TLSVersion.TLSv1,
@@ -131,18 +137,10 @@ class _Quiet(asyncio.Protocol):
 
 
 async def _connect(addresses: list[tuple[int, str]], port: int) -> tuple[asyncio.Transport, _Quiet]:
-    """Each address in turn (as resolved); the last error if none answers."""
     loop = asyncio.get_running_loop()
-    error: OSError | None = None
-    for _, address in addresses:
-        try:
-            return await loop.create_connection(_Quiet, address, port)
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE):
-                raise
-            error = exc
-    assert error is not None
-    raise error
+    return await first_answering(
+        addresses, port, lambda host, p: loop.create_connection(_Quiet, host, p)
+    )
 
 
 async def _handshake(

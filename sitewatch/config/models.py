@@ -654,14 +654,20 @@ def parse_check(data: object) -> AnyCheck:
 
 
 def display_url(spec: Mapping[str, Any]) -> str:
-    """What lists show and store as a check's URL, from its (stored) spec."""
-    model = check_model(spec)
-    if model is None or model is Website:
+    """What lists show and store as a check's URL, from its (stored) spec: built
+    from the fields as written (a ``${VAR}`` stays a reference), never validated."""
+    kind = check_type(spec)
+    if kind == "http":
         return str(spec.get("url", ""))
-    try:
-        return model.model_validate(spec).target
-    except (ValueError, TypeError):
-        return f"{check_type(spec)}://{spec.get('host') or spec.get('domain') or spec.get('key')}"
+    if kind in ("tcp", "tls"):
+        port = spec.get("port", 443 if kind == "tls" else "")
+        return f"{kind}://{host_in_url(str(spec.get('host', '')))}:{port}"
+    if kind == "dns":
+        where = f"@{spec['resolver']}" if spec.get("resolver") else ""
+        return f"dns://{spec.get('domain', '')}/{spec.get('record', 'A')}{where}"
+    if kind == "icmp":
+        return f"icmp://{host_in_url(str(spec.get('host', '')))}"
+    return f"{kind}://{spec.get('key', '')}"
 
 
 # An entry of ``websites:`` as the schema publishes it: one model per type.

@@ -158,6 +158,9 @@ async def test_ping_urls_need_a_token_to_be_seen(config_dir: Path, database_url:
     (config_dir / "monitors.yaml").write_text(MONITORS)
     client = await start_client(config_dir, database_url, api_tokens="s3cret-token-0123456789")
     try:
+        beats = await (await client.get("/api/websites?type=heartbeat")).json()
+        assert sorted(w["key"] for w in beats["items"]) == ["backup", "quick"]
+        assert (await client.get("/api/websites?type=gopher")).status == 400
         anonymous = await (await client.get("/api/websites/backup")).json()
         assert anonymous["ping_url"] is None and anonymous["type"] == "heartbeat"
         assert (await client.get("/api/websites/backup/pings")).status == 401

@@ -5,6 +5,7 @@ closed, one that accepts and never answers, hostile replies; the config's
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -242,8 +243,29 @@ async def test_the_checker_checks_a_tcp_entry_and_stores_it(
         assert found.url == f"tcp://127.0.0.1:{port}"
         page = await page_text(client, "/websites/mail")
         assert f"tcp://127.0.0.1:{port}" in page
-        form = await client.get("/websites/mail/edit")
-        assert form.status == 409 and "is a tcp check" in await form.text()
+        form = await page_text(client, "/websites/mail/edit")
+        assert '<option value="tcp" selected>' in form
+        assert 'name="tcp_expect"' in form and 'value="^220 "' in form
+        token = re.search(r'name="csrf" value="([^"]+)"', form)
+        assert token is not None
+        saved = await client.post(
+            "/websites/mail/edit",
+            data={
+                "csrf": token.group(1),
+                "name": "Mail",
+                "type": "tcp",
+                "host": "127.0.0.1",
+                "port": str(port),
+                "tcp_expect": "^220 mail",
+                "interval": "5s",
+                "timeout": "2s",
+                "active": "true",
+            },
+            allow_redirects=False,
+        )
+        assert saved.status == 303, await saved.text()
+        written = (config_dir / "monitors.yaml").read_text()
+        assert 'expect: "^220 mail"' in written and "url:" not in written
         api = await (await client.get("/api/websites/mail")).json()
         assert api["entry"]["type"] == "tcp" and api["url"] == f"tcp://127.0.0.1:{port}"
     finally:

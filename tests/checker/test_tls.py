@@ -5,7 +5,6 @@ server that speaks only TLS 1.0 (where the local OpenSSL still can)."""
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,64 +12,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.target import Target
 from sitewatch.checker.tls import expiry_problem
 from sitewatch.config.models import TlsCheck, parse_check
-from tests.targets import LocalCA, closed_port, make_ca
+from tests.targets import LocalCA, closed_port, make_ca, server_context
 
 Serve = Callable[[ssl.SSLContext], Awaitable[int]]
 
 
 def leaf(
-    tmp: Path,
-    signer: LocalCA | None,
-    *,
-    not_after: datetime,
-    name: str = "localhost",
-    issuer_cn: str | None = None,
+    tmp: Path, signer: LocalCA | None, *, not_after: datetime, name: str = "localhost"
 ) -> ssl.SSLContext:
-    """A server context with a fresh certificate for ``name`` (and 127.0.0.1),
-    signed by ``signer`` -- or by its own key (self-signed) when it is None."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(signer.cert.subject if signer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(
-            min(datetime.now(UTC) - timedelta(days=30), not_after - timedelta(days=1))
-        )
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-    )
-    cert = builder.sign(signer.key if signer else key, hashes.SHA256())
-    stem = tmp / f"leaf-{cert.serial_number}"
-    cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context
+    return server_context(tmp, signer, not_after=not_after, name=name)
 
 
 @pytest.fixture

@@ -145,3 +145,47 @@ def test_problems_go_to_their_fields_in_the_cli_wording() -> None:
     assert errors
     assert not form_errors([], WEBSITE_FIELDS)
     assert form_errors([], WEBSITE_FIELDS, "read-only").general == ["read-only"]
+
+
+def test_a_website_keeps_only_the_fields_of_its_check_type() -> None:
+    form = {
+        "name": "MX",
+        "type": "dns",
+        "domain": "example.org",
+        "record": "MX",
+        "dns_expect": "10 mx1.example.org\n20 mx2.example.org\n",
+        "tcp_expect": "^220",  # the hidden TCP field: not the DNS check's business
+        "host": "ignored.example.org",
+        "url": "https://ignored/",
+        "interval": "5m",
+        "active": "true",
+    }
+    original = {"name": "MX", "url": "https://old/", "method": "POST", "interval": "1m"}
+    entry = entry_from_form(WEBSITE_FIELDS, form, [], original, "dns")
+    assert entry == {
+        "name": "MX",
+        "type": "dns",
+        "domain": "example.org",
+        "record": "MX",
+        "expect": ["10 mx1.example.org", "20 mx2.example.org"],
+        "interval": "5m",
+    }
+    tcp = entry_from_form(
+        WEBSITE_FIELDS,
+        {"name": "DB", "type": "tcp", "host": "db", "port": "5432", "tcp_expect": "^R"},
+        [],
+        None,
+        "tcp",
+    )
+    assert tcp["expect"] == "^R" and tcp["port"] == 5432 and "url" not in tcp
+    beat = entry_from_form(
+        WEBSITE_FIELDS,
+        {"name": "Backup", "type": "heartbeat", "period": "1d", "interval": "30s"},
+        [],
+        {"name": "Backup", "url": "https://x/", "timeout": "5s"},
+        "heartbeat",
+    )
+    assert beat == {"name": "Backup", "type": "heartbeat", "period": "1d", "active": False}
+    shown = form_values(WEBSITE_FIELDS, entry)
+    assert shown["dns_expect"] == "10 mx1.example.org\n20 mx2.example.org"
+    assert shown["type"] == "dns" and shown["record"] == "MX"

@@ -62,3 +62,30 @@ def test_phases_off_keeps_the_total_only() -> None:
     m.observe("shop", _result())
     text = _text(m)
     assert 'phase="total"' in text and 'phase="dns"' not in text
+
+
+def test_the_check_type_is_a_bounded_label() -> None:
+    m = Metrics()
+    ping = _result()
+    ping.details = {"loss": 25.0, "sent": 4, "received": 3}
+    beat = _result(ok=False)
+    beat.details = {"last_ping": "2026-11-28T09:00:00+00:00"}
+    m.observe("gw", ping, "icmp")
+    m.observe("backup", beat, "heartbeat")
+    m.observe("shop", _result())
+    text = _text(m)
+    assert 'sitewatch_website_info{type="icmp",website="gw"} 1.0' in text
+    assert 'sitewatch_website_info{type="http",website="shop"} 1.0' in text
+    assert 'sitewatch_checks_by_type_total{result="success",type="icmp"} 1.0' in text
+    assert 'sitewatch_checks_by_type_total{result="failure",type="heartbeat"} 1.0' in text
+    assert 'sitewatch_checks_by_type_total{result="internal",type="dns"} 0.0' in text
+    assert 'sitewatch_icmp_packet_loss_ratio{website="gw"} 0.25' in text
+    assert 'sitewatch_heartbeat_last_ping_timestamp_seconds{website="backup"} 1.7958564e+09' in text
+    m.observe("gw", ping, "tcp")  # its type changed: one info series, the new one
+    text = _text(m)
+    assert 'type="icmp",website="gw"' not in text
+    assert 'sitewatch_website_info{type="tcp",website="gw"} 1.0' in text
+    m.keep(["shop"])
+    text = _text(m)
+    assert 'website="gw"' not in text and 'website="backup"' not in text
+    assert text.count("sitewatch_checks_by_type_total{") == 18  # 6 types x 3 results

@@ -338,10 +338,10 @@ def entry_from_form(
     the fields of that type (a website's check type, an alert's channel).
     """
     entry: dict[str, Any] = dict(original or {})
-    mine = {f.name for f in fields if not f.groups or group in f.groups}
+    mine = {f.name for f in fields if group is None or not f.groups or group in f.groups}
     for f in fields:
-        if f.groups and group not in f.groups:
-            if group is not None and f.name not in mine:
+        if group is not None and f.groups and group not in f.groups:
+            if f.name not in mine:
                 entry.pop(f.name, None)  # the other types' fields
             continue
         if f.kind == "checkbox":

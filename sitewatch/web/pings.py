@@ -11,6 +11,7 @@ instance checking the heartbeat judges it (at once when that is this one).
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 
 from aiohttp import web
@@ -19,12 +20,13 @@ from sitewatch.checker.heartbeat import PING_BODY_BYTES, ping_token
 from sitewatch.config.models import check_type
 from sitewatch.keys import CHECKER, ENGINE, PING_SECRET, SETTINGS
 from sitewatch.store import catalog
-from sitewatch.store.engine import begin_write
+from sitewatch.store.engine import DatabaseError, begin_write
 from sitewatch.store.heartbeats import PingKind, record_ping
 from sitewatch.store.types import utcnow
 from sitewatch.web.access import client
 from sitewatch.web.accesslog import PING_PREFIX as PREFIX
 
+log = logging.getLogger("sitewatch.web")
 _STATUS = re.compile(r"^[0-9]{1,3}$")
 NOT_FOUND = "no such ping URL\n"
 
@@ -67,27 +69,32 @@ async def ping(request: web.Request) -> web.Response:
     secret = request.app[PING_SECRET]
     if what is None or not hmac.compare_digest(token, ping_token(secret, key)):
         return web.Response(status=404, text=NOT_FOUND)
-    engine = request.app[ENGINE]
-    async with engine.connect() as conn:
-        website = await catalog.find_website(conn, key, by_key=True)
-    if website is None or check_type(website.spec) != "heartbeat":
-        return web.Response(status=404, text=NOT_FOUND)
     body: str | None = None
     if request.can_read_body:
         data = await request.content.read(PING_BODY_BYTES)
         body = data.decode("utf-8", "replace") if data else None
     kind, status = what
-    async with begin_write(engine) as conn:
-        await record_ping(
-            conn,
-            website.id,
-            kind,
-            utcnow(),
-            exit_status=status,
-            body=body,
-            source=client(request).address,
-            user_agent=request.headers.get("User-Agent"),
-        )
+    engine = request.app[ENGINE]
+    try:
+        async with engine.connect() as conn:
+            website = await catalog.find_website(conn, key, by_key=True)
+        if website is None or check_type(website.spec) != "heartbeat":
+            return web.Response(status=404, text=NOT_FOUND)
+        async with begin_write(engine) as conn:
+            await record_ping(
+                conn,
+                website.id,
+                kind,
+                utcnow(),
+                exit_status=status,
+                body=body,
+                source=client(request).address,
+                user_agent=request.headers.get("User-Agent"),
+            )
+    except (DatabaseError, OSError):
+        # Not recorded, so not acknowledged: curl --retry tries again on a 503.
+        log.warning("a ping of %s could not be recorded: the database is unavailable", key)
+        return web.Response(status=503, text="the database is unavailable: retry\n")
     checker = request.app.get(CHECKER)
     if checker is not None:
         checker.check_soon(website.id)  # judged now if this instance checks it

@@ -10,7 +10,9 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from sitewatch.keys import ENGINE
 from sitewatch.store import status as status_store
@@ -199,3 +201,36 @@ async def test_two_instances_share_the_pings(config_dir: Path, postgres_url: str
     finally:
         await second.close()
         await first.close()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+async def test_a_ping_while_the_database_is_away_is_refused_not_lost(
+    config_dir: Path, postgres_url: str, postgres_admin: str
+) -> None:
+    """The database refuses connections for a while: a ping is answered 503 (curl
+    --retry tries again), never acknowledged and dropped; then it is recorded."""
+    (config_dir / "monitors.yaml").write_text(MONITORS)
+    client = await start_client(config_dir, postgres_url)
+    name = make_url(postgres_url).database
+    try:
+        path = path_of(await ping_url(client, "backup"))
+        await client.server.app[ENGINE].dispose()  # no pooled connection survives
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+        try:
+            refused = await client.post(path, data=b"nightly ok")
+            assert refused.status == 503
+            assert await refused.text() == "the database is unavailable: retry\n"
+        finally:
+            with psycopg.connect(postgres_admin, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        assert (await client.post(path, data=b"nightly ok")).status == 200
+        pings = await (await client.get("/api/websites/backup/pings")).json()
+        assert [p["body"] for p in pings["items"]] == ["nightly ok"]
+    finally:
+        await client.close()

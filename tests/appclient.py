@@ -60,6 +60,7 @@ async def record_check(
     ms: float = 42.0,
     phases: bool = True,
     error_message: str = "HTTP 503, expected 2xx",
+    details: dict[str, Any] | None = None,
 ) -> None:
     """Store one check of website ``key`` as the checker would, ``ago`` seconds ago."""
     engine = client.server.app[ENGINE]
@@ -78,6 +79,7 @@ async def record_check(
         error_kind=None if ok else "status",
         error_message=None if ok else error_message,
         timings=timings,
+        details=details,
     )
     async with engine.begin() as conn:
         await results.record(conn, [history_row(result)])

@@ -101,6 +101,16 @@ def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "—"
 
 
+def moment(value: str | datetime | None) -> datetime | None:
+    """An ISO 8601 time from a check's details (JSON text) as a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def duration(seconds: float | None) -> str:
     """A span of time, two units at most: 45 s, 12 min, 3 h 20 min, 2 d 4 h."""
     if seconds is None:
@@ -150,6 +160,7 @@ def environment(assets: Assets) -> jinja2.Environment:
         pct=pct,
         iso=iso,
         when=when,
+        moment=moment,
         duration=duration,
         days_left=days_left,
         yaml=yamlish,

@@ -366,6 +366,13 @@ class TcpCheck(_Entry, CheckSettings):
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 
+def _version_text(value: object) -> object:
+    """``min_version: 1.3`` (a YAML number) reads as "1.3"."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"{float(value):.1f}"
+    return value
+
+
 class TlsCheck(_Entry, CheckSettings):
     """Any TLS service (HTTPS, SMTPS, IMAPS, LDAPS, a database): the handshake, the
     certificate chain, the host name, the protocol version and the expiry."""
@@ -377,9 +384,9 @@ class TlsCheck(_Entry, CheckSettings):
         None,
         description="Name sent in SNI and checked against the certificate (default: host).",
     )
-    min_version: Literal["1.0", "1.1", "1.2", "1.3"] = Field(
-        "1.2", description="Lowest TLS version accepted: 1.0, 1.1, 1.2 or 1.3."
-    )
+    min_version: Annotated[
+        Literal["1.0", "1.1", "1.2", "1.3"], BeforeValidator(_version_text)
+    ] = Field("1.2", description="Lowest TLS version accepted: 1.0, 1.1, 1.2 or 1.3.")
     verify_tls: bool = Field(
         True,
         description="Verify the chain and the host name (false: only the handshake, the "
@@ -485,10 +492,9 @@ Percent = Annotated[float, BeforeValidator(lambda v: _percent(v))]
 
 def _percent(value: object) -> object:
     """``20%``, ``20`` or ``20.5`` -> 20.0 (a share in percent, 0 to 100)."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        value = value.strip()[:-1]
+    text = value.strip().removesuffix("%") if isinstance(value, str) else value
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise PydanticCustomError(
             "percent", "expected a percentage such as 20% (got {got})", {"got": repr(value)}

@@ -297,8 +297,8 @@ class Validator:
                     self.report(
                         doc,
                         (*path, "type"),
-                        f"unknown check type {check_type(item)!r}: expected "
-                        + " or ".join(CHECK_TYPES),
+                        f"unknown check type {check_type(item)!r}: expected one of "
+                        + ", ".join(CHECK_TYPES),
                     )
                     self.failed["websites"].add(
                         str(item.get("key") or slugify(str(item.get("name", ""))))

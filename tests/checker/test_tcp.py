@@ -184,7 +184,7 @@ def test_a_tcp_entry_validates_and_takes_only_the_defaults_it_has(config_dir: Pa
         (("port: 5432", "port: 70000"), "monitors.yaml:9:11: websites[0].port: should be less"),
         (
             ("type: tcp", "type: smtp"),
-            "monitors.yaml:7:11: websites[0].type: unknown check type 'smtp': expected http or tcp",
+            "monitors.yaml:7:11: websites[0].type: unknown check type 'smtp': expected one of http, tcp, tls, dns, icmp, heartbeat",
         ),
         (
             ("host: db.internal", "host: tcp://db"),

@@ -189,5 +189,7 @@ def test_a_tls_entry_validates() -> None:
     assert isinstance(check, TlsCheck)
     assert check.target == "tls://mail.example.org:465"
     assert check.sni == "mail.example.org" and check.min_version == "1.2"
+    numeric = parse_check({"type": "tls", "name": "x", "host": "h", "min_version": 1.3})
+    assert isinstance(numeric, TlsCheck) and numeric.min_version == "1.3"  # YAML's 1.3
     with pytest.raises(ValueError, match="min_version"):
         parse_check({"type": "tls", "name": "x", "host": "h", "min_version": "1.4"})

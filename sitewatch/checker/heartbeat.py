@@ -7,7 +7,7 @@ uptime and metrics -- but the check only reads the pings the database holds
 function of the pings and the time.
 
 * ``period``: a success ping is due ``period`` after the last one (or after the
-  check was created); DOWN (``late``) once ``grace`` has passed too.
+  check was created or last changed); DOWN (``late``) once ``grace`` has passed too.
 * ``schedule``: a success ping is due after each run of the cron schedule (in
   ``tz``); DOWN once a run is ``grace`` old without one.
 * A fail ping (or a non-zero exit status) is DOWN (``failed``) until the next
@@ -113,14 +113,14 @@ def judge(
                 details,
             )
     if target.period is not None:
-        since = success or state["created_at"]
+        since = max(success, state["since"]) if success else state["since"]
         due = since + timedelta(seconds=target.period)
         details["next_due"] = due
         if now > due + grace:
             what = (
                 f"no ping since {_when(success)} ({_ago(now, success)} ago)"
                 if success
-                else f"no ping since the check was created ({_ago(now, since)} ago)"
+                else f"no ping since the check was created or changed ({_ago(now, since)} ago)"
             )
             return (
                 "late",
@@ -131,8 +131,8 @@ def judge(
         return None, None, details
     due_run = last_run_due(target, now - grace)
     details["next_due"] = next_run(target, now)
-    if due_run is None or due_run < state["created_at"]:
-        return None, None, details  # no run due since the check appeared
+    if due_run is None or due_run < state["since"]:
+        return None, None, details  # no run due since the check appeared or changed
     slack = timedelta(seconds=min(SCHEDULE_SLACK, target.grace / 2))
     if success is None or success < due_run - slack:
         return (

@@ -384,9 +384,9 @@ class TlsCheck(_Entry, CheckSettings):
         None,
         description="Name sent in SNI and checked against the certificate (default: host).",
     )
-    min_version: Annotated[
-        Literal["1.0", "1.1", "1.2", "1.3"], BeforeValidator(_version_text)
-    ] = Field("1.2", description="Lowest TLS version accepted: 1.0, 1.1, 1.2 or 1.3.")
+    min_version: Annotated[Literal["1.0", "1.1", "1.2", "1.3"], BeforeValidator(_version_text)] = (
+        Field("1.2", description="Lowest TLS version accepted: 1.0, 1.1, 1.2 or 1.3.")
+    )
     verify_tls: bool = Field(
         True,
         description="Verify the chain and the host name (false: only the handshake, the "

@@ -24,7 +24,9 @@ PingKind = Literal["success", "start", "fail"]
 class PingState(TypedDict):
     """What ``judge`` needs of a heartbeat's pings (from ``store.heartbeats``)."""
 
-    created_at: datetime  # when the check appeared: nothing is due before
+    # When the heartbeat appeared or last changed (edited, paused, resumed): no ping
+    # is due for the time before, so resuming a paused heartbeat waits for its job.
+    since: datetime
     last_success: datetime | None
     last_start: datetime | None
     last_fail: datetime | None
@@ -88,8 +90,8 @@ async def record_ping(
 
 async def ping_state(conn: AsyncConnection, website_id: int) -> PingState | None:
     """What judging a heartbeat needs; None when the website is gone."""
-    created = await conn.scalar(select(websites.c.created_at).where(websites.c.id == website_id))
-    if created is None:
+    since = await conn.scalar(select(websites.c.updated_at).where(websites.c.id == website_id))
+    if since is None:
         return None
     latest = (
         await conn.execute(
@@ -103,7 +105,7 @@ async def ping_state(conn: AsyncConnection, website_id: int) -> PingState | None
     ).one()
     success, start, fail, last = latest
     state = PingState(
-        created_at=created,
+        since=since,
         last_success=success,
         last_start=start,
         last_fail=fail,

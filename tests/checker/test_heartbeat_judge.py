@@ -18,7 +18,7 @@ HOUR = timedelta(hours=1)
 
 def state(**pings: object) -> PingState:
     base = PingState(
-        created_at=T0,
+        since=T0,
         last_success=None,
         last_start=None,
         last_fail=None,
@@ -41,8 +41,19 @@ def test_a_new_heartbeat_waits_one_period_and_the_grace() -> None:
     kind, message, _ = judge(EVERY_DAY, state(), T0 + 25 * HOUR + timedelta(seconds=1))
     assert kind == "late"
     assert message == (
-        "no ping since the check was created (1d1h1s ago): expected every 1d, grace 1h"
+        "no ping since the check was created or changed (1d1h1s ago): expected every 1d, grace 1h"
     )
+
+
+def test_a_change_to_the_heartbeat_restarts_the_wait() -> None:
+    # Paused for two days, then resumed (or edited): the job's next ping is due
+    # a period after the change, not two days ago.
+    resumed = state(since=T0 + 48 * HOUR, last_success=T0, last_ping=T0)
+    assert judge(EVERY_DAY, resumed, T0 + 60 * HOUR)[0] is None
+    assert judge(EVERY_DAY, resumed, T0 + 74 * HOUR)[0] == "late"
+    # A failure stays a failure across a change.
+    failed = state(since=T0 + 48 * HOUR, last_success=T0, last_fail=T0 + HOUR)
+    assert judge(EVERY_DAY, failed, T0 + 49 * HOUR)[0] == "failed"
 
 
 def test_period_counts_from_the_last_success() -> None:
@@ -85,7 +96,7 @@ def test_a_run_that_started_must_end_within_the_grace() -> None:
 def test_a_cron_schedule_in_its_time_zone() -> None:
     # 03:00 in Berlin is 02:00 UTC in winter; the grace is 30 minutes.
     created = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    fresh = state(created_at=created)
+    fresh = state(since=created)
     assert judge(NIGHTLY, fresh, datetime(2026, 12, 1, 2, 29, tzinfo=UTC))[0] is None
     kind, message, _ = judge(NIGHTLY, fresh, datetime(2026, 12, 1, 2, 31, tzinfo=UTC))
     assert kind == "late"
@@ -93,15 +104,15 @@ def test_a_cron_schedule_in_its_time_zone() -> None:
         "no ping for the run due at 2026-12-01 02:00:00 UTC "
         "(schedule '0 3 * * *' in Europe/Berlin, grace 30m)"
     )
-    ran = state(created_at=created, last_success=datetime(2026, 12, 1, 2, 7, tzinfo=UTC))
+    ran = state(since=created, last_success=datetime(2026, 12, 1, 2, 7, tzinfo=UTC))
     kind, _, details = judge(NIGHTLY, ran, datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
     assert kind is None
     assert details["next_due"] == datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
     # A ping a little early (the job's clock runs ahead) still counts.
-    early = state(created_at=created, last_success=datetime(2026, 12, 1, 1, 59, 30, tzinfo=UTC))
+    early = state(since=created, last_success=datetime(2026, 12, 1, 1, 59, 30, tzinfo=UTC))
     assert judge(NIGHTLY, early, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))[0] is None
     # Nothing is due from runs before the check existed.
-    new = state(created_at=datetime(2026, 12, 1, 2, 10, tzinfo=UTC))
+    new = state(since=datetime(2026, 12, 1, 2, 10, tzinfo=UTC))
     assert judge(NIGHTLY, new, datetime(2026, 12, 1, 3, 0, tzinfo=UTC))[0] is None
 
 

@@ -30,6 +30,7 @@ from sitewatch.config.models import (
     TlsCheck,
     Website,
     check_model,
+    check_type,
 )
 from sitewatch.config.regex import compile_regex
 from sitewatch.config.types import parse_duration
@@ -57,10 +58,11 @@ class Target:
     broken: str | None = None
     # Set for every type but HTTP (``url`` is then how lists show it: tcp://host:port).
     service: ServiceTarget | None = None
+    broken_type: str = ""  # the type of a ``broken`` target (it has no service)
 
     @property
     def type(self) -> str:
-        return _TYPE_OF.get(type(self.service), "http")
+        return self.broken_type or _TYPE_OF.get(type(self.service), "http")
 
     @classmethod
     def of(cls, website: AnyCheck, website_id: int = 0) -> Target:
@@ -192,6 +194,7 @@ def unusable_target(website_id: int, key: str, stored: Mapping[str, Any], reason
         verify_tls=True,
         expect=Expectations(),
         broken=reason,
+        broken_type=check_type(stored) if check_model(stored) else "http",
     )
 
 

@@ -239,7 +239,7 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     if checker is not None:
         checker.observers.append(
             lambda r: metrics.observe(
-                checker.keys.get(r.website_id), r, checker.types.get(r.website_id, "http")
+                checker.keys.get(r.website_id), r, checker.type_of(r.website_id)
             )
         )
         checker.reloaded.append(lambda: metrics.keep(checker.keys.values()))

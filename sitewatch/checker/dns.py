@@ -67,8 +67,9 @@ class DnsTarget:
         )
 
 
-class _System:
-    """The system's resolvers, re-read from /etc/resolv.conf once a minute."""
+class SystemResolvers:
+    """The system's resolvers, re-read from /etc/resolv.conf once a minute (one
+    per ``Prober``)."""
 
     def __init__(self) -> None:
         self._at = -_SYSTEM_TTL
@@ -84,9 +85,6 @@ class _System:
                 self._servers = []
             self._at = now
         return self._servers
-
-
-SYSTEM = _System()
 
 
 def _name(text: str) -> str:
@@ -171,13 +169,18 @@ async def _ask(
 
 
 async def check_dns(
-    website_id: int, target: DnsTarget, seconds: float, checked_at: datetime
+    website_id: int,
+    target: DnsTarget,
+    seconds: float,
+    checked_at: datetime,
+    system: SystemResolvers,
 ) -> CheckResult:
-    """One check of ``target``, all of it within ``seconds``."""
+    """One check of ``target``, all of it within ``seconds`` (``system``: the
+    resolvers to ask when the target names none)."""
     timings = Timings()
     started = perf_counter()
     result = CheckResult(website_id, checked_at, ok=False, timings=timings)
-    servers = [target.resolver] if target.resolver else SYSTEM.servers()
+    servers = [target.resolver] if target.resolver else system.servers()
     details: dict[str, Any] = {"record": target.record}
     result.details = details
     if not servers:

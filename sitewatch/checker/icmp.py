@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from time import perf_counter
 from typing import Any
@@ -59,7 +59,6 @@ class Sockets:
     """Which kind of ICMP socket works in this process (found on first use)."""
 
     privileged: bool | None = None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def open(self, family6: bool) -> Any:
         kind = ICMPv6Socket if family6 else ICMPv4Socket

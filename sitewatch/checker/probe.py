@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import ClientTimeout, TraceConfig, client_exceptions
 
 from sitewatch import __version__
-from sitewatch.checker.dns import DnsTarget, check_dns
+from sitewatch.checker.dns import DnsTarget, SystemResolvers, check_dns
 from sitewatch.checker.expectations import evaluate
 from sitewatch.checker.heartbeat import PingReader, check_heartbeat
 from sitewatch.checker.icmp import IcmpTarget, NoIcmpSocketError, Sockets, check_icmp
@@ -188,6 +188,7 @@ class Prober:
         self.redact = redact or Redactor(None)
         self.pings = pings  # how heartbeat checks read their pings (None: not here)
         self.icmp = Sockets()
+        self.resolvers = SystemResolvers()  # for DNS checks that name no resolver
         self.max_body_bytes = max_body_bytes
         self.fresh_connections = fresh_connections
         self.trace_timings = timings
@@ -331,7 +332,7 @@ class Prober:
                 wid, service, seconds, checked_at, now=checked_at, cadata=self._cadata
             )
         if isinstance(service, DnsTarget):
-            return await check_dns(wid, service, seconds, checked_at)
+            return await check_dns(wid, service, seconds, checked_at, self.resolvers)
         if isinstance(service, IcmpTarget):
             try:
                 return await check_icmp(wid, service, seconds, checked_at, self.icmp)

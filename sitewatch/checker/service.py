@@ -81,7 +81,6 @@ class Checker:
         )
         self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
         self.keys: dict[int, str] = {}  # id -> key of every website being checked
-        self.types: dict[int, str] = {}  # id -> its check type (http, tcp, ...)
         # In a cluster: the websites this instance holds (None: all of them).
         self.scope: Callable[[], set[int] | None] = lambda: None
         # Called with each result as it is produced (metrics), and after each reload.
@@ -107,6 +106,11 @@ class Checker:
             self._settle_at = None
             gc.freeze()  # no collection first: instant, whatever the heap's size
             log.debug("froze %d objects after the first round of checks", gc.get_freeze_count())
+
+    def type_of(self, website_id: int) -> str:
+        """The check type of a website checked here (http when not known)."""
+        known = self._targets.get(website_id)
+        return known[1].type if known else "http"
 
     async def _read_pings(self, website_id: int) -> heartbeats.PingState | None:
         async with self.engine.connect() as conn:
@@ -170,7 +174,6 @@ class Checker:
                 )
         self._targets = targets
         self.keys = {r.id: r.key for r in rows if r.id in targets}
-        self.types = {i: t.type for i, (_, t) in targets.items()}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
             {i: not ok for i, ok in failing.items()},

@@ -314,6 +314,12 @@ class _Entry(EntrySettings):
         _derive_key(self)
         return self
 
+    @property
+    def target(self) -> str:
+        """How lists, the API and the dashboard show the check: its URL, or
+        tcp://host:port, dns://name/TYPE and so on (``display_url``)."""
+        return display_url(self.model_dump(mode="json"))
+
 
 class Website(_Entry, WebsiteSettings):
     """One website to watch (an entry of ``websites:``): an HTTP(S) check."""
@@ -326,10 +332,6 @@ class Website(_Entry, WebsiteSettings):
         description="The check's type: http (the default), tcp, tls, dns, icmp or heartbeat.",
     )
     url: HttpUrl = Field(description="The http:// or https:// URL to check.")
-
-    @property
-    def target(self) -> str:
-        return self.url
 
 
 class TcpCheck(_Entry, CheckSettings):
@@ -356,11 +358,6 @@ class TcpCheck(_Entry, CheckSettings):
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
         return _check_regex(value)
-
-    @property
-    def target(self) -> str:
-        """How the check is shown and stored in lists: ``tcp://host:port``."""
-        return f"tcp://{host_in_url(self.host)}:{self.port}"
 
 
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
@@ -395,10 +392,6 @@ class TlsCheck(_Entry, CheckSettings):
     tls_expiry_days: int = Field(
         14, ge=0, le=3650, description="Fail when the certificate expires within this many days."
     )
-
-    @property
-    def target(self) -> str:
-        return f"tls://{host_in_url(self.host)}:{self.port}"
 
     @property
     def sni(self) -> str:
@@ -481,14 +474,6 @@ class DnsCheck(_Entry, CheckSettings):
             )
         return self
 
-    @property
-    def target(self) -> str:
-        where = f"@{self.resolver}" if self.resolver else ""
-        return f"dns://{self.domain}/{self.record}{where}"
-
-
-Percent = Annotated[float, BeforeValidator(lambda v: _percent(v))]
-
 
 def _percent(value: object) -> object:
     """``20%``, ``20`` or ``20.5`` -> 20.0 (a share in percent, 0 to 100)."""
@@ -504,6 +489,9 @@ def _percent(value: object) -> object:
             "percent", "a percentage is between 0% and 100% (got {got})", {"got": repr(value)}
         )
     return number
+
+
+Percent = Annotated[float, BeforeValidator(_percent)]
 
 
 class IcmpCheck(_Entry, CheckSettings):
@@ -542,10 +530,6 @@ class IcmpCheck(_Entry, CheckSettings):
                 },
             )
         return self
-
-    @property
-    def target(self) -> str:
-        return f"icmp://{host_in_url(self.host)}"
 
 
 def _check_zone(value: str) -> str:
@@ -606,10 +590,6 @@ class HeartbeatCheck(_Entry):
                 {},
             )
         return self
-
-    @property
-    def target(self) -> str:
-        return f"heartbeat://{self.key}"
 
     @property
     def interval(self) -> float:

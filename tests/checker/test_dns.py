@@ -224,15 +224,13 @@ async def test_the_system_resolvers_are_tried_in_turn(
     fake_resolver: Callable[[int | None], asyncio.Future[int]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from sitewatch.checker import dns as dns_check
-
     silent = await fake_resolver(None)
     failing = await fake_resolver(dns.rcode.SERVFAIL)
-    monkeypatch.setattr(
-        dns_check.SYSTEM, "servers", lambda: [("127.0.0.1", silent), ("127.0.0.1", failing)]
-    )
     spec = {"type": "dns", "name": "d", "domain": "example.org", "timeout": "2s"}
     async with Prober() as prober:
+        monkeypatch.setattr(
+            prober.resolvers, "servers", lambda: [("127.0.0.1", silent), ("127.0.0.1", failing)]
+        )
         result = await prober.check(Target.of(parse_check(spec)))
     # The first said nothing within its half of the time; the second answered.
     assert result.error_kind == "servfail", result

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from sitewatch.config.models import CHECK_TYPES
 from sitewatch.config.problems import Problem
 
 Kind = Literal["text", "url", "number", "select", "checkbox", "list", "lines", "secret", "choices"]
@@ -39,8 +40,8 @@ class FormField:
         return self.alias or self.name
 
 
-CHECKED = ("http", "tcp", "tls", "dns", "icmp")  # the types sitewatch probes itself
-CHECK_TYPE_NAMES = (*CHECKED, "heartbeat")
+CHECK_TYPE_NAMES = tuple(CHECK_TYPES)
+CHECKED = tuple(t for t in CHECK_TYPES if t != "heartbeat")  # the types sitewatch probes
 
 WEBSITE_FIELDS: tuple[FormField, ...] = (
     FormField("name", "Name", required=True, placeholder="Shop front page"),

@@ -17,7 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import aiohttp
 from aiohttp import web
 
+from sitewatch.alerts.channels.apprise import AppriseChannel
 from sitewatch.alerts.channels.email import EmailChannel
+from sitewatch.alerts.channels.opsgenie import OpsgenieChannel
+from sitewatch.alerts.channels.pagerduty import PagerDutyChannel
 from sitewatch.alerts.channels.webhook import WebhookChannel
 from sitewatch.alerts.engine import EngineOptions
 from sitewatch.alerts.guard import GuardPolicy
@@ -316,10 +319,16 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
     return ctx
 
 
+async def _close(channel: AppriseChannel) -> None:
+    channel.close()
+
+
 def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         dashboard = settings.base_url or f"http://{settings.host}:{settings.port}"
+        apprise = AppriseChannel()
+        app.on_cleanup.append(lambda _: _close(apprise))
         async with aiohttp.ClientSession() as session, Prober() as prober:
             canary = None
             if settings.guard_canary_url:
@@ -334,7 +343,13 @@ def _alerting(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIt
             alerting = Alerting(
                 app[ENGINE],
                 environ,
-                {"email": EmailChannel(), "webhook": WebhookChannel(session)},
+                {
+                    "email": EmailChannel(),
+                    "webhook": WebhookChannel(session),
+                    "apprise": apprise,
+                    "pagerduty": PagerDutyChannel(session),
+                    "opsgenie": OpsgenieChannel(session),
+                },
                 EngineOptions(
                     retry_for=settings.alert_retry_for,
                     dashboard_url=dashboard,

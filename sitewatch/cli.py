@@ -356,6 +356,7 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
                 f"{len(errors)} error{'s' if len(errors) != 1 else ''} in {settings.config_dir}\n"
             )
         return 1
+    channels = _channels(snapshot)
     if fmt == "json":
         json.dump(
             {
@@ -363,6 +364,7 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
                 "revision": snapshot.revision,
                 "websites": len(snapshot.websites),
                 "alerts": len(snapshot.alerts),
+                "channels": channels,
                 "problems": [p.to_dict() for p in snapshot.warnings],
             },
             out,
@@ -377,7 +379,28 @@ def validate(settings: Settings, fmt: str, out: TextIO) -> int:
             f"{len(snapshot.alerts)} alerts{_published(snapshot)} "
             f"(revision {snapshot.revision[:12]})\n"
         )
+        for name, reaches in channels.items():
+            out.write(f"  alert {name} ({reaches['type']}): {', '.join(reaches['services'])}\n")
     return 0
+
+
+def _channels(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    """Which services each alert reaches, as Apprise names them (parsed offline)."""
+    from sitewatch.config.appriseurls import services
+    from sitewatch.config.models import AppriseAlert
+
+    named = {
+        "email": "Email (SMTP)",
+        "webhook": "Webhook",
+        "pagerduty": "PagerDuty",
+        "opsgenie": "Opsgenie",
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(snapshot.alerts):
+        model = snapshot.alerts[name].model
+        reaches = services(model.urls) if isinstance(model, AppriseAlert) else [named[model.type]]
+        out[name] = {"type": model.type, "services": reaches}
+    return out
 
 
 async def plan(settings: Settings, out: TextIO) -> int:

@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from sitewatch.checker.result import CheckResult
-from sitewatch.config.models import CHECK_TYPES
+from sitewatch.config.models import ALERT_TYPES, CHECK_TYPES
 from sitewatch.store.runs import RunRecord
 
 # Seconds: from a fast local answer to a slow one near the default 10 s timeout.
@@ -206,7 +206,7 @@ class Metrics:
             "Notifications waiting to be delivered (read at scrape time).",
             registry=r,
         )
-        for channel in ("email", "webhook"):  # from zero, so rate() works at once
+        for channel in ALERT_TYPES:  # from zero, so rate() works at once
             for result in ("success", "failure"):
                 self.notifications.labels(channel, result)
         for kind in CHECK_TYPES:

@@ -3,9 +3,11 @@ webhook endpoint (aiohttp) that can be told to fail for a while."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -148,3 +150,86 @@ class WebhookReceiver:
 
     def types(self) -> list[str]:
         return [d.json["type"] for d in self.received]
+
+
+@dataclass
+class Request:
+    """One request a ``ServiceReceiver`` took, as it arrived."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def form(self) -> dict[str, str]:
+        from urllib.parse import parse_qsl
+
+        return dict(parse_qsl(self.body.decode()))
+
+
+Answer = Callable[[Request], web.StreamResponse]
+
+
+@dataclass
+class ServiceReceiver:
+    """An HTTP server on loopback standing in for a notification service: it records
+    every request and answers with ``answer`` (as the service documents). It can
+    answer ``fail_status`` to the next ``fail_next`` requests (an outage), and
+    hold every request until ``hold`` is set (a service that is slow to answer)."""
+
+    answer: Answer | None = None
+    fail_next: int = 0
+    fail_status: int = 503
+    hold: asyncio.Event | None = None
+    requests: list[Request] = field(default_factory=list)
+    refused: int = 0
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        seen = Request(
+            request.method,
+            request.path,
+            dict(request.query),
+            dict(request.headers),
+            await request.read(),
+        )
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.refused += 1
+            return web.json_response({"error": "unavailable"}, status=self.fail_status)
+        self.requests.append(seen)
+        if self.answer is None:
+            return web.Response(text="")
+        return self.answer(seen)
+
+    async def __aenter__(self) -> ServiceReceiver:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def paths(self) -> list[str]:
+        return [f"{r.method} {r.path}" for r in self.requests]

@@ -32,6 +32,36 @@ def test_validate_ok(capsys: pytest.CaptureFixture[str], config_dir: Path) -> No
     assert out.startswith(f"{config_dir} is valid: 2 websites, 0 alerts (revision ")
 
 
+def test_validate_names_the_services_each_alert_reaches(
+    capsys: pytest.CaptureFixture[str], config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NTFY_URL", "ntfys://ntfy.sh/shop-alerts-x7q2")
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
+    write(
+        config_dir,
+        "alerts.yaml",
+        "alerts:\n"
+        "  - name: phone\n    type: apprise\n    websites: '*'\n    urls:\n"
+        "      - tgram://123456789:AAbbCCddEEffGGhh/12345\n"
+        "      - ${NTFY_URL}\n"
+        "      - pagerduty://integrationkey@apikey\n"
+        "  - name: pd\n    type: pagerduty\n    routing_key: abc\n    websites: '*'\n",
+    )
+    code, out = run(capsys, "validate", "--config", str(config_dir))
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"{config_dir}/alerts.yaml:8:9: warning: alerts[0].urls[2]: pagerduty:// through Apprise "
+        "keys incidents by the message text, so a reminder or an UP does not find the incident "
+        "its DOWN opened; type: pagerduty keeps one incident per outage"
+    )
+    assert lines[-2:] == [
+        "  alert pd (pagerduty): PagerDuty",
+        "  alert phone (apprise): Telegram, ntfy, Pager Duty",
+    ]
+    assert "shop-alerts-x7q2" not in out
+
+
 def test_validate_errors_exit_1_and_list_them_all(
     capsys: pytest.CaptureFixture[str], config_dir: Path
 ) -> None:

@@ -56,6 +56,9 @@ def test_configuration_md_documents_exactly_the_schema() -> None:
     common = _fields("Fields of every alert")
     assert common | _fields("Email (`type: email`)") == _props(alerts, "EmailAlert")
     assert common | _fields("Webhook (`type: webhook`)") == _props(alerts, "WebhookAlert")
+    assert common | _fields("Apprise (`type: apprise`)") == _props(alerts, "AppriseAlert")
+    assert common | _fields("PagerDuty (`type: pagerduty`)") == _props(alerts, "PagerDutyAlert")
+    assert common | _fields("Opsgenie (`type: opsgenie`)") == _props(alerts, "OpsgenieAlert")
     windows = _props(alerts, "WeeklyWindow") | _props(alerts, "OneOffWindow")
     assert _fields("Maintenance windows (`maintenance:`)") == windows
 
@@ -86,9 +89,11 @@ def test_yaml_snippets_parse_and_config_snippets_validate(doc: str, block: str) 
     if data is None:  # a comment to copy, such as the schema line for editors
         assert all(line.startswith("#") for line in block.strip().splitlines()), doc
         return
-    # ${VAR} references stand for values the reader provides: give each one.
+    # ${VAR} references stand for values the reader provides: give each one, the
+    # example a comment shows (``# TELEGRAM_URL=tgram://...``) where there is one.
     names = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", block)
-    data = resolve(data, dict.fromkeys(names, "https://example.com/hook"))
+    examples = dict(re.findall(r"#\s*([A-Z][A-Z0-9_]*)=(\S+)", block))
+    data = resolve(data, {n: examples.get(n, "https://example.com/hook") for n in names})
     if isinstance(data, dict) and data.keys() & {"websites", "defaults", "allow_empty"}:
         MonitorsFile.model_validate(data)
     elif isinstance(data, dict) and data.keys() & {"alerts", "maintenance"}:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
-from sitewatch.alerts.channels import Channel, DeliveryError
+from sitewatch.alerts.channels import AnyAlert, Channel, DeliveryError, Progress
 from sitewatch.config.envsubst import EnvError, resolve
 from sitewatch.config.models import ALERT_TYPES
 from sitewatch.config.secrets import Redactor
@@ -69,7 +69,7 @@ class Dispatcher:
         channels: Mapping[str, Channel],
         *,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
+        concurrency: int = 16,
         poll: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -80,7 +80,8 @@ class Dispatcher:
         self.retry = retry or RetryPolicy()
         self.poll = poll
         self.clock = clock
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency  # rows in flight at once (one per alert)
+        self._running: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self.delivered_total = 0
         self.failed_attempts_total = 0
@@ -92,38 +93,81 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.deliver_due()
-            except (DatabaseError, OSError) as exc:
-                log.error("could not read the outbox (will retry): %s", exc)
-            self._wake.clear()
-            waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait(waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
-            for w in waits:
-                w.cancel()
+        """Deliver until ``stop``. Rows are sent in tasks of their own: the loop
+        goes on claiming while a slow receiver answers, so one alert's slow
+        service never holds back the next notification of another alert."""
+        try:
+            while not stop.is_set():
+                try:
+                    self._start_due(await self._claim(self._free()))
+                except (DatabaseError, OSError) as exc:
+                    log.error("could not read the outbox (will retry): %s", exc)
+                self._wake.clear()
+                waits = [
+                    asyncio.ensure_future(self._wake.wait()),
+                    asyncio.ensure_future(stop.wait()),
+                ]
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait(
+                        waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED
+                    )
+                for w in waits:
+                    w.cancel()
+        finally:
+            # A send in flight is finished and recorded (each is bounded by its
+            # channel's timeout); cancelled, it would be sent again after CLAIM.
+            if self._running:
+                await asyncio.wait(set(self._running))
 
-    async def deliver_due(self) -> int:
-        """Try every row that is due now (one per alert); how many were tried."""
+    def _free(self) -> int:
+        return max(0, self.concurrency - len(self._running))
+
+    def _start_due(self, claimed: tuple[list[OutboxItem], Mapping[int, AlertSpec]]) -> None:
+        rows, specs = claimed
+        for row in rows:
+            task = asyncio.create_task(self._deliver(row, specs), name="sitewatch-delivery")
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()  # a slot is free, and the alert's next row may be due
+        if not task.cancelled() and task.exception() is not None:
+            # The attempt could not be recorded (the database went away): the row
+            # stays claimed and is tried again once the claim runs out.
+            log.error("could not record a delivery attempt: %s", task.exception())
+
+    async def _claim(self, limit: int) -> tuple[list[OutboxItem], Mapping[int, AlertSpec]]:
+        """Claim up to ``limit`` due rows (one per alert): only as many as can be sent
+        now, since a claim lasts ``CLAIM`` and a row waiting longer for a slot
+        would be sent a second time by another instance."""
+        if limit <= 0:
+            return [], {}
         async with begin_write(self.engine) as conn:
             # Claimed in the transaction: another instance's dispatcher skips them.
-            rows = await store.claim_due(conn, self.clock(), CLAIM)
+            rows = await store.claim_due(conn, self.clock(), CLAIM, limit)
             specs = await store.alert_specs(conn) if rows else {}
+        return rows, specs
+
+    async def deliver_due(self) -> int:
+        """Try every row that is due now (one per alert) and wait for the
+        attempts; how many were tried."""
+        rows, specs = await self._claim(self.concurrency)
         await asyncio.gather(*(self._deliver(row, specs) for row in rows))
         return len(rows)
 
     async def _deliver(self, row: OutboxItem, specs: Mapping[int, AlertSpec]) -> None:
-        async with self._slots:
-            started = time.perf_counter()
-            spec = specs.get(row["alert_id"])
-            try:
-                ok, detail = await self._attempt(row, spec)
-            except Exception as exc:  # a bug of ours: recorded as a failed attempt, retried
-                log.exception("internal error delivering %s", row["event_id"])
-                ok, detail = False, f"internal error in sitewatch: {type(exc).__name__}: {exc}"
-            detail = self.redact(detail)
-            duration_ms = 1000 * (time.perf_counter() - started)
+        started = time.perf_counter()
+        spec = specs.get(row["alert_id"])
+        progress = Progress(spec.spec if spec else {}, set(row.get("sent_to") or ()))
+        before = set(progress.sent)
+        try:
+            ok, detail = await self._attempt(row, spec, progress)
+        except Exception as exc:  # a bug of ours: recorded as a failed attempt, retried
+            log.exception("internal error delivering %s", row["event_id"])
+            ok, detail = False, f"internal error in sitewatch: {type(exc).__name__}: {exc}"
+        detail = self.redact(detail)
+        duration_ms = 1000 * (time.perf_counter() - started)
         channel = str(spec.spec.get("type", "unknown")) if spec else "unknown"
         for listener in self.listeners:
             try:  # a metrics bug must not keep the attempt from being recorded
@@ -170,14 +214,22 @@ class Dispatcher:
                 detail=detail,
                 status=status,
                 next_attempt_at=next_at,
+                sent_to=sorted(progress.sent) if progress.sent != before else None,
             )
 
-    async def _attempt(self, row: OutboxItem, spec: AlertSpec | None) -> tuple[bool, str]:
+    async def _attempt(
+        self, row: OutboxItem, spec: AlertSpec | None, progress: Progress
+    ) -> tuple[bool, str]:
         if spec is None:
             return False, "the alert is no longer in the config"
         stored = spec.spec
         try:
-            alert = ALERT_TYPES[stored["type"]].model_validate(resolve(stored, self.environ))
+            # Off the loop: validating parses Apprise URLs and renders the templates
+            # on their samples (in the template worker).
+            model = ALERT_TYPES[stored["type"]]
+            alert: AnyAlert = await asyncio.to_thread(
+                model.model_validate, resolve(stored, self.environ)
+            )
         except EnvError as exc:
             return False, str(exc).splitlines()[0]
         except ValidationError as exc:
@@ -186,6 +238,6 @@ class Dispatcher:
         if channel is None:
             return False, f"no channel for alert type {alert.type!r}"
         try:
-            return True, await channel.send(alert, row["payload"])
+            return True, await channel.send(alert, row["payload"], progress)
         except DeliveryError as exc:
             return False, str(exc)

@@ -34,7 +34,27 @@ RULE_FIELDS = ("failure_threshold", "success_threshold", "send_on_resolved", "re
 
 class Timed(Protocol):
     @property
+    def dns_ms(self) -> float | None: ...
+    @property
+    def connect_ms(self) -> float | None: ...
+    @property
+    def tls_ms(self) -> float | None: ...
+    @property
+    def first_byte_ms(self) -> float | None: ...
+    @property
     def total_ms(self) -> float | None: ...
+
+
+def _phases(timed: Timed | None) -> dict[str, float | None] | None:
+    if timed is None:
+        return None
+    return {
+        "dns_ms": timed.dns_ms,
+        "connect_ms": timed.connect_ms,
+        "tls_ms": timed.tls_ms,
+        "first_byte_ms": timed.first_byte_ms,
+        "total_ms": timed.total_ms,
+    }
 
 
 class Outcome(Protocol):
@@ -103,7 +123,12 @@ def build_book(
             rule = rules[b.alert_id] = rule_of(b.alert_spec, environ)
         by_website.setdefault(b.website_id, []).append(Bound(b.alert_id, b.alert_key, rule))
         websites[b.website_id] = payload.WebsiteInfo(
-            b.website_id, b.website_key, b.website_name, b.website_url, b.website_tags
+            b.website_id,
+            b.website_key,
+            b.website_name,
+            b.website_url,
+            b.website_tags,
+            b.website_type,
         )
     parsed = tuple(parse_window(w) for w in windows)
     return Book({k: tuple(v) for k, v in by_website.items()}, websites, parsed)
@@ -282,6 +307,7 @@ class AlertEngine:
                 r.checked_at if kind == "up" else None,
                 state.cause_kind,
                 state.cause_message,
+                site.key,
             ),
             last_result=payload.result_info(
                 r.checked_at,
@@ -290,6 +316,7 @@ class AlertEngine:
                 r.timings.total_ms if r.timings else None,
                 r.error_kind,
                 r.error_message,
+                _phases(r.timings),
             ),
             dashboard_url=self.options.dashboard_url,
         )

@@ -11,10 +11,12 @@ import hashlib
 import hmac
 import html
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sitewatch.config.templating import dedup_key
 from sitewatch.times import iso_z
 
 SCHEMA = "sitewatch.alert.v1"
@@ -28,6 +30,7 @@ class WebsiteInfo:
     name: str
     url: str
     tags: tuple[str, ...] = ()
+    type: str = "http"
 
 
 _iso = iso_z
@@ -63,6 +66,7 @@ def event(
             "key": website.key,
             "name": website.name,
             "url": website.url,
+            "type": website.type,
             "tags": list(website.tags),
         },
         "incident": incident,
@@ -77,12 +81,15 @@ def incident_info(
     resolved_at: datetime | None,
     cause_kind: str | None,
     cause_message: str | None,
+    website_key: str | None = None,
 ) -> dict[str, Any]:
     duration = None
     if started_at is not None and resolved_at is not None:
         duration = round((resolved_at - started_at).total_seconds(), 3)
     return {
         "id": incident_id,
+        # One key for every notification of the incident (a pager's dedup key).
+        "key": None if website_key is None else dedup_key(website_key, incident_id),
         "started_at": _iso(started_at),
         "resolved_at": _iso(resolved_at),
         "duration_seconds": duration,
@@ -97,6 +104,7 @@ def result_info(
     response_time_ms: float | None,
     error_kind: str | None,
     error_message: str | None,
+    timings: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     return {
         "checked_at": _iso(checked_at),
@@ -105,6 +113,9 @@ def result_info(
         "response_time_ms": None if response_time_ms is None else round(response_time_ms, 1),
         "error_kind": error_kind,
         "error_message": error_message,
+        "timings": None
+        if timings is None
+        else {k: None if v is None else round(v, 1) for k, v in timings.items()},
     }
 
 
@@ -160,12 +171,16 @@ def body_json(ev: dict[str, Any]) -> bytes:
     return json.dumps(ev, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def body_slack(ev: dict[str, Any]) -> bytes:
-    lines = [f"*{headline(ev)}*"] + [f"{k}: {v}" for k, v in details(ev)]
-    return json.dumps({"text": "\n".join(lines)}, ensure_ascii=False).encode()
+def body_slack(ev: dict[str, Any], text: str | None = None) -> bytes:
+    """A Slack incoming webhook's body; ``text``: a template's, instead of the default."""
+    if text is None:
+        lines = [f"*{headline(ev)}*"] + [f"{k}: {v}" for k, v in details(ev)]
+        text = "\n".join(lines)
+    return json.dumps({"text": text}, ensure_ascii=False).encode()
 
 
-def body_discord(ev: dict[str, Any]) -> bytes:
+def body_discord(ev: dict[str, Any], text: str | None = None) -> bytes:
+    """A Discord webhook's body; ``text``: a template's content, instead of the headline."""
     colour = {"down": 0xD92D20, "reminder": 0xDC6803, "up": 0x079455}.get(ev["type"], 0x475467)
     embed = {
         "title": headline(ev)[:256],
@@ -174,7 +189,8 @@ def body_discord(ev: dict[str, Any]) -> bytes:
     }
     if ev.get("dashboard_url"):
         embed["url"] = ev["dashboard_url"]
-    return json.dumps({"content": headline(ev)[:2000], "embeds": [embed]}).encode()
+    content = headline(ev) if text is None else text
+    return json.dumps({"content": content[:2000], "embeds": [embed]}).encode()
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -9,9 +9,11 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from sitewatch.alerts import messages
 from sitewatch.alerts.channels import Channel
 from sitewatch.alerts.dispatcher import Dispatcher, RetryPolicy
 from sitewatch.alerts.engine import AlertEngine, EngineOptions, Outcome, build_book
+from sitewatch.alerts.messages import Rendered
 from sitewatch.errors import SitewatchError
 from sitewatch.store import alerting as store
 from sitewatch.store import catalog
@@ -80,6 +82,16 @@ class Alerting:
             event_id = await self.alerts.test_message(conn, alert_id, alert_key)
         self.dispatcher.wake()
         return event_id
+
+    async def preview(self, alert_key: str, kind: str) -> Rendered:
+        """What the alert sends for an event of ``kind`` (a sample event; a test as
+        it is sent), rendered off the event loop."""
+        async with self.engine.connect() as conn:
+            row = await catalog.find_alert(conn, alert_key, by_key=True)
+        if row is None:
+            raise UnknownAlertError(alert_key)
+        url = self.alerts.options.dashboard_url
+        return await asyncio.to_thread(messages.preview, row.spec, kind, url)
 
     @property
     def offline(self) -> str | None:

@@ -9,11 +9,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sitewatch.config.models import AnyCheck, AnyWindow, EmailAlert, WebhookAlert
+from sitewatch.config.models import AnyAlertModel, AnyCheck, AnyWindow
 from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.config.problems import Problem
 
-AnyAlert = EmailAlert | WebhookAlert
+AnyAlert = AnyAlertModel
 M = TypeVar("M", AnyCheck, AnyAlert, AnyWindow, StatusPage, IncidentNote)
 
 

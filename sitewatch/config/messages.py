@@ -14,7 +14,13 @@ from sitewatch.config.problems import Loc
 from sitewatch.config.yamlread import Document
 
 # Custom error types raised by model validators, and the field they are about.
-ERROR_FIELD = {"timeout": "timeout", "key_missing": "name", "credentials": "password"}
+# Errors a model raises about one of its fields: reported at that field.
+ERROR_FIELD = {
+    "timeout": ("timeout",),
+    "key_missing": ("name",),
+    "credentials": ("password",),
+    "template_body": ("templates", "body"),
+}
 
 
 def redact(doc: Document, path: Loc, message: str) -> str:

@@ -33,8 +33,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sitewatch.config.appriseurls import AppriseUrlError, inspect
 from sitewatch.config.jsonpath import parse_json_path
 from sitewatch.config.regex import RegexError, compile_regex
+from sitewatch.config.templating import MAX_SOURCE, TemplateError, check_template
 from sitewatch.config.types import (
     KEY_PATTERN,
     RESERVED_KEYS,
@@ -59,6 +61,9 @@ Timeout = Annotated[float, DurationRange(0.1, 300)]
 Interval = Annotated[float, DurationRange(5, 7 * 86400)]
 ResponseTime = Annotated[float, DurationRange(0.001, 300)]
 Reminder = Annotated[float, DurationRange(60, 30 * 86400)]
+# A delivery must end well within the outbox's claim (60 s): past it, another
+# instance would send the same notification again.
+DeliveryTimeout = Annotated[float, DurationRange(0.1, 50)]
 
 
 class StrictModel(BaseModel):
@@ -749,6 +754,61 @@ def _check_email(value: str) -> str:
     return value.strip()
 
 
+def _template(kind: str) -> Any:
+    def check(value: str) -> str:
+        try:
+            return check_template(value, html=kind == "html")
+        except TemplateError as exc:
+            raise PydanticCustomError("template", "{problem}", {"problem": str(exc)}) from None
+
+    return AfterValidator(check)
+
+
+# A Jinja2 template (sandboxed, StrictUndefined), rendered against a sample of
+# every event kind when the config is read: see docs/alerts.md#message-templates.
+TemplateText = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE), _template("text")]
+HtmlTemplateText = Annotated[str, Field(min_length=1, max_length=MAX_SOURCE), _template("html")]
+
+
+class ChatTemplates(StrictModel):
+    """Templates of a chat or pager message (Apprise, PagerDuty, Opsgenie)."""
+
+    title: TemplateText | None = Field(
+        None, description="The title: a chat message's heading, a pager's summary."
+    )
+    message: TemplateText | None = Field(None, description="The message body.")
+
+
+class EmailTemplates(StrictModel):
+    """Templates of an email."""
+
+    subject: TemplateText | None = Field(None, description="The subject (one line).")
+    text: TemplateText | None = Field(None, description="The plain-text body.")
+    html: HtmlTemplateText | None = Field(
+        None, description="The HTML body (values are HTML-escaped); without it, text only."
+    )
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        if value is not None and "\n" in value.strip():
+            raise PydanticCustomError("subject", "a subject is one line")
+        return value
+
+
+class WebhookTemplates(StrictModel):
+    """Templates of a webhook's POST."""
+
+    message: TemplateText | None = Field(
+        None, description="format slack or discord: the message text."
+    )
+    body: TemplateText | None = Field(
+        None,
+        description="The whole body, replacing the format's (JSON unless headers set "
+        "another Content-Type: checked to render as JSON).",
+    )
+
+
 class EmailAlert(AlertRule):
     """Notifications by email over SMTP."""
 
@@ -768,6 +828,9 @@ class EmailAlert(AlertRule):
     to: Annotated[list[str], one_or_many()] = Field(min_length=1, description="Recipients.")
     subject_prefix: str = Field("[sitewatch]", description="Put before every subject.")
     timeout: Timeout = Field(30.0, description="SMTP connection and command timeout.")
+    templates: EmailTemplates | None = Field(
+        None, description="Jinja2 templates of the subject and body (defaults: docs/alerts.md)."
+    )
 
     @field_validator("sender")
     @classmethod
@@ -809,12 +872,135 @@ class WebhookAlert(AlertRule):
         "json", description="Payload: sitewatch's own json, or a Slack / Discord incoming webhook."
     )
     timeout: Timeout = Field(10.0, description="Request timeout.")
+    templates: WebhookTemplates | None = Field(
+        None, description="Jinja2 templates of the message text or the whole body."
+    )
+
+    @property
+    def content_type(self) -> str:
+        for name, value in self.headers.items():
+            if name.lower() == "content-type":
+                return value
+        return "application/json"
+
+    @model_validator(mode="after")
+    def _json_body(self) -> WebhookAlert:
+        body = self.templates.body if self.templates else None
+        if body is not None and "json" in self.content_type.lower():
+            try:
+                check_template(body, as_json=True)
+            except TemplateError as exc:
+                raise PydanticCustomError(
+                    "template_body", "{problem}", {"problem": str(exc)}
+                ) from None
+        return self
 
 
-Alert = Annotated[EmailAlert | WebhookAlert, Field(discriminator="type")]
-ALERT_TYPES: dict[str, type[EmailAlert] | type[WebhookAlert]] = {
+def _apprise_url(value: str) -> str:
+    try:
+        inspect(value)
+    except AppriseUrlError as exc:
+        raise PydanticCustomError("apprise_url", "{problem}", {"problem": str(exc)}) from None
+    return value.strip()
+
+
+AppriseUrl = Annotated[
+    str,
+    AfterValidator(_apprise_url),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9+.-]*://"}),
+]
+
+
+class AppriseAlert(AlertRule):
+    """Notifications through Apprise: Telegram, Teams, ntfy, Pushover, Matrix, Gotify,
+    Mattermost and 100+ more services, each named by one URL."""
+
+    type: Literal["apprise"]
+    urls: Annotated[list[AppriseUrl], one_or_many(), Secret()] = Field(
+        min_length=1,
+        max_length=20,
+        description="Apprise URLs (https://appriseit.com/services/); they carry tokens, "
+        "so write each as ${VAR}.",
+    )
+    format: Literal["text", "markdown", "html"] = Field(
+        "text", description="What the message (the templates' output) is written in."
+    )
+    timeout: DeliveryTimeout = Field(
+        10.0, description="Per service: connect and read timeout (at most 50s)."
+    )
+    templates: ChatTemplates | None = Field(
+        None, description="Jinja2 templates of the title and message (defaults: docs/alerts.md)."
+    )
+
+
+class PagerDutyAlert(AlertRule):
+    """PagerDuty, Events API v2: one incident per outage (triggered on DOWN,
+    resolved on UP, deduplicated by the sitewatch incident)."""
+
+    type: Literal["pagerduty"]
+    routing_key: Annotated[str, Secret()] = Field(
+        min_length=1, description="The integration (routing) key of an Events API v2 service."
+    )
+    region: Literal["us", "eu"] = Field("us", description="us or eu: which PagerDuty API.")
+    url: HttpUrl | None = Field(
+        None,
+        description="The Events API endpoint, when not PagerDuty's own for the region "
+        "(a proxy, a compatible service).",
+    )
+    severity: Literal["critical", "error", "warning", "info"] = Field(
+        "critical", description="Severity of a DOWN."
+    )
+    timeout: DeliveryTimeout = Field(10.0, description="Request timeout (at most 50s).")
+    templates: ChatTemplates | None = Field(
+        None, description="title: the incident's summary; message: its details."
+    )
+
+    @property
+    def endpoint(self) -> str:
+        if self.url is not None:
+            return str(self.url)
+        host = "events.eu.pagerduty.com" if self.region == "eu" else "events.pagerduty.com"
+        return f"https://{host}/v2/enqueue"
+
+
+class OpsgenieAlert(AlertRule):
+    """Opsgenie (Alert API): one alert per outage (created on DOWN, noted on
+    reminders, closed on UP), keyed by the sitewatch incident as its alias."""
+
+    type: Literal["opsgenie"]
+    api_key: Annotated[str, Secret()] = Field(
+        min_length=1, description="An API integration's key (GenieKey)."
+    )
+    region: Literal["us", "eu"] = Field("us", description="us or eu: which Opsgenie API.")
+    url: HttpUrl | None = Field(
+        None, description="The API's base URL, when not Opsgenie's own for the region."
+    )
+    priority: Literal["P1", "P2", "P3", "P4", "P5"] = Field(
+        "P3", description="Priority of the alert."
+    )
+    teams: Annotated[list[str], one_or_many()] = Field(
+        default_factory=list, description="Teams to route the alert to (responders), by name."
+    )
+    timeout: DeliveryTimeout = Field(10.0, description="Request timeout (at most 50s).")
+    templates: ChatTemplates | None = Field(
+        None, description="title: the alert's message (130 characters); message: its description."
+    )
+
+    @property
+    def base(self) -> str:
+        if self.url is not None:
+            return str(self.url).rstrip("/")
+        return "https://api.eu.opsgenie.com" if self.region == "eu" else "https://api.opsgenie.com"
+
+
+AnyAlertModel = EmailAlert | WebhookAlert | AppriseAlert | PagerDutyAlert | OpsgenieAlert
+Alert = Annotated[AnyAlertModel, Field(discriminator="type")]
+ALERT_TYPES: dict[str, type[AnyAlertModel]] = {
     "email": EmailAlert,
     "webhook": WebhookAlert,
+    "apprise": AppriseAlert,
+    "pagerduty": PagerDutyAlert,
+    "opsgenie": OpsgenieAlert,
 }
 
 

@@ -39,6 +39,7 @@ from sitewatch.config.models import (
     CHECK_TYPES,
     AnyCheck,
     AnyWindow,
+    AppriseAlert,
     MonitorsFile,
     Website,
     WebsiteDefaults,
@@ -70,6 +71,10 @@ _DEFINED_IN = {"websites": "monitors", "alerts": "alerts", "pages": "status-page
 PUBLIC_NO_VARS = (
     "status pages and incident notes are public, so they take no ${VAR} references "
     "(a resolved value would be published): write the text itself, or $${ for a literal ${"
+)
+NO_VARS_IN_TEMPLATES = (
+    "message templates take no ${VAR} references: what they render is sent, shown in "
+    "previews and logged, and a resolved value would be published; write $${ for a literal ${"
 )
 
 # A validated website, reusable while its YAML text and defaults are unchanged.
@@ -221,7 +226,7 @@ class Validator:
             loc: Loc = (*prefix, *err["loc"])
             kind = err["type"]
             if kind in ERROR_FIELD:
-                loc = (*loc, ERROR_FIELD[kind])
+                loc = (*loc, *ERROR_FIELD[kind])
             self.report(doc, loc, message_of(err, model), key=kind == "extra_forbidden")
 
     # -- monitors ------------------------------------------------------------
@@ -367,7 +372,7 @@ class Validator:
             kind = item.get("type")
             model = ALERT_TYPES.get(kind) if isinstance(kind, str) else None
             if model is None:
-                expected = " or ".join(ALERT_TYPES)
+                expected = "one of " + ", ".join(ALERT_TYPES)
                 if kind is None:
                     self.report(doc, path, f"missing required key 'type' ({expected})")
                 else:
@@ -375,11 +380,18 @@ class Validator:
                         doc, (*path, "type"), f"unknown alert type {kind!r}: expected {expected}"
                     )
                 continue
+            in_templates = [p for p in templates.get(path, {}) if p[:1] == ("templates",)]
+            for where in in_templates:
+                self.report(doc, (*path, *where), NO_VARS_IN_TEMPLATES)
             try:
                 alert = model.model_validate(item)
             except ValidationError as exc:
                 self.report_validation(doc, path, exc, model)
                 continue
+            if in_templates:
+                continue
+            if isinstance(alert, AppriseAlert):
+                self.pager_through_apprise(doc, path, alert)
             self.failed["alerts"].discard(alert.name)
             line, _ = doc.position(path)
             source = Source(doc.file, line, f.relpath)
@@ -389,6 +401,21 @@ class Validator:
             digest = spec_digest(stored, f.relpath)
             placed = Placed(Entry(alert, source, stored, digest), doc, path)
             self.place(alerts, alert.name, placed, "alert name", "name")
+
+    def pager_through_apprise(self, doc: Document, path: Loc, alert: AppriseAlert) -> None:
+        """Apprise keys a pager's incidents by the message's first line: reminders
+        and recoveries would not find the incident a DOWN opened."""
+        for index, url in enumerate(alert.urls):
+            scheme = url.partition("://")[0].lower()
+            if scheme in ("pagerduty", "opsgenie"):
+                self.report(
+                    doc,
+                    (*path, "urls", index),
+                    f"{scheme}:// through Apprise keys incidents by the message text, so a "
+                    f"reminder or an UP does not find the incident its DOWN opened; "
+                    f"type: {scheme} keeps one incident per outage",
+                    severity="warning",
+                )
 
     def maintenance_windows(
         self,

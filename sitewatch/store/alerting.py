@@ -48,6 +48,7 @@ class Binding:
     alert_id: int
     alert_key: str
     alert_spec: dict[str, Any]
+    website_type: str = "http"
 
 
 async def bindings(conn: AsyncConnection) -> list[Binding]:
@@ -59,6 +60,7 @@ async def bindings(conn: AsyncConnection) -> list[Binding]:
             websites.c.name.label("website_name"),
             websites.c.url.label("website_url"),
             websites.c.tags.label("website_tags"),
+            websites.c.type.label("website_type"),
             alerts.c.id.label("alert_id"),
             alerts.c.key.label("alert_key"),
             alerts.c.spec.label("alert_spec"),
@@ -261,6 +263,7 @@ class OutboxItem(TypedDict):
     deadline_at: datetime
     delivered_at: datetime | None
     last_error: str | None
+    sent_to: list[str] | None  # targets that have it (a channel with several)
 
 
 def _outbox() -> Any:
@@ -331,8 +334,10 @@ async def record_attempt(
     detail: str,
     status: str,
     next_attempt_at: datetime | None,
+    sent_to: list[str] | None = None,
 ) -> None:
-    """One attempt and the row's new status (pending with a new time, delivered, failed)."""
+    """One attempt and the row's new status (pending with a new time, delivered,
+    failed), and the targets that have it now."""
     await conn.execute(
         attempts.insert().values(
             outbox_id=row_id, attempted_at=at, ok=ok, duration_ms=duration_ms, detail=detail
@@ -347,6 +352,8 @@ async def record_attempt(
         values["delivered_at"] = at
     if next_attempt_at is not None:
         values["next_attempt_at"] = next_attempt_at
+    if sent_to is not None:
+        values["sent_to"] = sent_to
     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
 
 

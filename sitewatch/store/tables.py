@@ -308,6 +308,9 @@ class OutboxRow(SQLModel, table=True):
     deadline_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     delivered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    # Targets that have it (a channel with several, such as Apprise's URLs): ids
+    # made from the stored ${VAR} text, never a resolved URL.
+    sent_to: list[str] | None = Field(default=None, sa_column=Column(JsonType, nullable=True))
 
 
 class DeliveryAttemptRow(SQLModel, table=True):

@@ -21,6 +21,7 @@ from sitewatch.config.envsubst import EnvError
 from sitewatch.config.masking import mask_entry
 from sitewatch.config.models import CHECK_TYPES
 from sitewatch.config.secrets import Redactor
+from sitewatch.config.templating import EVENT_KINDS
 from sitewatch.keys import (
     ALERTING,
     CACHE,
@@ -544,6 +545,22 @@ async def test_alert(request: web.Request) -> web.Response:
     return answer(schemas.TestQueued(event_id=event_id, status="queued"), status=202)
 
 
+async def preview_alert(request: web.Request) -> web.Response:
+    key = await _key_of(request, "alerts")
+    kind = request.query.get("event", "test")
+    if kind not in EVENT_KINDS:
+        raise ProblemError(400, f"event must be one of {', '.join(EVENT_KINDS)} (got {kind!r})")
+    try:
+        shown = await request.app[ALERTING].preview(key, kind)
+    except UnknownAlertError:
+        raise ProblemError(404, f"no alert {key!r}") from None
+    return answer(
+        schemas.MessagePreview(
+            alert=key, event=kind, parts=shown.parts, problems=list(shown.problems)
+        )
+    )
+
+
 # -- stats and config ----------------------------------------------------------------------
 
 
@@ -618,6 +635,7 @@ def add_routes(app: web.Application) -> None:
     r.add_delete("/api/alerts/{id}", alerts["DELETE"])
     r.add_get("/api/alerts/{id}/deliveries", alert_deliveries)
     r.add_post("/api/alerts/{id}/test", test_alert)
+    r.add_get("/api/alerts/{id}/preview", preview_alert)
     r.add_get("/api/stats/summary", _cached(stats_summary))
     r.add_get("/api/config", config_status)
     r.add_get("/api/cluster", cluster_status)

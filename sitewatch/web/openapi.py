@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from sitewatch import __version__
-from sitewatch.config.models import CHECK_TYPES, EmailAlert, WebhookAlert
+from sitewatch.config.models import ALERT_TYPES, CHECK_TYPES
 from sitewatch.config.pages import IncidentNote, IncidentUpdate, StatusPage
 from sitewatch.web.schemas import RESPONSES
 
@@ -148,8 +148,7 @@ def _components() -> dict[str, Any]:
     (``schemas``, as they serialise), one JSON Schema each."""
     requests: list[type[BaseModel]] = [
         *CHECK_TYPES.values(),
-        EmailAlert,
-        WebhookAlert,
+        *ALERT_TYPES.values(),
         StatusPage,
         IncidentNote,
         IncidentUpdate,
@@ -162,7 +161,7 @@ def _components() -> dict[str, Any]:
     components: dict[str, Any] = dict(top["$defs"])
     components["CheckBody"] = {"oneOf": [_ref(m.__name__) for m in CHECK_TYPES.values()]}
     components["AlertBody"] = {
-        "oneOf": [_ref("EmailAlert"), _ref("WebhookAlert")],
+        "oneOf": [_ref(m.__name__) for m in ALERT_TYPES.values()],
         "discriminator": {"propertyName": "type"},
     }
     components["History"] = {
@@ -348,6 +347,24 @@ def document() -> dict[str, Any]:
             "responses": {
                 "202": _json(_ref("TestQueued"), "Queued."),
                 **_problems(401, 403, 404),
+            },
+        }
+    }
+    paths["/api/alerts/{id}/preview"] = {
+        "get": {
+            "summary": "What the alert sends for an event, rendered on a sample event",
+            "parameters": [
+                ID,
+                {
+                    "name": "event",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["down", "reminder", "up", "test"]},
+                    "description": "Which event (default test: as Send a test sends it).",
+                },
+            ],
+            "responses": {
+                "200": _json(_ref("MessagePreview"), "The rendered parts."),
+                **_problems(*READ_ERRORS),
             },
         }
     }

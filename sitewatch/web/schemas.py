@@ -257,7 +257,7 @@ class CheckNow(Body):
 class Alert(Body):
     id: int
     key: str
-    type: Literal["email", "webhook"]
+    type: Literal["email", "webhook", "apprise", "pagerduty", "opsgenie"]
     enabled: bool
     spec: dict[str, Any] = Field(description="As stored (secrets masked).")
     updated_at: Time
@@ -308,6 +308,15 @@ class DeliveryPage(Body):
 class TestQueued(Body):
     event_id: str
     status: Literal["queued"]
+
+
+class MessagePreview(Body):
+    """What an alert sends for an event, rendered on a sample event."""
+
+    alert: str
+    event: Literal["down", "reminder", "up", "test"]
+    parts: dict[str, str]
+    problems: list[str]
 
 
 # -- stats, config, cluster ------------------------------------------------------------
@@ -447,6 +456,7 @@ RESPONSES: tuple[type[Body], ...] = (
     AlertWritten,
     DeliveryPage,
     TestQueued,
+    MessagePreview,
     Summary,
     ConfigStatus,
     Cluster,

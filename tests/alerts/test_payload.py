@@ -24,8 +24,22 @@ def down_event() -> dict[str, object]:
         at=T0,
         alert="oncall",
         website=SITE,
-        incident=payload.incident_info(3, T0, None, "status", "got 503, expected 2xx"),
-        last_result=payload.result_info(T0, False, 503, 12.345, "status", "got 503, expected 2xx"),
+        incident=payload.incident_info(3, T0, None, "status", "got 503, expected 2xx", "shop"),
+        last_result=payload.result_info(
+            T0,
+            False,
+            503,
+            12.345,
+            "status",
+            "got 503, expected 2xx",
+            {
+                "dns_ms": 1.04,
+                "connect_ms": 2.0,
+                "tls_ms": None,
+                "first_byte_ms": 12.0,
+                "total_ms": 12.345,
+            },
+        ),
         dashboard_url="https://status.example.com",
     )
 
@@ -49,10 +63,12 @@ def test_json_event_is_the_documented_v1_shape() -> None:
             "key": "shop",
             "name": "Shop",
             "url": "https://shop.example.com/",
+            "type": "http",
             "tags": ["public"],
         },
         "incident": {
             "id": 3,
+            "key": "sitewatch/shop/3",
             "started_at": "2026-11-28T12:00:00Z",
             "resolved_at": None,
             "duration_seconds": None,
@@ -65,6 +81,13 @@ def test_json_event_is_the_documented_v1_shape() -> None:
             "response_time_ms": 12.3,
             "error_kind": "status",
             "error_message": "got 503, expected 2xx",
+            "timings": {
+                "dns_ms": 1.0,
+                "connect_ms": 2.0,
+                "tls_ms": None,
+                "first_byte_ms": 12.0,
+                "total_ms": 12.3,
+            },
         },
         "dashboard_url": "https://status.example.com/websites/shop",
     }

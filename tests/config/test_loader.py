@@ -396,7 +396,7 @@ def test_alert_type_specific_errors(config_dir: Path) -> None:
         "alerts[0].hots: unknown key 'hots'; did you mean 'host'?",
         "alerts[0].from: not an email address: 'nope'",
         "alerts[1].host: unknown key 'host' for an alert of type 'webhook'",
-        "alerts[2]: missing required key 'type' (email or webhook)",
+        "alerts[2]: missing required key 'type' (one of email, webhook, apprise, pagerduty, opsgenie)",
     ]
 
 

@@ -347,3 +347,38 @@ async def test_live_updates_reach_an_open_page(
             response.close()
         finally:
             await client.close()
+
+
+async def test_an_apprise_alert_made_in_the_form_and_its_messages_previewed(
+    client: Client, config_dir: Path
+) -> None:
+    token = await _csrf(client, "/alerts/new")
+    form = await page_text(client, "/alerts/new")
+    assert 'data-groups="apprise"' in form and 'data-groups="pagerduty opsgenie"' in form
+    made = await client.post(
+        "/alerts/new",
+        data={
+            "csrf": token,
+            "name": "phone",
+            "type": "apprise",
+            "urls": "ntfy://ntfy.example.com/t0p1cSecr3t\ntgram://123456789:AAbbCCddEEffGGhh/12345",
+            "message_format": "markdown",
+            "websites": "shop",
+        },
+        allow_redirects=False,
+    )
+    assert made.status == 303, await made.text()
+    written = (config_dir / "alerts.yaml").read_text()
+    assert "type: apprise" in written and "t0p1cSecr3t" in written and "format: markdown" in written
+    page = await page_text(client, "/alerts/phone")
+    # URLs carry tokens: written in the file, they are masked on every page.
+    assert "AAbbCCddEEffGGhh" not in page and "t0p1cSecr3t" not in page
+    assert "What it sends" in page
+    assert "DOWN: Example" in page and "Example is down: got 503, expected 2xx" in page
+    assert "Example is back up after 24m" in page
+    # "Send a test" shows the message first, then sends it through the outbox.
+    preview = await page_text(client, "/alerts/phone/test")
+    assert "TEST: sitewatch alert phone" in preview
+    assert "A test from sitewatch: alert phone reaches you." in preview
+    sent = await client.post("/alerts/phone/test", data={"csrf": token}, allow_redirects=False)
+    assert sent.headers["Location"] == "/alerts/phone?notice=tested"

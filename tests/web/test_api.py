@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import textwrap
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -330,6 +331,22 @@ async def test_test_notification_and_deliveries(client: Client) -> None:
     event_id = (await queued.json())["event_id"]
     deliveries = await (await client.get("/api/alerts/hook/deliveries")).json()
     assert deliveries["items"][0]["event_id"] == event_id
+
+
+async def test_preview_renders_each_event_without_sending(client: Client) -> None:
+    got = await client.get("/api/alerts/hook/preview", params={"event": "down"})
+    assert got.status == 200
+    shown = await got.json()
+    assert shown["alert"] == "hook" and shown["event"] == "down" and shown["problems"] == []
+    body = json.loads(shown["parts"]["body"])  # a json webhook: the event itself
+    assert body["type"] == "down" and body["website"]["name"] == "Example"
+    test = await (await client.get("/api/alerts/hook/preview")).json()
+    assert json.loads(test["parts"]["body"])["type"] == "test"
+    bad = await client.get("/api/alerts/hook/preview", params={"event": "sideways"})
+    assert bad.status == 400 and "down, reminder, up, test" in (await bad.json())["detail"]
+    assert (await client.get("/api/alerts/nope/preview")).status == 404
+    deliveries = await (await client.get("/api/alerts/hook/deliveries")).json()
+    assert deliveries["items"] == []  # a preview sends nothing
 
 
 async def test_alert_write_back_keeps_masked_secrets(client: Client, config_dir: Path) -> None:

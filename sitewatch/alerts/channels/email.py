@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -9,13 +10,19 @@ from typing import Any
 
 import aiosmtplib
 
-from sitewatch.alerts.channels import DeliveryError
-from sitewatch.alerts.payload import email_parts
+from sitewatch.alerts import messages
+from sitewatch.alerts.channels import DeliveryError, Progress
+from sitewatch.alerts.messages import Rendered
 from sitewatch.config.models import EmailAlert
 
 
-def message(alert: EmailAlert, event: dict[str, Any]) -> EmailMessage:
-    subject, text, html = email_parts(event, alert.subject_prefix)
+def message(
+    alert: EmailAlert, event: dict[str, Any], rendered: Rendered | None = None
+) -> EmailMessage:
+    """The email (pure: tests read it); ``rendered``: its parts, made by the caller
+    off the event loop when the alert has templates."""
+    parts = rendered or messages.email(event, alert.templates, alert.subject_prefix)
+    subject, text, html = parts["subject"], parts["text"], parts["html"]
     msg = EmailMessage()
     msg["From"] = alert.sender
     msg["To"] = ", ".join(alert.to)
@@ -26,7 +33,8 @@ def message(alert: EmailAlert, event: dict[str, Any]) -> EmailMessage:
     msg["X-Sitewatch-Event-Id"] = event["event_id"]
     msg["X-Sitewatch-Event"] = event["type"]
     msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
+    if html:
+        msg.add_alternative(html, subtype="html")
     return msg
 
 
@@ -35,10 +43,17 @@ class EmailChannel:
         # None: the system's trust store; tests pass one that trusts their own CA.
         self.ssl_context = ssl_context
 
-    async def send(self, alert: EmailAlert, event: dict[str, Any]) -> str:
+    async def send(self, alert: EmailAlert, event: dict[str, Any], progress: Progress) -> str:
+        rendered = (
+            messages.email(event, None, alert.subject_prefix)
+            if alert.templates is None
+            else await asyncio.to_thread(
+                messages.email, event, alert.templates, alert.subject_prefix
+            )
+        )
         try:
             refused, reply = await aiosmtplib.send(
-                message(alert, event),
+                message(alert, event, rendered),
                 hostname=alert.host,
                 port=alert.effective_port,
                 username=alert.username,
@@ -56,5 +71,5 @@ class EmailChannel:
                 f"SMTP {alert.host}:{alert.effective_port} unreachable: {reason}"
             ) from None
         if refused:
-            return f"accepted except {', '.join(sorted(refused))}: {reply}"
-        return reply
+            return rendered.note(f"accepted except {', '.join(sorted(refused))}: {reply}")
+        return rendered.note(reply)

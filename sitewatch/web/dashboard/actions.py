@@ -285,6 +285,29 @@ async def pause_website(request: web.Request) -> web.StreamResponse:
     raise _done(f"/websites/{key}", "resumed" if active else "paused")
 
 
+async def test_alert_form(request: web.Request) -> web.StreamResponse:
+    """The test message as it will be sent, and the button that sends it."""
+    key = request.match_info["key"]
+    try:
+        shown = await request.app[ALERTING].preview(key, "test")
+    except UnknownAlertError:
+        raise web.HTTPNotFound(text=f"no alert {key!r}") from None
+    async with request.app[ENGINE].connect() as conn:
+        row = await catalog.find_alert(conn, key, by_key=True)
+    return render(
+        request,
+        request.app[DASHBOARD],
+        "alert_test.html",
+        {
+            "title": f"Test {key}",
+            "nav": "alerts",
+            "key": key,
+            "type": row.type if row else "",
+            "preview": shown,
+        },
+    )
+
+
 async def test_alert(request: web.Request) -> web.StreamResponse:
     key = request.match_info["key"]
     try:
@@ -396,4 +419,5 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/alerts/{key}/delete", page(d, delete_alert, write=True))
     r.add_post("/websites/{key}/check", page(d, check_website, write=True))
     r.add_post("/websites/{key}/pause", page(d, pause_website, write=True))
+    r.add_get("/alerts/{key}/test", page(d, test_alert_form, write=True))
     r.add_post("/alerts/{key}/test", page(d, test_alert, write=True))

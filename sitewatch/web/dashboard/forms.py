@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sitewatch.config.models import CHECK_TYPES
+from sitewatch.config.models import ALERT_TYPES, CHECK_TYPES
 from sitewatch.config.problems import Problem
 
 Kind = Literal["text", "url", "number", "select", "checkbox", "list", "lines", "secret", "choices"]
@@ -239,7 +239,14 @@ ALERT_FIELDS: tuple[FormField, ...] = (
         help="Unique; websites list it in alerts:.",
         placeholder="oncall-email",
     ),
-    FormField("type", "Type", "select", required=True, options=("webhook", "email")),
+    FormField(
+        "type",
+        "Type",
+        "select",
+        "apprise: Telegram, Teams, ntfy, Pushover, Matrix, Gotify and 100+ more by URL.",
+        required=True,
+        options=tuple(ALERT_TYPES),
+    ),
     FormField("description", "Description"),
     FormField(
         "enabled", "Enabled", "checkbox", "Unticked: defined but sends nothing.", default=True
@@ -269,6 +276,49 @@ ALERT_FIELDS: tuple[FormField, ...] = (
     ),
     FormField("to", "To", "list", "Recipients, comma-separated.", True, groups=("email",)),
     FormField("subject_prefix", "Subject prefix", groups=("email",)),
+    # apprise
+    FormField(
+        "urls",
+        "Apprise URLs",
+        "lines",
+        "One per line, e.g. ${TELEGRAM_URL}: they carry tokens, so use ${VAR}.",
+        True,
+        groups=("apprise",),
+    ),
+    FormField(
+        "format",
+        "Message format",
+        "select",
+        options=("text", "markdown", "html"),
+        groups=("apprise",),
+        alias="message_format",
+    ),
+    # pagers
+    FormField(
+        "routing_key",
+        "Routing key",
+        "secret",
+        "An Events API v2 integration key; use ${VAR}.",
+        True,
+        groups=("pagerduty",),
+    ),
+    FormField(
+        "severity",
+        "Severity",
+        "select",
+        options=("critical", "error", "warning", "info"),
+        groups=("pagerduty",),
+    ),
+    FormField("api_key", "API key", "secret", "Use ${VAR}.", True, groups=("opsgenie",)),
+    FormField(
+        "priority",
+        "Priority",
+        "select",
+        options=("P3", "P1", "P2", "P4", "P5"),
+        groups=("opsgenie",),
+    ),
+    FormField("teams", "Teams", "list", "Responders, comma-separated.", groups=("opsgenie",)),
+    FormField("region", "Region", "select", options=("us", "eu"), groups=("pagerduty", "opsgenie")),
 )
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")

@@ -12,7 +12,16 @@ from aiohttp import web
 
 from sitewatch.config.masking import mask_entry
 from sitewatch.config.types import parse_duration
-from sitewatch.keys import CLUSTER, DASHBOARD, EDITOR, ENGINE, LIVE, RECONCILER, SETTINGS
+from sitewatch.keys import (
+    ALERTING,
+    CLUSTER,
+    DASHBOARD,
+    EDITOR,
+    ENGINE,
+    LIVE,
+    RECONCILER,
+    SETTINGS,
+)
 from sitewatch.store import alerting as alert_store
 from sitewatch.store import catalog, series
 from sitewatch.store import heartbeats as heartbeat_store
@@ -408,6 +417,8 @@ async def alert(request: web.Request) -> web.StreamResponse:
         for d in deliveries
     ]
     where = await request.app[EDITOR].entry("alerts", key)
+    alerting = request.app[ALERTING]
+    previews = {kind: await alerting.preview(key, kind) for kind in ("down", "reminder", "up")}
     return render(
         request,
         request.app[DASHBOARD],
@@ -421,6 +432,7 @@ async def alert(request: web.Request) -> web.StreamResponse:
             "covered": covered,
             "deliveries": shown_deliveries,
             "held": held,
+            "previews": previews,
             "source_file": where.file if where else row.source_file,
         },
     )

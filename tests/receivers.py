@@ -112,47 +112,6 @@ class Delivery:
 
 
 @dataclass
-class WebhookReceiver:
-    """Records every POST; answers ``fail_status`` to the next ``fail_next`` of them."""
-
-    fail_next: int = 0
-    fail_status: int = 500
-    received: list[Delivery] = field(default_factory=list)
-    refused: int = 0
-    _runner: web.AppRunner | None = None
-    port: int = 0
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            self.refused += 1
-            return web.Response(status=self.fail_status, text="not now")
-        self.received.append(Delivery(dict(request.headers), body))
-        return web.Response(text="thanks")
-
-    async def __aenter__(self) -> WebhookReceiver:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def types(self) -> list[str]:
-        return [d.json["type"] for d in self.received]
-
-
-@dataclass
 class Request:
     """One request a ``ServiceReceiver`` took, as it arrived."""
 
@@ -186,6 +145,7 @@ class ServiceReceiver:
     answer: Answer | None = None
     fail_next: int = 0
     fail_status: int = 503
+    fail_text: str = '{"error": "unavailable"}'
     hold: asyncio.Event | None = None
     requests: list[Request] = field(default_factory=list)
     refused: int = 0
@@ -205,7 +165,7 @@ class ServiceReceiver:
         if self.fail_next > 0:
             self.fail_next -= 1
             self.refused += 1
-            return web.json_response({"error": "unavailable"}, status=self.fail_status)
+            return web.Response(status=self.fail_status, text=self.fail_text)
         self.requests.append(seen)
         if self.answer is None:
             return web.Response(text="")
@@ -233,3 +193,27 @@ class ServiceReceiver:
 
     def paths(self) -> list[str]:
         return [f"{r.method} {r.path}" for r in self.requests]
+
+
+def _thanks(request: Request) -> web.Response:
+    return web.Response(text="thanks")
+
+
+@dataclass
+class WebhookReceiver(ServiceReceiver):
+    """A webhook endpoint: records every POST (``received``), answers "thanks", or
+    ``fail_status`` "not now" to the next ``fail_next`` of them."""
+
+    answer: Answer | None = _thanks
+    fail_status: int = 500
+    fail_text: str = "not now"
+
+    @property
+    def received(self) -> list[Delivery]:
+        return [Delivery(r.headers, r.body) for r in self.requests if r.method == "POST"]
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://{self.address}{path}"
+
+    def types(self) -> list[str]:
+        return [d.json["type"] for d in self.received]

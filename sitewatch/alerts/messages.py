@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from sitewatch.alerts.payload import body_discord, body_json, body_slack, email_parts
 from sitewatch.config.envsubst import resolve
 from sitewatch.config.models import ChatTemplates, EmailTemplates, WebhookTemplates
@@ -138,6 +140,17 @@ def webhook(event: Mapping[str, Any], templates: WebhookTemplates, *, as_json: b
 
 
 def preview(spec: Mapping[str, Any], kind: str, dashboard_url: str | None = None) -> Rendered:
+    """What an alert sends for an event of ``kind`` (see ``_preview``); a stored
+    alert this version cannot read shows why instead of failing the page."""
+    try:
+        return _preview(spec, kind, dashboard_url)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return Rendered({}, (f"templates.{where}: {first['msg']}",))
+
+
+def _preview(spec: Mapping[str, Any], kind: str, dashboard_url: str | None) -> Rendered:
     """What an alert sends for an event of ``kind``, rendered on the sample event
     (a test exactly as ``Send a test`` sends it). Made from the alert as stored:
     its templates and format hold no ``${VAR}`` (the config refuses them there),

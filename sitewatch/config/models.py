@@ -901,7 +901,7 @@ def _apprise_url(value: str) -> str:
         inspect(value)
     except AppriseUrlError as exc:
         raise PydanticCustomError("apprise_url", "{problem}", {"problem": str(exc)}) from None
-    return value.strip()
+    return value  # as written: the stored form puts ${VAR} back where it matches
 
 
 AppriseUrl = Annotated[
@@ -933,7 +933,19 @@ class AppriseAlert(AlertRule):
     )
 
 
-class PagerDutyAlert(AlertRule):
+class _PagerAlert(AlertRule):
+    """What the pagers share: a region, a request timeout, chat templates."""
+
+    region: Literal["us", "eu"] = Field("us", description="us or eu: which API.")
+    timeout: DeliveryTimeout = Field(10.0, description="Request timeout (at most 50s).")
+    templates: ChatTemplates | None = Field(
+        None,
+        description="title: the incident's summary (Opsgenie: its message, 130 characters); "
+        "message: its details (Opsgenie: its description).",
+    )
+
+
+class PagerDutyAlert(_PagerAlert):
     """PagerDuty, Events API v2: one incident per outage (triggered on DOWN,
     resolved on UP, deduplicated by the sitewatch incident)."""
 
@@ -941,7 +953,6 @@ class PagerDutyAlert(AlertRule):
     routing_key: Annotated[str, Secret()] = Field(
         min_length=1, description="The integration (routing) key of an Events API v2 service."
     )
-    region: Literal["us", "eu"] = Field("us", description="us or eu: which PagerDuty API.")
     url: HttpUrl | None = Field(
         None,
         description="The Events API endpoint, when not PagerDuty's own for the region "
@@ -949,10 +960,6 @@ class PagerDutyAlert(AlertRule):
     )
     severity: Literal["critical", "error", "warning", "info"] = Field(
         "critical", description="Severity of a DOWN."
-    )
-    timeout: DeliveryTimeout = Field(10.0, description="Request timeout (at most 50s).")
-    templates: ChatTemplates | None = Field(
-        None, description="title: the incident's summary; message: its details."
     )
 
     @property
@@ -963,7 +970,7 @@ class PagerDutyAlert(AlertRule):
         return f"https://{host}/v2/enqueue"
 
 
-class OpsgenieAlert(AlertRule):
+class OpsgenieAlert(_PagerAlert):
     """Opsgenie (Alert API): one alert per outage (created on DOWN, noted on
     reminders, closed on UP), keyed by the sitewatch incident as its alias."""
 
@@ -971,7 +978,6 @@ class OpsgenieAlert(AlertRule):
     api_key: Annotated[str, Secret()] = Field(
         min_length=1, description="An API integration's key (GenieKey)."
     )
-    region: Literal["us", "eu"] = Field("us", description="us or eu: which Opsgenie API.")
     url: HttpUrl | None = Field(
         None, description="The API's base URL, when not Opsgenie's own for the region."
     )
@@ -980,10 +986,6 @@ class OpsgenieAlert(AlertRule):
     )
     teams: Annotated[list[str], one_or_many()] = Field(
         default_factory=list, description="Teams to route the alert to (responders), by name."
-    )
-    timeout: DeliveryTimeout = Field(10.0, description="Request timeout (at most 50s).")
-    templates: ChatTemplates | None = Field(
-        None, description="title: the alert's message (130 characters); message: its description."
     )
 
     @property

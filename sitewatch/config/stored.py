@@ -34,8 +34,13 @@ def stored_form(dump: dict[str, Any], templates: Mapping[Loc, tuple[str, str]]) 
         for part in path[:-1]:
             parent = _step(parent, part)
         last = path[-1] if path else None
-        if last is not None and _step(parent, last) == escape(resolved):
+        if last is None:
+            continue
+        value = _step(parent, last)
+        if value == escape(resolved):
             parent[last] = template
+        elif value == [escape(resolved)]:  # one value where a list may stand (one_or_many)
+            parent[last] = [template]
     return stored
 
 

@@ -81,6 +81,13 @@ async def test_json_form_and_xml_carry_title_message_and_type(channel: AppriseCh
     assert (fields["Message"] or "").startswith(DOWN_TEXT)
 
 
+async def test_more_urls_than_parallel_slots_each_get_it_once(channel: AppriseChannel) -> None:
+    async with ServiceReceiver() as r:
+        note = await send(channel, *(f"json://{r.address}/{i}" for i in range(9)))
+    assert note.count(": sent") == 9, note
+    assert sorted(q.path for q in r.requests) == [f"/{i}" for i in range(9)]
+
+
 def _ntfy(req: Request) -> web.Response:
     # https://docs.ntfy.sh/publish/#publish-as-json: the message as it was stored
     body = req.json

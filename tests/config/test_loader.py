@@ -443,6 +443,31 @@ def test_stored_form_round_trips_through_substitute(config_dir: Path) -> None:
     assert substitute(entry.stored["body_regex"], env) == "ok$"
 
 
+def test_a_reference_where_a_list_may_stand_is_stored_as_the_reference(
+    config_dir: Path,
+) -> None:
+    # urls: and to: take one value or a list; one ${VAR} is a one-item list once
+    # validated, and the stored form keeps the reference, never the value.
+    write(config_dir, "monitors.yaml", "websites:\n  - name: A\n    url: https://a.example/\n")
+    write(
+        config_dir,
+        "alerts.yaml",
+        "alerts:\n"
+        "  - name: phone\n    type: apprise\n    websites: '*'\n"
+        "    urls: gotify://gotify.example.com/${GOTIFY_TOKEN}\n"
+        "  - name: mail\n    type: email\n    host: smtp.example.com\n"
+        "    from: sw@example.com\n    to: ${ONCALL}\n",
+    )
+    env = {"GOTIFY_TOKEN": "AbCdEf123456", "ONCALL": "oncall-8f2@example.com"}
+    loaded = load(config_dir, env)
+    phone, mail = loaded.alerts["phone"], loaded.alerts["mail"]
+    assert phone.model.urls == ["gotify://gotify.example.com/AbCdEf123456"]
+    assert phone.stored["urls"] == ["gotify://gotify.example.com/${GOTIFY_TOKEN}"]
+    assert mail.stored["to"] == ["${ONCALL}"]
+    assert "AbCdEf123456" not in repr(phone.stored)
+    assert "oncall-8f2" not in repr(mail.stored)
+
+
 def test_errors_never_echo_a_resolved_secret(config_dir: Path) -> None:
     write(
         config_dir,

@@ -180,6 +180,8 @@ SECRETS = {
     "HOOK_HEADER": "hook-header-secret-9a0b",
     "SMTP_PASSWORD": "smtp-password-3e71",
     "BODY_SECRET": "body-secret-5d6c",
+    "GOTIFY_TOKEN": "gotifytoken8e2a71",
+    "PD_KEY": "pd-routing-key-6b3f90",
 }
 
 
@@ -223,7 +225,7 @@ async def test_no_resolved_secret_leaves_the_process(
             "    timeout: 2s\n"
             "    method: POST\n"
             '    body: \'{"k": "${BODY_SECRET}"}\'\n'
-            "    alerts: [hook, mail, good-hook]\n",
+            "    alerts: [hook, mail, good-hook, phone, pd]\n",
         )
         write(
             config_dir,
@@ -245,6 +247,15 @@ async def test_no_resolved_secret_leaves_the_process(
             f"    host: 127.0.0.1\n    port: {down}\n    tls: none\n"
             "    username: sw\n    password: ${SMTP_PASSWORD}\n"
             "    from: sw@example.com\n    to: ops@example.com\n"
+            "    failure_threshold: 1\n"
+            "  - name: phone\n"  # Apprise: the token is in the URL
+            "    type: apprise\n"
+            f"    urls: gotify://127.0.0.1:{down}/${{GOTIFY_TOKEN}}\n"
+            "    failure_threshold: 1\n"
+            "  - name: pd\n"
+            "    type: pagerduty\n"
+            "    routing_key: ${PD_KEY}\n"
+            f"    url: http://127.0.0.1:{down}/v2/enqueue\n"
             "    failure_threshold: 1\n",
         )
         client = await start_client(
@@ -255,7 +266,7 @@ async def test_no_resolved_secret_leaves_the_process(
 
             async def every_outcome() -> bool:
                 counts = []
-                for name in ("hook", "mail", "good-hook"):
+                for name in ("hook", "mail", "good-hook", "phone", "pd"):
                     rows = await (await client.get(f"/api/alerts/{name}/deliveries")).json()
                     counts.append(len(rows.get("items", rows)))
                 history = await client.get("/api/websites/redirected/history")
@@ -274,6 +285,12 @@ async def test_no_resolved_secret_leaves_the_process(
                 "/api/alerts/hook/deliveries",
                 "/api/alerts/mail/deliveries",
                 "/api/alerts/good-hook/deliveries",
+                "/api/alerts/phone/deliveries",
+                "/api/alerts/phone/preview",
+                "/api/alerts/pd/deliveries",
+                "/alerts/phone",
+                "/alerts/phone/test",
+                "/alerts/pd",
                 "/api/websites/posted/history",
                 "/api/config",
                 "/",

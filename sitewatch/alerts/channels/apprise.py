@@ -7,7 +7,8 @@ each is one *target*: a retry sends only to the targets that do not have the
 message yet (``Progress.sent``), so one service being down never makes the
 others receive it twice. Each alert may keep at most ``per_alert`` threads busy:
 a service that hangs past every timeout ties up its own alert's threads, not
-the pool that the other alerts share.
+the pool that the other alerts share (its further sends wait for a free slot,
+and fail when none frees up in time).
 
 Apprise quotes URLs (with their tokens) in what it logs: its records are kept
 from sitewatch's log and only their scrubbed reason reaches the delivery log.
@@ -57,7 +58,9 @@ class AppriseChannel:
     def __init__(self, *, workers: int = 32, per_alert: int = 4) -> None:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sitewatch-apprise")
         self.per_alert = per_alert
-        self._busy: dict[str, int] = {}  # alert name -> threads still running its sends
+        # Alert name -> its threads: at most per_alert busy, those abandoned after a
+        # timeout included, so a service that hangs ties up its own alert only.
+        self._slots: dict[str, asyncio.Semaphore] = {}
         apprise_log()  # installed before any plugin logs
 
     def close(self) -> None:
@@ -95,10 +98,14 @@ class AppriseChannel:
         self, alert: AppriseAlert, url: str, rendered: messages.Rendered, kind: str
     ) -> tuple[bool, str]:
         scheme = url.partition("://")[0]
-        busy = self._busy.get(alert.name, 0)
-        if busy >= self.per_alert:
-            return False, f"{scheme}://: {busy} earlier sends of this alert have not ended yet"
-        self._busy[alert.name] = busy + 1
+        # Apprise's own timeouts apply per request; this bounds the whole send (a
+        # plugin may make several requests, such as a Matrix login and a post).
+        limit = 3 * alert.timeout + 5
+        slots = self._slots.setdefault(alert.name, asyncio.Semaphore(self.per_alert))
+        try:
+            await asyncio.wait_for(slots.acquire(), limit)
+        except TimeoutError:
+            return False, f"{scheme}://: earlier sends of this alert still hang in Apprise"
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(
             self._pool,
@@ -110,21 +117,12 @@ class AppriseChannel:
             FORMATS[alert.format],
             alert.timeout,
         )
-        job.add_done_callback(lambda _: self._release(alert.name))
-        # Apprise's own timeouts apply per request; this one bounds the whole send
-        # (a plugin may make several requests, such as a Matrix login and a post).
-        limit = 3 * alert.timeout + 5
+        # The slot is free when the thread is, even if this attempt gave up on it.
+        job.add_done_callback(lambda _: slots.release())
         try:
             return await asyncio.wait_for(asyncio.shield(job), limit)
         except TimeoutError:
             return False, f"{scheme}://: no answer within {limit:g}s"
-
-    def _release(self, name: str) -> None:
-        left = self._busy.get(name, 1) - 1
-        if left > 0:
-            self._busy[name] = left
-        else:
-            self._busy.pop(name, None)
 
 
 def _notify(

@@ -40,6 +40,7 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
+    FOLLOWER,
     LIMITER,
     LIVE,
     METRICS,
@@ -52,6 +53,8 @@ from sitewatch.keys import (
 )
 from sitewatch.logs import RedactingFilter
 from sitewatch.metrics import Metrics
+from sitewatch.reconcile.follower import Follower
+from sitewatch.reconcile.gitremote import GitRemote, RemoteSpec
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
@@ -60,7 +63,7 @@ from sitewatch.store.engine import DatabaseError, begin_write, create_engine
 from sitewatch.store.heartbeats import server_secret
 from sitewatch.store.migrate import upgrade
 from sitewatch.supervisor import Supervisor
-from sitewatch.web import access, api, auth, badges, cors, health, openapi, pings
+from sitewatch.web import access, api, auth, badges, cors, health, hooks, openapi, pings
 from sitewatch.web.accesslog import AccessLogger
 from sitewatch.web.auth import TokenPolicy
 from sitewatch.web.cache import ResponseCache
@@ -133,6 +136,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     if settings.check and settings.role != "web":
         app.cleanup_ctx.append(_checker(env))
     health.add_routes(app)
+    hooks.add_routes(app)  # every instance follows the remote, whatever its role
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
         api.add_routes(app)
         badges.add_routes(app)
@@ -234,6 +238,9 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
     metrics.readings.tasks = lambda: [(t.name, t.running) for t in supervisor.states.values()]
     for name in supervisor.states:  # from zero, so increase() works at the first failure
         metrics.task_failures.labels(name)
+    follower = app.get(FOLLOWER)
+    if follower is not None:
+        metrics.readings.git = follower.status.numbers
     alerting = app[ALERTING]
     alerting.dispatcher.listeners.append(metrics.delivered)
     metrics.readings.guard_holding = lambda: 1.0 if alerting.offline else 0.0
@@ -278,12 +285,34 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+def _remote(settings: Settings) -> GitRemote | None:
+    """The followed git remote, when SITEWATCH_GIT_URL is set."""
+    if not settings.git_url:
+        return None
+    token = settings.git_token
+    if settings.git_token_file is not None:
+        token = settings.git_token_file.read_text().strip()
+    spec = RemoteSpec(
+        settings.git_url,
+        branch=settings.git_branch,
+        path=settings.git_path,
+        username=settings.git_username,
+        token=token or None,
+        ssh_key=settings.git_ssh_key,
+        known_hosts=settings.git_known_hosts,
+    )
+    return GitRemote(spec, settings.git_dir.resolve())
+
+
 def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
+        remote = _remote(settings)
+        # Following a remote, the config folder is the served commit's.
+        config_dir = remote.root / "served" if remote is not None else settings.config_dir
         reconciler = Reconciler(
             app[ENGINE],
-            settings.config_dir,
+            config_dir,
             environ,
             debounce_ms=settings.reload_max_wait_ms,
             step_ms=settings.reload_quiet_ms,
@@ -294,27 +323,43 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
         app[RECONCILER] = reconciler
         cache = app[CACHE]
         reconciler.status.listeners.append(lambda run: cache.clear())
-        for stale in remove_stale_temp_files(settings.config_dir):
-            log.warning("removed %s, left by an interrupted API write", stale)
+        follower = None
+        if remote is not None:
+            follower = Follower(
+                remote,
+                reconciler,
+                environ,
+                poll=settings.git_poll,
+                max_file_bytes=settings.config_max_file_bytes,
+            )
+            app[FOLLOWER] = follower
+        else:
+            for stale in remove_stale_temp_files(settings.config_dir):
+                log.warning("removed %s, left by an interrupted API write", stale)
         app[EDITOR] = ConfigEditor(
-            settings.config_dir,
+            config_dir,
             environ,
             reconciler,
             read_only=settings.read_only,
             git_author=settings.git_author if settings.git_mode else None,
+            follows=remote.spec.shown_url if remote is not None else None,
         )
         stop = asyncio.Event()
         # The first reconcile happens before the server accepts requests.
+        if follower is not None:
+            reconciler.commit = follower.status.applied
+            await follower.sync("startup")
         await reconciler.reconcile("startup", force=True)
-        task = app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, settings.watch), stop)
+        watch_files = settings.watch and follower is None
+        tasks = [app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, watch_files), stop)]
+        if follower is not None:
+            tasks.append(app[SUPERVISOR].spawn("git-follower", follower.run, stop))
         yield
         stop.set()
-        try:
-            await asyncio.wait_for(task, 5)
-        except TimeoutError:
+        _done, pending = await asyncio.wait(tasks, timeout=5)
+        for task in pending:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     return ctx
 

@@ -110,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="all (default), web (API and dashboard), checker (checks and notifications)",
     )
     serve.add_argument(
+        "--git-url",
+        metavar="URL",
+        help="follow this git remote instead of a config folder (or SITEWATCH_GIT_URL)",
+    )
+    serve.add_argument("--git-branch", metavar="BRANCH", help="the branch to follow (main)")
+    serve.add_argument(
+        "--git-path", metavar="PATH", help="the config folder inside the repository (.)"
+    )
+    serve.add_argument(
+        "--git-poll", metavar="SECONDS", type=float, help="seconds between fetches (60)"
+    )
+    serve.add_argument(
         "--no-watch",
         dest="watch",
         action="store_const",

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sitewatch.alerts.service import Alerting
     from sitewatch.checker.service import Checker
     from sitewatch.metrics import Metrics
+    from sitewatch.reconcile.follower import Follower
     from sitewatch.reconcile.service import Reconciler
     from sitewatch.services.cluster import Cluster
     from sitewatch.services.configedit import ConfigEditor
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 ENGINE: web.AppKey[Engine] = web.AppKey("engine")
 RECONCILER: web.AppKey[Reconciler] = web.AppKey("reconciler")
+# Set only when the config comes from a followed git remote (SITEWATCH_GIT_URL).
+FOLLOWER: web.AppKey[Follower] = web.AppKey("git_follower")
 CHECKER: web.AppKey[Checker] = web.AppKey("checker")
 ALERTING: web.AppKey[Alerting] = web.AppKey("alerting")
 EDITOR: web.AppKey[ConfigEditor] = web.AppKey("editor")

@@ -10,7 +10,7 @@ Naming follows Prometheus' guide: ``sitewatch_`` prefix, base units, ``_total``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,6 +53,9 @@ class Readings:
     held: Callable[[], float] = lambda: 0.0  # DOWNs confirmed while held, since start
     # (task name, running) of every supervised task
     tasks: Callable[[], Iterable[tuple[str, bool]]] = lambda: ()
+    # A followed git remote's numbers (fetches_success, fetches_failure,
+    # last_fetch_timestamp, refused, behind); None when no remote is followed.
+    git: Callable[[], Mapping[str, float] | None] = lambda: None
 
 
 class _Live(Collector):
@@ -99,6 +102,34 @@ class _Live(Collector):
         for name, running in r.tasks():
             up.add_metric([name], 1 if running else 0)
         yield up
+        git = r.git()
+        if git is not None:
+            yield from _git_metrics(git)
+
+
+def _git_metrics(git: Mapping[str, float]) -> Iterable[Metric]:
+    fetches = CounterMetricFamily(
+        "sitewatch_git_fetches", "Fetches of the followed git remote, by result.", labels=["result"]
+    )
+    fetches.add_metric(["success"], git["fetches_success"])
+    fetches.add_metric(["failure"], git["fetches_failure"])
+    yield fetches
+    yield GaugeMetricFamily(
+        "sitewatch_git_last_fetch_success_timestamp_seconds",
+        "When the followed git remote was last fetched (unix time; 0: never).",
+        value=git["last_fetch_timestamp"],
+    )
+    yield GaugeMetricFamily(
+        "sitewatch_git_commit_refused",
+        "1 while the newest commit tried does not validate (the last good one stays "
+        "applied), else 0.",
+        value=git["refused"],
+    )
+    yield GaugeMetricFamily(
+        "sitewatch_git_behind",
+        "1 while the branch's fetched commit is not the applied one, else 0.",
+        value=git["behind"],
+    )
 
 
 class Metrics:

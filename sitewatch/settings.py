@@ -138,6 +138,40 @@ class Settings(BaseSettings):
     read_only: bool = Field(
         False, description="Refuse API writes (409): the YAML is changed in git only."
     )
+    git_url: str | None = Field(
+        None,
+        description="A git remote to follow (https://, ssh://, git@host:path, git://, "
+        "file://): sitewatch fetches it, applies its branch commit by commit, and serves "
+        "its config folder instead of SITEWATCH_CONFIG_DIR.",
+    )
+    git_branch: str = Field("main", min_length=1, description="The branch to follow.")
+    git_path: str = Field(".", description="The config folder inside the repository.")
+    git_poll: float = Field(
+        60.0, ge=1, le=86400, description="Seconds between fetches (a push webhook is sooner)."
+    )
+    git_dir: Path = Field(
+        Path(".sitewatch-git"),
+        description="Where sitewatch keeps its clone of the remote and the served commit.",
+    )
+    git_username: str = Field(
+        "git", description="User name sent with SITEWATCH_GIT_TOKEN over HTTPS."
+    )
+    git_token: str | None = Field(
+        None, repr=False, description="HTTPS token (or password) for the remote; never shown."
+    )
+    git_token_file: Path | None = Field(
+        None, description="File holding the HTTPS token (a mounted secret)."
+    )
+    git_ssh_key: Path | None = Field(None, description="SSH private key for an ssh remote.")
+    git_known_hosts: Path | None = Field(
+        None, description="known_hosts file for an ssh remote (host keys are then checked)."
+    )
+    git_webhook_secret: str | None = Field(
+        None,
+        repr=False,
+        description="Shared secret of the push webhook POST /hooks/git (GitHub, GitLab, "
+        "Gitea, Forgejo); without it the hook is off.",
+    )
     max_request_bytes: int = Field(
         1 << 20, ge=1024, description="Largest request body the API accepts."
     )

@@ -70,6 +70,8 @@ class Reconciler:
         self.status = ReconcileStatus()
         self._attempted: str | None = None  # revision of the last completed attempt
         self._lock = asyncio.Lock()
+        # The commit of a followed remote's served folder (None: ask the folder's git).
+        self.commit: str | None = None
 
     async def restore_status(self) -> None:
         """Pick up the last runs recorded in the database (after a restart)."""
@@ -77,9 +79,25 @@ class Reconciler:
             self.status.last = await runs.latest(conn)
             self.status.applied = await runs.latest(conn, applied_only=True)
 
-    async def reconcile(self, trigger: str, *, force: bool = False) -> RunRecord | None:
-        """One reconcile; ``None`` when the files are as last attempted (nothing to do)."""
+    async def reconcile(
+        self,
+        trigger: str,
+        *,
+        force: bool = False,
+        commit: str | None = None,
+        prepare: Callable[[], None] | None = None,
+    ) -> RunRecord | None:
+        """One reconcile; ``None`` when the files are as last attempted (nothing to do).
+
+        ``commit``: the git commit the files are (a followed remote's), rather than
+        asking the folder. ``prepare`` runs under the reconciler's lock before the
+        files are read: a followed remote swaps the served folder there, so that no
+        other reconcile reads half of one commit and half of another."""
         async with self._lock:
+            if prepare is not None:
+                prepare()
+            if commit is not None:
+                self.commit = commit
             started = self.clock()
             try:
                 files, revision = await asyncio.to_thread(self.loader.read)
@@ -92,7 +110,7 @@ class Reconciler:
                 snapshot = await asyncio.to_thread(self.loader.load, files)
             except ConfigError as exc:
                 return await self._failed(trigger, started, exc, revision=revision)
-            commit = await git_commit(self.config_dir)
+            commit = self.commit or await git_commit(self.config_dir)
             try:
                 run = await apply_snapshot(
                     self.engine, snapshot, trigger=trigger, git_commit=commit, clock=self.clock
@@ -123,7 +141,7 @@ class Reconciler:
         """The files are as applied, but git may have moved on: committing the
         content that is live turns ``<commit>+dirty`` into the new commit."""
         applied = self.status.applied
-        if applied is None or applied.revision != self._attempted:
+        if applied is None or applied.revision != self._attempted or self.commit is not None:
             return
         commit = await git_commit(self.config_dir)
         if commit == applied.git_commit:

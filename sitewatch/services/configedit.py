@@ -169,8 +169,10 @@ class ConfigEditor:
         *,
         read_only: bool = False,
         git_author: str | None = None,
+        follows: str | None = None,
     ) -> None:
         self.git_author = git_author  # set: git mode, one commit per write
+        self.follows = follows  # set: the git remote the config comes from
         self.config_dir = config_dir
         self.environ = environ
         self.reconciler = reconciler
@@ -198,6 +200,11 @@ class ConfigEditor:
         from the start and from the last write, which asks git in a thread)."""
         if self.read_only:
             return "the API is read-only here (SITEWATCH_READ_ONLY): change the YAML in git"
+        if self.follows is not None:
+            return (
+                f"this instance follows the git remote {self.follows}: change the YAML "
+                "there, and sitewatch applies the commit"
+            )
         if self.git_author is not None and not self._work_tree:
             return (
                 f"git mode is on but {self.config_dir} is not in a git work tree: "

@@ -30,6 +30,7 @@ from sitewatch.keys import (
     EDITOR,
     ENGINE,
     ENVIRON,
+    FOLLOWER,
     POLICY,
     RECONCILER,
     SETTINGS,
@@ -583,18 +584,22 @@ async def stats_summary(request: web.Request) -> schemas.Summary:
 
 async def config_status(request: web.Request) -> web.Response:
     status = request.app[RECONCILER].status
+    follower = request.app.get(FOLLOWER)
     settings = request.app[SETTINGS]
     editor = request.app[EDITOR]
     last = status.last
     return answer(
         schemas.ConfigStatus(
-            config_dir=str(settings.config_dir),
+            config_dir=str(follower.remote.root / "served")
+            if follower
+            else str(settings.config_dir),
             applied_revision=status.applied_revision,
             applied_git_commit=status.applied.git_commit if status.applied else None,
             attempted_revision=last.revision if last else None,
             last_reconcile=schemas.ReconcileRun(**last.to_dict()) if last else None,
             read_only=editor.refusal() is not None,
             read_only_reason=editor.refusal(),
+            git=schemas.GitRemoteStatus(**follower.status.to_dict()) if follower else None,
         )
     )
 

@@ -23,6 +23,7 @@ from sitewatch.keys import (
     ALERTING,
     CHECKER,
     ENGINE,
+    FOLLOWER,
     METRICS,
     POLICY,
     RECONCILER,
@@ -65,6 +66,12 @@ async def health(request: web.Request) -> web.Response:
             "last_reconcile": status.last.to_dict() if status.last else None,
         },
     }
+    follower = request.app.get(FOLLOWER)
+    if follower is not None:
+        git = follower.status
+        body["config"]["git"] = git.to_dict()
+        if git.fetch_error or git.attempted_errors:
+            body["status"] = "degraded"
     body["tasks"] = {
         "down": [t.to_dict() for t in down],
         "all": [t.to_dict() for t in supervisor.states.values()],

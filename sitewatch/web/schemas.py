@@ -352,6 +352,26 @@ class ReconcileRun(Body):
     warnings: list[str]
 
 
+class GitRemoteStatus(Body):
+    """A followed git remote (SITEWATCH_GIT_URL): what was fetched, applied, refused."""
+
+    remote: str = Field(description="The remote's URL, without credentials.")
+    branch: str
+    path: str = Field(description="The config folder inside the repository.")
+    fetched_commit: str | None = Field(description="The branch's commit at the last fetch.")
+    fetched_at: str | None = Field(description="The last successful fetch (ISO 8601).")
+    fetch_error: str | None = Field(description="Why the last fetch failed, if it did.")
+    fetch_error_at: str | None
+    applied_commit: str | None = Field(description="The commit whose config is applied.")
+    applied_at: str | None
+    attempted_commit: str | None = Field(description="The last commit tried.")
+    attempted_at: str | None
+    attempted_errors: list[str] = Field(
+        description="Why the attempted commit was refused (file:line:col: ...); empty when "
+        "it is applied."
+    )
+
+
 class ConfigStatus(Body):
     config_dir: str
     applied_revision: str | None
@@ -360,6 +380,9 @@ class ConfigStatus(Body):
     last_reconcile: ReconcileRun | None
     read_only: bool
     read_only_reason: str | None
+    git: GitRemoteStatus | None = Field(
+        None, description="The followed git remote, when there is one."
+    )
 
 
 class Instance(Body):

@@ -18,6 +18,7 @@ from sitewatch.keys import (
     DASHBOARD,
     EDITOR,
     ENGINE,
+    FOLLOWER,
     LIVE,
     RECONCILER,
     SETTINGS,
@@ -440,6 +441,7 @@ async def alert(request: web.Request) -> web.StreamResponse:
 
 async def settings_page(request: web.Request) -> web.StreamResponse:
     status = request.app[RECONCILER].status
+    follower = request.app.get(FOLLOWER)
     settings = request.app[SETTINGS]
     editor = request.app[EDITOR]
     routes = {r.resource.canonical for r in request.app.router.routes() if r.resource}
@@ -454,9 +456,10 @@ async def settings_page(request: web.Request) -> web.StreamResponse:
             "nav": "settings",
             "status": status,
             "problems": [p.format() for p in status.problems],
-            "config_dir": settings.config_dir,
+            "config_dir": request.app[RECONCILER].config_dir,
             "read_only": editor.refusal(),
             "git_mode": settings.git_mode,
+            "git": follower.status if follower is not None else None,
             "database": settings.database_url.split("://", 1)[0],
             "checking": settings.check,
             "has_metrics": "/metrics" in routes,

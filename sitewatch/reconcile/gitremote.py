@@ -1,0 +1,225 @@
+"""sitewatch's own clone of a git remote: fetch, list new commits, check one out.
+
+It runs the ``git`` command, as Argo CD does: the one git implementation that
+knows every transport (https, ssh, git, file) and credential helper. The clone is
+bare, in sitewatch's data folder; a commit is checked out with ``git archive``
+into a fresh folder of its own, so no reader ever sees a half-written tree.
+
+Credentials never appear on a command line or in a message: an HTTPS token goes
+to git through ``GIT_CONFIG_*`` variables as an ``Authorization`` header, an SSH
+key through ``GIT_SSH_COMMAND``; and every text taken from git is scrubbed of
+the URL's user information and of the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import re
+import shlex
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from sitewatch.errors import SitewatchError
+
+FETCH_TIMEOUT = 120.0
+LOCAL_TIMEOUT = 30.0
+MAX_NEW_COMMITS = 50  # applied one by one; beyond this, straight to the newest
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+class GitRemoteError(SitewatchError):
+    """A git command against the remote or the clone failed (the message says why,
+    with no credential in it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteSpec:
+    url: str
+    branch: str = "main"
+    path: str = "."  # the config folder inside the repository
+    username: str = "git"
+    token: str | None = None  # HTTPS
+    ssh_key: Path | None = None
+    known_hosts: Path | None = None
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its user information (which may hold a password)."""
+        return strip_userinfo(self.url)
+
+
+def strip_userinfo(url: str) -> str:
+    if "://" not in url:
+        return url.rpartition("@")[2] if "@" in url.partition(":")[0] else url  # scp-like
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+class GitRemote:
+    def __init__(self, spec: RemoteSpec, root: Path) -> None:
+        self.spec = spec
+        self.root = root
+        self.repo = root / "repo.git"
+        self._secrets = [s for s in (spec.token, _password(spec.url)) if s]
+
+    # -- running git ----------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GIT_", "SITEWATCH_")) and k not in ("SSH_ASKPASS",)
+        }
+        env.update(
+            GIT_TERMINAL_PROMPT="0",  # never wait for a password on a terminal
+            GIT_ASKPASS="/bin/false",
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL="/dev/null",
+        )
+        config: list[tuple[str, str]] = [("protocol.file.allow", "always")]
+        if self.spec.token:
+            pair = f"{self.spec.username}:{self.spec.token}".encode()
+            header = "Authorization: Basic " + base64.b64encode(pair).decode()
+            config.append(("http.extraHeader", header))
+        for index, (key, value) in enumerate(config):
+            env[f"GIT_CONFIG_KEY_{index}"] = key
+            env[f"GIT_CONFIG_VALUE_{index}"] = value
+        env["GIT_CONFIG_COUNT"] = str(len(config))
+        ssh = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=15"]
+        if self.spec.ssh_key is not None:
+            ssh += ["-i", str(self.spec.ssh_key), "-o", "IdentitiesOnly=yes"]
+        if self.spec.known_hosts is not None:
+            ssh += ["-o", f"UserKnownHostsFile={self.spec.known_hosts}"]
+            ssh += ["-o", "StrictHostKeyChecking=yes"]
+        env["GIT_SSH_COMMAND"] = shlex.join(ssh)
+        return env
+
+    def scrub(self, text: str) -> str:
+        text = text.replace(self.spec.url, self.spec.shown_url)
+        for secret in self._secrets:
+            text = text.replace(secret, "…")
+        return text
+
+    async def _git(
+        self, *args: str, limit: float = LOCAL_TIMEOUT, stdin: bytes | None = None
+    ) -> bytes:
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                "git",
+                "--git-dir",
+                str(self.repo),
+                *args,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=self._env(),
+            )
+        except OSError as exc:
+            raise GitRemoteError(f"cannot run git: {exc}") from None
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(stdin), limit)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise GitRemoteError(f"git {args[0]} took longer than {limit:g}s") from None
+        if proc.returncode != 0:
+            said = self.scrub(err.decode("utf-8", "replace").strip())
+            last = said.splitlines()[-1] if said else f"exit status {proc.returncode}"
+            raise GitRemoteError(f"git {args[0]}: {last}")
+        return out
+
+    # -- the clone ------------------------------------------------------------------
+
+    async def _ensure_repo(self) -> None:
+        if (self.repo / "HEAD").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        await self._git("init", "--bare", "--quiet")
+
+    @property
+    def _ref(self) -> str:
+        return f"refs/remotes/origin/{self.spec.branch}"
+
+    async def fetch(self) -> str:
+        """Fetch the branch; the commit it points at now."""
+        await self._ensure_repo()
+        refspec = f"+refs/heads/{self.spec.branch}:{self._ref}"
+        await self._git(
+            "fetch",
+            "--prune",
+            "--no-tags",
+            "--quiet",
+            self.spec.url,
+            refspec,
+            limit=FETCH_TIMEOUT,
+        )
+        return await self.resolve(self._ref)
+
+    async def resolve(self, ref: str) -> str:
+        sha = (await self._git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}")).decode().strip()
+        if not _SHA.match(sha):
+            raise GitRemoteError(f"{ref} is not a commit")
+        return sha
+
+    async def new_commits(self, applied: str | None, fetched: str) -> list[str]:
+        """The commits to apply, oldest first: those after ``applied`` on the
+        branch's first-parent line, at most ``MAX_NEW_COMMITS`` (the newest). Just
+        ``fetched`` when ``applied`` is unknown or no longer on the branch (a
+        force-push rewrote history)."""
+        if applied is None or applied == fetched:
+            return [] if applied == fetched else [fetched]
+        try:
+            await self._git("merge-base", "--is-ancestor", applied, fetched)
+        except GitRemoteError:
+            return [fetched]
+        out = await self._git("rev-list", "--first-parent", "--reverse", f"{applied}..{fetched}")
+        commits = out.decode().split()
+        return commits[-MAX_NEW_COMMITS:]
+
+    async def describe(self, sha: str) -> tuple[str, str]:
+        """(author, subject) of a commit."""
+        out = await self._git("log", "-1", "--format=%an <%ae>%x00%s", sha)
+        author, _, subject = out.decode("utf-8", "replace").strip().partition("\x00")
+        return author, subject
+
+    async def checkout(self, sha: str, dest: Path) -> Path:
+        """The commit's files (below ``spec.path``) in ``dest``, a new folder; the
+        config folder inside it. Entries that would leave ``dest`` (absolute paths,
+        ``..``, links out) are refused by the extraction filter."""
+        archive = await self._git("archive", "--format=tar", sha)
+        folder = await asyncio.to_thread(_extract, archive, dest, self.spec.path)
+        if folder is None:
+            raise GitRemoteError(
+                f"the commit has no folder {self.spec.path!r} (SITEWATCH_GIT_PATH)"
+            )
+        return folder
+
+
+def _extract(archive: bytes, dest: Path, path: str) -> Path | None:
+    """Unpack a commit's tar into ``dest``; its folder ``path``, if it has one."""
+    dest.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    folder = (dest / path).resolve()
+    if not folder.is_relative_to(dest.resolve()) or not folder.is_dir():
+        return None
+    return folder
+
+
+def _password(url: str) -> str | None:
+    if "://" not in url:
+        return None
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

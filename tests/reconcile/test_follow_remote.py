@@ -1,0 +1,275 @@
+"""Following a git remote with real remotes on loopback (file://, git daemon, smart
+HTTP with a token): good commits applied in order, a bad commit refused with its
+file:line while the last good one stays, a good commit after a bad one, a
+force-push, the remote away for a while, a restart; and the push webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sitewatch.reconcile.follower import Follower
+from sitewatch.reconcile.gitremote import GitRemote, RemoteSpec
+from sitewatch.reconcile.service import Reconciler
+from sitewatch.store import catalog
+from sitewatch.web.hooks import signed
+from tests.appclient import start_client
+from tests.gitservers import GitDaemon, SmartHttp, Upstream
+from tests.waiting import eventually
+
+
+def monitors(*names: str, interval: str = "30s") -> str:
+    text = "websites:\n"
+    for name in names:
+        text += (
+            f"  - name: {name}\n    url: https://{name}.example.com/\n    interval: {interval}\n"
+        )
+    return text
+
+
+def follower(engine: AsyncEngine, root: Path, spec: RemoteSpec) -> Follower:
+    remote = GitRemote(spec, root)
+    reconciler = Reconciler(engine, remote.root / "served", {})
+    return Follower(remote, reconciler, {}, poll=3600)
+
+
+async def websites(engine: AsyncEngine) -> list[str]:
+    """The websites in the config (archived ones are not)."""
+    async with engine.connect() as conn:
+        return sorted(w.key for w in await catalog.active_websites(conn, with_spec=False))
+
+
+async def test_commits_are_applied_in_order_and_a_bad_one_never_removes_anything(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
+    f = follower(engine, tmp_path / "sw", RemoteSpec(up.url, path="config"))
+    await f.sync("test")
+    assert f.status.applied == f.status.fetched == first
+    assert await websites(engine) == ["shop"]
+    assert f.reconciler.status.applied is not None
+    assert f.reconciler.status.applied.git_commit == first
+
+    # Two commits in one fetch: each applied in turn (the run log has both).
+    up.commit({"config/monitors.yaml": monitors("shop", "blog")}, "blog")
+    third = up.commit({"config/monitors.yaml": monitors("shop", "blog", "api")}, "api")
+    await f.sync("test")
+    assert f.status.applied == third
+    assert await websites(engine) == ["api", "blog", "shop"]
+
+    # A bad commit: refused with its file:line:col, nothing removed.
+    bad = up.commit({"config/monitors.yaml": monitors("shop", interval="1s")}, "oops")
+    await f.sync("test")
+    assert f.status.applied == third and f.status.attempted == bad
+    assert f.status.attempted_errors == (
+        'config/monitors.yaml:4:15: websites[0].interval: must be at least 5s (got "1s")',
+    )
+    assert await websites(engine) == ["api", "blog", "shop"]
+    assert (tmp_path / "sw" / "served").resolve() == (tmp_path / "sw" / "trees" / third / "config")
+    tried_at = f.status.attempted_at
+    await f.sync("test")  # the same refused commit is not tried again
+    assert f.status.attempted == bad and f.status.attempted_at == tried_at
+
+    # A commit that empties the config is refused by the reconciler (no
+    # allow_empty): the served folder goes back to the last good commit.
+    emptied = up.commit({"config/monitors.yaml": "websites: []\n"}, "empty")
+    await f.sync("test")
+    assert f.status.attempted == emptied and f.status.applied == third
+    assert "allow_empty" in " ".join(f.status.attempted_errors)
+    assert (tmp_path / "sw" / "served").resolve() == (tmp_path / "sw" / "trees" / third / "config")
+    assert await websites(engine) == ["api", "blog", "shop"]
+
+    # A good commit after the bad one is applied.
+    fixed = up.commit({"config/monitors.yaml": monitors("shop", "blog")}, "fix")
+    await f.sync("test")
+    assert f.status.applied == fixed and f.status.attempted_errors == ()
+    assert await websites(engine) == ["blog", "shop"]
+
+    # A force-push that rewrites history: the new tip is applied.
+    rewritten = up.rewrite({"config/monitors.yaml": monitors("shop", "docs")}, "rewritten")
+    await f.sync("test")
+    assert f.status.applied == rewritten
+    assert await websites(engine) == ["docs", "shop"]
+    # Only the served commit's tree is kept.
+    assert [p.name for p in (tmp_path / "sw" / "trees").iterdir()] == [rewritten]
+
+
+async def test_the_remote_away_for_a_while_and_a_restart(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    f = follower(engine, tmp_path / "sw", RemoteSpec(up.url))
+    await f.sync("test")
+    assert f.status.applied == first
+    away = up.bare.rename(tmp_path / "remote" / "moved.git")
+    await f.sync("test")
+    assert f.status.fetch_error is not None and "git fetch" in f.status.fetch_error
+    assert f.status.applied == first and await websites(engine) == ["shop"]
+    away.rename(up.bare)
+    second = up.commit({"monitors.yaml": monitors("shop", "blog")}, "blog")
+    await f.sync("test")
+    assert f.status.fetch_error is None and f.status.applied == second
+    # A new process on the same folder knows what it served.
+    again = follower(engine, tmp_path / "sw", RemoteSpec(up.url))
+    assert again.status.applied == second
+    await again.sync("test")
+    assert again.status.applied == second and await websites(engine) == ["blog", "shop"]
+
+
+async def test_git_daemon_and_smart_http_with_a_token(engine: AsyncEngine, tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "remote")
+    sha = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    async with GitDaemon(tmp_path / "remote") as daemon:
+        f = follower(engine, tmp_path / "daemon", RemoteSpec(daemon.url("shop.git")))
+        await f.sync("test")
+        assert f.status.applied == sha
+    async with SmartHttp(tmp_path / "remote", "git", "s3cr3t-t0ken") as http:
+        bare = follower(engine, tmp_path / "anon", RemoteSpec(http.url("shop.git")))
+        await bare.sync("test")
+        assert bare.status.applied is None and bare.status.fetch_error is not None
+        spec = RemoteSpec(http.url("shop.git"), token="s3cr3t-t0ken")
+        f = follower(engine, tmp_path / "http", spec)
+        await f.sync("test")
+        assert f.status.applied == sha
+        assert http.refused >= 1
+    assert "s3cr3t-t0ken" not in json.dumps(f.status.to_dict())
+
+
+def test_credentials_are_never_shown() -> None:
+    spec = RemoteSpec("https://ada:hunter22@git.example.com/ops/config.git", token="tok3n-abc")
+    assert spec.shown_url == "https://git.example.com/ops/config.git"
+    remote = GitRemote(spec, Path("/nonexistent"))
+    said = remote.scrub(
+        "fatal: unable to access 'https://ada:hunter22@git.example.com/ops/config.git/': tok3n-abc"
+    )
+    assert "hunter22" not in said and "tok3n-abc" not in said
+    assert RemoteSpec("git@github.com:ops/config.git").shown_url == "github.com:ops/config.git"
+
+
+def github(body: bytes, secret: str) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={digest}"}
+
+
+@pytest.mark.slow
+async def test_a_push_webhook_applies_the_commit_at_once(tmp_path: Path, database_url: str) -> None:
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
+    client = await start_client(
+        tmp_path / "unused",
+        database_url,
+        git_url=up.url,
+        git_path="config",
+        git_dir=tmp_path / "sw",
+        git_poll=3600,  # only the webhook can make it fetch within the test
+        git_webhook_secret="hook-secret",
+    )
+    try:
+        config = await (await client.get("/api/config")).json()
+        assert config["git"]["applied_commit"] == first
+        assert config["read_only"] and "follows the git remote" in config["read_only_reason"]
+        second = up.commit({"config/monitors.yaml": monitors("shop", "blog")}, "blog")
+        push = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
+        wrong = await client.post("/hooks/git", data=push, headers=github(push, "not-it"))
+        assert wrong.status == 401
+        other = json.dumps({"ref": "refs/heads/feature"}).encode()
+        ignored = await client.post("/hooks/git", data=other, headers=github(other, "hook-secret"))
+        assert ignored.status == 202 and (await ignored.json())["status"] == "ignored"
+        ok = await client.post("/hooks/git", data=push, headers=github(push, "hook-secret"))
+        assert ok.status == 202 and (await ok.json())["status"] == "fetching"
+
+        async def applied(sha: str) -> bool:
+            body = await (await client.get("/api/config")).json()
+            return bool(body["git"]["applied_commit"] == sha)
+
+        await eventually(lambda: applied(second), what="the pushed commit applied")
+        listed = await (await client.get("/api/websites")).json()
+        assert sorted(w["key"] for w in listed["items"]) == ["blog", "shop"]
+        # GitLab's token and Gitea's signature work the same way.
+        third = up.commit({"config/monitors.yaml": monitors("shop")}, "drop blog")
+        push = json.dumps({"ref": "refs/heads/main"}).encode()
+        gitlab = await client.post(
+            "/hooks/git",
+            data=push,
+            headers={"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": "hook-secret"},
+        )
+        assert gitlab.status == 202
+        await eventually(lambda: applied(third), what="the GitLab push applied")
+        fourth = up.commit({"config/monitors.yaml": monitors("shop", "api")}, "api")
+        signature = hmac.new(b"hook-secret", push, hashlib.sha256).hexdigest()
+        gitea = await client.post(
+            "/hooks/git",
+            data=push,
+            headers={"X-Gitea-Event": "push", "X-Gitea-Signature": signature},
+        )
+        assert gitea.status == 202
+        await eventually(lambda: applied(fourth), what="the Gitea push applied")
+        # A bad commit shows on /health with its file:line, and the last good stays.
+        bad = up.commit(
+            {"config/monitors.yaml": "websites:\n  - name: shop\n    interval: 1s\n"}, "bad"
+        )
+        await client.post("/hooks/git", data=push, headers=github(push, "hook-secret"))
+
+        async def refused() -> bool:
+            health = await (await client.get("/health")).json()
+            return bool(health["config"]["git"]["attempted_commit"] == bad)
+
+        await eventually(refused, what="the bad commit attempted")
+        health = await (await client.get("/health")).json()
+        assert health["status"] == "degraded"
+        assert health["config"]["git"]["applied_commit"] == fourth
+        assert health["config"]["git"]["attempted_errors"][0].startswith("config/monitors.yaml:")
+        settings = await (await client.get("/settings")).text()
+        assert up.url in settings and bad[:12] in settings and "config/monitors.yaml:" in settings
+        metrics = await (await client.get("/metrics")).text()
+        assert "sitewatch_git_commit_refused 1.0" in metrics
+        assert 'sitewatch_git_fetches_total{result="success"}' in metrics
+        # Writes through the API are refused: the remote is the source of truth.
+        made = await client.post("/api/websites", json={"name": "x", "url": "https://x.example/"})
+        assert made.status == 409
+    finally:
+        await client.close()
+
+
+async def test_two_instances_serve_the_same_commit(engine: AsyncEngine, tmp_path: Path) -> None:
+    up = Upstream(tmp_path / "remote")
+    up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    second = up.commit({"monitors.yaml": monitors("shop", "blog")}, "blog")
+    one = follower(engine, tmp_path / "one", RemoteSpec(up.url))
+    other = follower(engine, tmp_path / "other", RemoteSpec(up.url))
+    await asyncio.gather(one.sync("test"), other.sync("test"))
+    assert one.status.applied == other.status.applied == second
+    assert await websites(engine) == ["blog", "shop"]
+    applied = [r for r in (one.reconciler.status.applied, other.reconciler.status.applied) if r]
+    assert {r.git_commit for r in applied} == {second}
+
+
+@pytest.mark.parametrize(
+    ("headers", "forge"),
+    [
+        (
+            {"X-Hub-Signature-256": "sha256=" + hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()},
+            "github",
+        ),
+        ({"X-Gitea-Signature": hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()}, "gitea"),
+        ({"X-Forgejo-Signature": hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()}, "forgejo"),
+        ({"X-Gitlab-Token": "k"}, "gitlab"),
+        (
+            {"X-Hub-Signature-256": "sha256=" + hmac.new(b"x", b"{}", hashlib.sha256).hexdigest()},
+            None,
+        ),
+        ({"X-Hub-Signature-256": hmac.new(b"k", b"{}", hashlib.sha256).hexdigest()}, None),
+        ({"X-Gitlab-Token": "K"}, None),
+        ({}, None),
+    ],
+)
+def test_each_forge_signature_and_nothing_else(headers: dict[str, str], forge: str | None) -> None:
+    assert signed(headers, b"{}", "k") == forge

@@ -58,6 +58,7 @@ from sitewatch.reconcile.gitremote import GitRemote, RemoteSpec
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.services.configedit import ConfigEditor, remove_stale_temp_files
+from sitewatch.services.gitwrite import RemoteEditor
 from sitewatch.settings import Settings
 from sitewatch.store.engine import DatabaseError, begin_write, create_engine
 from sitewatch.store.heartbeats import server_secret
@@ -336,14 +337,18 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
         else:
             for stale in remove_stale_temp_files(settings.config_dir):
                 log.warning("removed %s, left by an interrupted API write", stale)
-        app[EDITOR] = ConfigEditor(
-            config_dir,
-            environ,
-            reconciler,
-            read_only=settings.read_only,
-            git_author=settings.git_author if settings.git_mode else None,
-            follows=remote.spec.shown_url if remote is not None else None,
-        )
+        if follower is not None and not settings.read_only:
+            # Writes become commits pushed to the remote, applied once pushed.
+            app[EDITOR] = RemoteEditor(follower, environ, reconciler, author=settings.git_author)
+        else:
+            app[EDITOR] = ConfigEditor(
+                config_dir,
+                environ,
+                reconciler,
+                read_only=settings.read_only,
+                git_author=settings.git_author if settings.git_mode else None,
+                follows=remote.spec.shown_url if remote is not None else None,
+            )
         stop = asyncio.Event()
         # The first reconcile happens before the server accepts requests.
         if follower is not None:

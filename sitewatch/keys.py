@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sitewatch.reconcile.service import Reconciler
     from sitewatch.services.cluster import Cluster
     from sitewatch.services.configedit import ConfigEditor
+    from sitewatch.services.gitwrite import RemoteEditor
     from sitewatch.settings import Settings
     from sitewatch.store.engine import Engine
     from sitewatch.supervisor import Supervisor
@@ -38,7 +39,8 @@ RECONCILER: web.AppKey[Reconciler] = web.AppKey("reconciler")
 FOLLOWER: web.AppKey[Follower] = web.AppKey("git_follower")
 CHECKER: web.AppKey[Checker] = web.AppKey("checker")
 ALERTING: web.AppKey[Alerting] = web.AppKey("alerting")
-EDITOR: web.AppKey[ConfigEditor] = web.AppKey("editor")
+# A folder's editor, or a followed remote's (writes are pushed commits).
+EDITOR: web.AppKey[ConfigEditor | RemoteEditor] = web.AppKey("editor")
 CACHE: web.AppKey[ResponseCache[bytes]] = web.AppKey("response_cache")
 ENVIRON: web.AppKey[Mapping[str, str]] = web.AppKey("environ")
 DASHBOARD: web.AppKey[Dashboard] = web.AppKey("dashboard")

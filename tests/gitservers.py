@@ -58,6 +58,27 @@ class Upstream:
         git("push", "-q", "origin", f"HEAD:refs/heads/{branch}", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
 
+    def pull(self) -> None:
+        """Bring the work clone up to the remote (commits sitewatch pushed)."""
+        git("pull", "-q", "--ff-only", "origin", "main", cwd=self.work)
+
+    def log(self) -> list[tuple[str, str]]:
+        """(author name, subject) of the branch's commits, newest first."""
+        out = git("log", "--format=%an%x09%s", "main", cwd=self.bare)
+        return [tuple(line.split("\t", 1)) for line in out.splitlines()]  # type: ignore[misc]
+
+    def show(self, path: str) -> str:
+        """A file as the branch has it (as is: with its last newline)."""
+        done = subprocess.run(
+            ["git", "show", f"main:{path}"],
+            cwd=self.bare,
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_env(),
+        )
+        return done.stdout
+
     def rewrite(self, files: dict[str, str], message: str) -> str:
         """Drop the last commit and push another in its place (a force-push)."""
         git("reset", "-q", "--hard", "HEAD~1", cwd=self.work)

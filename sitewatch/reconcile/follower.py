@@ -128,6 +128,14 @@ class Follower:
         """A push arrived: fetch now rather than at the next poll."""
         self._wake.set()
 
+    async def fetch(self) -> str:
+        """Fetch the branch (not apply): the commit it points at now. A writer whose
+        push was refused calls this; it waits for a sync in progress."""
+        async with self._lock:
+            fetched = await self.remote.fetch()
+            self.status.fetched, self.status.fetched_at = fetched, self.clock()
+            return fetched
+
     async def sync(self, trigger: str) -> None:
         """Fetch, then apply every new commit in order."""
         async with self._lock:

@@ -37,6 +37,10 @@ class GitRemoteError(SitewatchError):
     with no credential in it)."""
 
 
+class PushRejectedError(GitRemoteError):
+    """The remote refused a push because the branch moved on (not a fast-forward)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RemoteSpec:
     url: str
@@ -70,6 +74,7 @@ class GitRemote:
         self.spec = spec
         self.root = root
         self.repo = root / "repo.git"
+        self.work = root / "work"  # a work tree for writes: commits pushed to the remote
         self._secrets = [s for s in (spec.token, _password(spec.url)) if s]
 
     # -- running git ----------------------------------------------------------------
@@ -111,13 +116,17 @@ class GitRemote:
         return text
 
     async def _git(
-        self, *args: str, limit: float = LOCAL_TIMEOUT, stdin: bytes | None = None
+        self,
+        *args: str,
+        limit: float = LOCAL_TIMEOUT,
+        stdin: bytes | None = None,
+        work: bool = False,
     ) -> bytes:
+        where = ["-C", str(self.work)] if work else ["--git-dir", str(self.repo)]
         try:
             proc = await asyncio.create_subprocess_exec(
                 "git",
-                "--git-dir",
-                str(self.repo),
+                *where,
                 *args,
                 stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
@@ -135,6 +144,8 @@ class GitRemote:
         if proc.returncode != 0:
             said = self.scrub(err.decode("utf-8", "replace").strip())
             last = said.splitlines()[-1] if said else f"exit status {proc.returncode}"
+            if args[0] == "push" and ("[rejected]" in said or "fetch first" in said):
+                raise PushRejectedError("git push: the branch moved on in the remote")
             raise GitRemoteError(f"git {args[0]}: {last}")
         return out
 
@@ -203,6 +214,31 @@ class GitRemote:
                 f"the commit has no folder {self.spec.path!r} (SITEWATCH_GIT_PATH)"
             )
         return folder
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def work_at(self, sha: str) -> Path:
+        """The work tree, checked out at ``sha`` with nothing else in it; the config
+        folder inside it. Its objects come from the clone (no network)."""
+        if not (self.work / ".git").exists():
+            await self._git(
+                "clone", "--quiet", "--no-checkout", "--shared", str(self.repo), str(self.work)
+            )
+        await self._git("checkout", "--quiet", "--force", "--detach", sha, work=True)
+        await self._git("clean", "--quiet", "-d", "--force", "-x", work=True)
+        return self.work / self.spec.path
+
+    async def push(self, branch: str) -> None:
+        """Push the work tree's HEAD to ``branch`` of the remote (a fast-forward only:
+        ``PushRejectedError`` when the branch moved on)."""
+        await self._git(
+            "push",
+            "--quiet",
+            self.spec.url,
+            f"HEAD:refs/heads/{branch}",
+            work=True,
+            limit=FETCH_TIMEOUT,
+        )
 
 
 def _extract(archive: bytes, dest: Path, path: str) -> Path | None:

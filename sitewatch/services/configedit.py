@@ -170,9 +170,12 @@ class ConfigEditor:
         read_only: bool = False,
         git_author: str | None = None,
         follows: str | None = None,
+        reconcile: bool = True,
     ) -> None:
         self.git_author = git_author  # set: git mode, one commit per write
         self.follows = follows  # set: the git remote the config comes from
+        # False: the caller applies the write (a followed remote, after the push).
+        self.reconcile_after = reconcile
         self.config_dir = config_dir
         self.environ = environ
         self.reconciler = reconciler
@@ -308,6 +311,8 @@ class ConfigEditor:
             raise ReadOnlyError(reason)
         async with self._lock:
             applied = await asyncio.to_thread(self._locked, edit)
+            if not self.reconcile_after:
+                return applied
             run = await self.reconciler.reconcile("api", force=True)
         return replace(applied, run=run)
 

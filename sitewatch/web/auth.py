@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from sitewatch.errors import SettingsError
+from sitewatch.services.gitwrite import WRITER
 from sitewatch.web.access import FailureLimiter, client
 from sitewatch.web.problems import ProblemError, problem_response
 
@@ -41,6 +42,8 @@ class TokenPolicy:
     write: tuple[str, ...] = ()
     read: tuple[str, ...] = ()
     open_reads: bool = True
+    # (token, name) of the tokens the file names: the author of their git commits
+    named: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def of(
@@ -48,9 +51,12 @@ class TokenPolicy:
     ) -> TokenPolicy:
         """``SettingsError`` naming the setting (never the token) when one is unusable.
 
-        In the file, a line is a token or ``read <token>``; a word starting with
-        ``#`` begins a comment, but a ``#`` inside a token is part of it."""
+        In the file, a line is a token, ``read <token>``, or ``write <name> <token>``
+        / ``read <name> <token>`` (a named token: the name is the author of the git
+        commits its writes make); a word starting with ``#`` begins a comment, but a
+        ``#`` inside a token is part of it."""
         writes, reads = list(_split(write)), list(_split(read))
+        named: list[tuple[str, str]] = []
         _check_lengths(writes, "SITEWATCH_API_TOKENS")
         _check_lengths(reads, "SITEWATCH_API_READ_TOKENS")
         for number, line in enumerate((file_text or "").splitlines(), 1):
@@ -66,11 +72,27 @@ class TokenPolicy:
             elif len(words) == 2 and words[0] == "read":
                 _check_lengths(words[1:], where)
                 reads.append(words[1])
+            elif len(words) == 3 and words[0] in ("read", "write"):
+                _check_lengths(words[2:], where)
+                (reads if words[0] == "read" else writes).append(words[2])
+                named.append((words[2], words[1]))
             elif words:
                 raise SettingsError(
-                    f"{where}: expected a token, or 'read <token>' (the line is not shown)"
+                    f"{where}: expected a token, 'read <token>', or '<read|write> <name> "
+                    "<token>' (the line is not shown)"
                 )
-        return cls(tuple(writes), tuple(reads), open_reads)
+        return cls(tuple(writes), tuple(reads), open_reads, tuple(named))
+
+    def name(self, token: str | None) -> str | None:
+        """The name the tokens file gives ``token``, if any (constant time)."""
+        if token is None:
+            return None
+        given = token.encode()
+        found = None
+        for candidate, name in self.named:
+            if hmac.compare_digest(given, candidate.encode()):
+                found = name
+        return found
 
     @property
     def enabled(self) -> bool:
@@ -140,6 +162,13 @@ def middleware(
             raise ProblemError(401, "send a valid token: Authorization: Bearer <token>")
         if not reading and role != "write":
             raise ProblemError(403, "this token may only read; writes need a write token")
-        return await handler(request)
+        name = policy.name(token)
+        if name is None:
+            return await handler(request)
+        writer = WRITER.set(f"{name} (API token) <sitewatch@localhost>")
+        try:
+            return await handler(request)
+        finally:
+            WRITER.reset(writer)
 
     return check

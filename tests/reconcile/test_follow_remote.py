@@ -20,7 +20,7 @@ from sitewatch.reconcile.service import Reconciler
 from sitewatch.store import catalog
 from sitewatch.web.hooks import signed
 from tests.appclient import start_client
-from tests.gitservers import GitDaemon, SmartHttp, Upstream
+from tests.gitservers import GitDaemon, SmartHttp, Upstream, git
 from tests.waiting import eventually
 
 
@@ -175,7 +175,7 @@ async def test_a_push_webhook_applies_the_commit_at_once(tmp_path: Path, databas
     try:
         config = await (await client.get("/api/config")).json()
         assert config["git"]["applied_commit"] == first
-        assert config["read_only"] and "follows the git remote" in config["read_only_reason"]
+        assert config["read_only"] is False  # writes are pushed commits (below)
         second = up.commit({"config/monitors.yaml": monitors("shop", "blog")}, "blog")
         push = json.dumps({"ref": "refs/heads/main", "after": second}).encode()
         wrong = await client.post("/hooks/git", data=push, headers=github(push, "not-it"))
@@ -232,9 +232,92 @@ async def test_a_push_webhook_applies_the_commit_at_once(tmp_path: Path, databas
         metrics = await (await client.get("/metrics")).text()
         assert "sitewatch_git_commit_refused 1.0" in metrics
         assert 'sitewatch_git_fetches_total{result="success"}' in metrics
-        # Writes through the API are refused: the remote is the source of truth.
-        made = await client.post("/api/websites", json={"name": "x", "url": "https://x.example/"})
-        assert made.status == 409
+    finally:
+        await client.close()
+
+
+TOKEN = "w" * 40
+
+
+@pytest.mark.slow
+async def test_api_writes_are_commits_pushed_to_the_remote(
+    tmp_path: Path, database_url: str
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"write ci-bot {TOKEN}\n")
+    client = await start_client(
+        tmp_path / "unused",
+        database_url,
+        git_url=up.url,
+        git_path="config",
+        git_dir=tmp_path / "sw",
+        git_poll=3600,  # nothing fetches behind the test's back
+        api_tokens_file=tokens,
+    )
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def keys() -> list[str]:
+        listed = await (await client.get("/api/websites", headers=auth)).json()
+        return sorted(w["key"] for w in listed["items"])
+
+    try:
+        config = await (await client.get("/api/config", headers=auth)).json()
+        assert config["read_only"] is False
+        made = await client.post(
+            "/api/websites", json={"name": "blog", "url": "https://blog.example.com/"}, headers=auth
+        )
+        assert made.status == 201, await made.text()
+        # Acknowledged once pushed: the commit is in the remote, by the token's name,
+        # and applied.
+        assert up.log()[0] == (
+            "ci-bot (API token)",
+            "sitewatch API: create website blog in monitors.yaml",
+        )
+        config = await (await client.get("/api/config", headers=auth)).json()
+        assert config["git"]["applied_commit"] == git("rev-parse", "main", cwd=up.bare)
+        assert await keys() == ["blog", "shop"]
+
+        # Someone else pushed another entry meanwhile: the edit is made again on
+        # top of theirs, and both survive.
+        up.pull()
+        up.commit(
+            {"config/monitors.yaml": up.show("config/monitors.yaml") + monitors("docs")[10:]},
+            "docs",
+        )
+        patched = await client.patch("/api/websites/blog", json={"interval": "45s"}, headers=auth)
+        assert patched.status == 200, await patched.text()
+        text = up.show("config/monitors.yaml")
+        assert "name: docs" in text and "interval: 45s" in text
+        assert await keys() == ["blog", "docs", "shop"]
+
+        # The same entry changed both ways: 409, with the value it has upstream.
+        up.pull()
+        up.commit(
+            {
+                "config/monitors.yaml": up.show("config/monitors.yaml").replace(
+                    "interval: 30s", "interval: 2m", 1
+                )
+            },
+            "shop every 2m",
+        )
+        before = up.log()
+        clash = await client.patch("/api/websites/shop", json={"interval": "90s"}, headers=auth)
+        assert clash.status == 409
+        detail = (await clash.json())["detail"]
+        assert "changed in the git remote" in detail and '"interval": "2m"' in detail
+        assert up.log() == before  # nothing pushed
+
+        # The remote away: the write is refused and nothing is only local.
+        away = up.bare.rename(tmp_path / "remote" / "away.git")
+        refused = await client.post(
+            "/api/websites", json={"name": "api", "url": "https://api.example.com/"}, headers=auth
+        )
+        assert refused.status == 409 and "nothing was written" in (await refused.json())["detail"]
+        away.rename(up.bare)
+        assert up.log() == before
+        assert "api" not in await keys()
     finally:
         await client.close()
 

@@ -497,6 +497,23 @@ async def test_tokens_file(make_client: Callable[..., Any], tmp_path: Path) -> N
         TokenPolicy.of("", "", True, "ok-token-0123456789\nwrite too many words\n")
 
 
+def test_named_tokens_name_their_writes() -> None:
+    from sitewatch.web.auth import TokenPolicy
+    from sitewatch.web.dashboard.session import Sessions
+
+    policy = TokenPolicy.of(
+        "", "", True, "write ci-bot ci-token-0123456789\nread grafana ro-token-0123456789\n"
+    )
+    assert policy.role("ci-token-0123456789") == "write"
+    assert policy.role("ro-token-0123456789") == "read"
+    assert policy.name("ci-token-0123456789") == "ci-bot"
+    assert policy.name("nope-0123456789abc") is None
+    sessions = Sessions(policy, key=b"k" * 32)
+    session = sessions.login("ci-token-0123456789")
+    assert session is not None and session.name == "ci-bot"
+    assert sessions.decode(sessions.encode(session)) == session
+
+
 async def test_fragments_are_edited_where_the_entry_lives(client: Client, config_dir: Path) -> None:
     created = await client.post(
         "/api/websites",

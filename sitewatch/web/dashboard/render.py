@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
+from sitewatch.services.gitwrite import WRITER
 from sitewatch.times import iso_z
 from sitewatch.web.access import FailureLimiter
 from sitewatch.web.dashboard.assets import Assets, templates_dir
@@ -243,6 +244,11 @@ def page(dashboard: Dashboard, handler: Handler, *, write: bool = False) -> Hand
                     dashboard,
                     "You are logged in with a read token; this needs a write token.",
                 )
+        writer = (
+            WRITER.set(f"{session.name} (dashboard) <sitewatch@localhost>")
+            if session.name
+            else None
+        )
         try:
             response = await handler(request)
         except web.HTTPNotFound as exc:
@@ -253,6 +259,9 @@ def page(dashboard: Dashboard, handler: Handler, *, write: bool = False) -> Hand
                 {"title": "Not found", "message": exc.text or "Nothing here."},
                 status=404,
             )
+        finally:
+            if writer is not None:
+                WRITER.reset(writer)
         if issued is not None:
             sessions.set_cookie(request, response, issued)
         return response

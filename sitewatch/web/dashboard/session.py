@@ -32,6 +32,7 @@ class Session:
     sid: str
     role: str  # "write", "read", or "anonymous" (no tokens configured: may write)
     expires: int
+    name: str | None = None  # a named token's name: the author of git commits
 
     @property
     def may_write(self) -> bool:
@@ -84,10 +85,11 @@ class Sessions:
         return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
 
     def encode(self, session: Session) -> str:
-        payload = json.dumps(
-            {"sid": session.sid, "role": session.role, "exp": session.expires},
-            separators=(",", ":"),
-        ).encode()
+        fields: dict[str, object] = {"sid": session.sid, "role": session.role}
+        fields["exp"] = session.expires
+        if session.name is not None:
+            fields["name"] = session.name
+        payload = json.dumps(fields, separators=(",", ":")).encode()
         return f"{_b64(payload)}.{self._sign(payload)}"
 
     def decode(self, value: str, now: float | None = None) -> Session | None:
@@ -101,7 +103,13 @@ class Sessions:
             return None
         try:
             data = json.loads(payload)
-            session = Session(str(data["sid"]), str(data["role"]), int(data["exp"]))
+            name = data.get("name")
+            session = Session(
+                str(data["sid"]),
+                str(data["role"]),
+                int(data["exp"]),
+                str(name) if name is not None else None,
+            )
         except (ValueError, KeyError, TypeError):
             return None
         if session.expires < (time.time() if now is None else now):
@@ -110,12 +118,12 @@ class Sessions:
             return None  # tokens were configured since: log in
         return session
 
-    def new(self, role: str) -> Session:
-        return Session(secrets.token_urlsafe(16), role, int(time.time()) + LIFETIME)
+    def new(self, role: str, name: str | None = None) -> Session:
+        return Session(secrets.token_urlsafe(16), role, int(time.time()) + LIFETIME, name)
 
     def login(self, token: str) -> Session | None:
         role = self.policy.role(token.strip())
-        return self.new(role) if role else None
+        return self.new(role, self.policy.name(token.strip())) if role else None
 
     def of(self, request: web.Request) -> Session | None:
         value = request.cookies.get(COOKIE)

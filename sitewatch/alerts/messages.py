@@ -24,6 +24,7 @@ from sitewatch.config.models import ChatTemplates, EmailTemplates, WebhookTempla
 from sitewatch.config.templating import (
     TemplateError,
     context_of,
+    pager_key,
     render,
     render_here,
     sample_event,
@@ -181,7 +182,5 @@ def _preview(spec: Mapping[str, Any], kind: str, dashboard_url: str | None) -> R
         return Rendered({"body": pretty}, custom.problems)
     chat_parts = chat(event, ChatTemplates.model_validate(templates) if templates else None)
     if kind_of_alert in ("pagerduty", "opsgenie"):
-        incident = event.get("incident") or {}
-        key = incident.get("key") or f"sitewatch/test/{event['event_id']}"
-        return Rendered({**chat_parts.parts, "key": str(key)}, chat_parts.problems)
+        return Rendered({**chat_parts.parts, "key": pager_key(event)}, chat_parts.problems)
     return chat_parts

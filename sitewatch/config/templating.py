@@ -330,6 +330,15 @@ def dedup_key(website_key: str, incident_id: int | None) -> str:
     return f"sitewatch/{website_key}/{incident_id}"
 
 
+def pager_key(event: Mapping[str, Any]) -> str:
+    """The key a pager files an event under: its incident's (``dedup_key``), or for a
+    test (no incident) one of its own, ``sitewatch/test/<event id>``."""
+    incident = event.get("incident") or {}
+    if event["type"] == "test" or not incident.get("key"):
+        return f"sitewatch/test/{event['event_id']}"
+    return str(incident["key"])
+
+
 def context_of(event: Mapping[str, Any]) -> dict[str, Any]:
     """What a template sees of an event (``sitewatch.alert.v1``, as stored).
 

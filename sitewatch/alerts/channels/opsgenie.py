@@ -19,7 +19,7 @@ from sitewatch.alerts import messages
 from sitewatch.alerts.channels import Progress
 from sitewatch.alerts.channels.httppost import post
 from sitewatch.config.models import OpsgenieAlert
-from sitewatch.config.templating import context_of
+from sitewatch.config.templating import context_of, pager_key
 
 
 def requests(
@@ -31,7 +31,7 @@ def requests(
     site = context["website"] or {}
     incident = context["incident"] or {}
     test = kind == "test"
-    alias = f"sitewatch/test/{event['event_id']}" if test else str(incident.get("key"))
+    alias = pager_key(event)
     by_alias = f"{alert.base}/v2/alerts/{quote(alias, safe='')}"
     note = {"source": "sitewatch", "user": "sitewatch", "note": rendered["message"][:25000]}
     if kind == "reminder":

@@ -20,7 +20,7 @@ from sitewatch.alerts import messages
 from sitewatch.alerts.channels import Progress
 from sitewatch.alerts.channels.httppost import post
 from sitewatch.config.models import PagerDutyAlert
-from sitewatch.config.templating import context_of
+from sitewatch.config.templating import context_of, pager_key
 
 
 def events(
@@ -29,7 +29,7 @@ def events(
     """The Events API bodies one notification takes, in order (pure)."""
     kind = str(event["type"])
     context = context_of(event)
-    key = _key(event)
+    key = pager_key(event)
     if kind == "up":
         return [{"routing_key": alert.routing_key, "event_action": "resolve", "dedup_key": key}]
     site = context["website"] or {}
@@ -73,13 +73,6 @@ def events(
             {"routing_key": alert.routing_key, "event_action": "resolve", "dedup_key": key},
         ]
     return [trigger]
-
-
-def _key(event: dict[str, Any]) -> str:
-    incident = event.get("incident") or {}
-    if event["type"] == "test" or not incident.get("key"):
-        return f"sitewatch/test/{event['event_id']}"
-    return str(incident["key"])
 
 
 class PagerDutyChannel:

@@ -169,6 +169,8 @@ async def _cluster(app: web.Application) -> AsyncIterator[None]:
     except (DatabaseError, OSError) as exc:
         log.error("could not join the cluster yet (will retry): %s", exc)
     app[RECONCILER].status.listeners.append(lambda run: cluster.wake())
+    if FOLLOWER in app:  # the oldest instance alone fetches on the poll
+        app[FOLLOWER].leads = cluster.leads
     stop = asyncio.Event()
     task = app[SUPERVISOR].spawn("cluster-heartbeat", cluster.run, stop)
 
@@ -339,7 +341,15 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
                 log.warning("removed %s, left by an interrupted API write", stale)
         if follower is not None and not settings.read_only:
             # Writes become commits pushed to the remote, applied once pushed.
-            app[EDITOR] = RemoteEditor(follower, environ, reconciler, author=settings.git_author)
+            remote_editor = RemoteEditor(
+                follower,
+                environ,
+                reconciler,
+                author=settings.git_author,
+                branch=settings.git_push_branch,
+            )
+            follower.status.push_branch = remote_editor.branch
+            app[EDITOR] = remote_editor
         else:
             app[EDITOR] = ConfigEditor(
                 config_dir,

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     )
     git_branch: str = Field("main", min_length=1, description="The branch to follow.")
     git_path: str = Field(".", description="The config folder inside the repository.")
+    git_push_branch: str | None = Field(
+        None,
+        min_length=1,
+        description="Push API and dashboard writes to this branch, for review, instead of "
+        "the followed branch: they apply once the team merges them.",
+    )
     git_poll: float = Field(
         60.0, ge=1, le=86400, description="Seconds between fetches (a push webhook is sooner)."
     )

@@ -7,13 +7,14 @@ second waits, then finds nothing left to do). SQLite has a single writer already
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sitewatch.config.entries import AlertEntry, Snapshot, WebsiteEntry
 from sitewatch.config.models import check_type, display_url
+from sitewatch.errors import SitewatchError
 from sitewatch.reconcile.diff import Change, Plan, TablePlan, plan, would_wipe
 from sitewatch.store import catalog, publishing, runs
 from sitewatch.store.catalog import RowState
@@ -27,6 +28,20 @@ WIPE_MESSAGE = (
     "refused: the config has no websites but the database has {count}; nothing was deleted. "
     "If you really mean to remove every website, set allow_empty: true in monitors.yaml"
 )
+
+
+# Given the git commit the database holds, why the snapshot must not be applied
+# (another instance applied a newer commit), or None to go on.
+CommitGuard = Callable[[str | None], Awaitable[str | None]]
+
+
+class SupersededError(SitewatchError):
+    """The database holds a newer commit of the followed remote than the one being
+    applied (another instance applied it meanwhile): nothing was written."""
+
+    def __init__(self, newer: str, verdict: str) -> None:
+        self.newer, self.verdict = newer, verdict
+        super().__init__(f"the database holds the newer git commit {newer[:12]} ({verdict})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +85,13 @@ async def apply_snapshot(
     trigger: str,
     git_commit: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    guard: CommitGuard | None = None,
 ) -> RunRecord:
-    """Make the database hold ``snapshot``; the run is recorded in the same transaction."""
+    """Make the database hold ``snapshot``; the run is recorded in the same transaction.
+
+    ``guard`` (a followed remote): asked, under the lock, about the commit the
+    database holds; a reason raises ``SupersededError`` and nothing is written,
+    so the database never goes back to an older commit."""
     started = clock()
     warnings = tuple(p.format() for p in snapshot.warnings)
 
@@ -97,6 +117,13 @@ async def apply_snapshot(
 
     async with begin_write(engine) as conn:
         await catalog.lock_reconcile(conn)
+        held: str | None = None
+        if guard is not None:
+            last_applied = await runs.latest(conn, applied_only=True)
+            held = last_applied.git_commit if last_applied else None
+            verdict = await guard(held)
+            if verdict is not None and held is not None:
+                raise SupersededError(held, verdict)
         state = await read_state(conn)
         if would_wipe(snapshot, state.websites):
             count = sum(1 for w in state.websites if not w.archived)
@@ -107,8 +134,10 @@ async def apply_snapshot(
         if todo.is_empty:
             run = finish("unchanged", counts=todo.counts())
             last = await runs.latest(conn)
-            # An idempotent re-run writes nothing, not even a run row.
-            if last is None or last.revision != snapshot.revision or not last.ok:
+            # An idempotent re-run writes nothing, not even a run row; a followed
+            # remote's new commit is recorded (the instances serve what it says).
+            moved = guard is not None and git_commit != held
+            if last is None or last.revision != snapshot.revision or not last.ok or moved:
                 await runs.record(conn, run)
             return run
         await execute(conn, snapshot, todo, clock())

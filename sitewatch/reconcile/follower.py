@@ -9,6 +9,13 @@ folder by swapping one symbolic link (``served``), inside the reconciler's lock
 so that no reconcile ever reads two commits' files, and is then reconciled with
 the existing rules (all or nothing). The applied commit survives a restart: it is
 the link's target.
+
+Several instances sharing one database: the oldest live instance (``leads``)
+fetches on the poll; the others read which commit the database holds every
+``FOLLOW_EVERY`` seconds and fetch only when it moved, so that all serve the
+same commit. Any instance may still apply (a webhook or a write it received):
+under the reconcile lock, the database never goes back to an older commit than
+the one it holds (``_verdict``).
 """
 
 from __future__ import annotations
@@ -26,14 +33,18 @@ from typing import Any
 
 from sitewatch.config.loader import load_config
 from sitewatch.errors import ConfigError
+from sitewatch.reconcile.apply import SupersededError
 from sitewatch.reconcile.gitremote import GitRemote, GitRemoteError
 from sitewatch.reconcile.service import Reconciler
+from sitewatch.store import runs
+from sitewatch.store.engine import DatabaseError
 from sitewatch.store.types import utcnow
 from sitewatch.times import iso_z
 
 log = logging.getLogger("sitewatch.git")
 
 DEBOUNCE = 0.2  # seconds: pushes in a burst are one fetch
+FOLLOW_EVERY = 2.0  # seconds: an instance that does not lead reads the database's commit
 
 
 @dataclass
@@ -52,6 +63,8 @@ class GitStatus:
     attempted: str | None = None  # the last commit tried
     attempted_at: datetime | None = None
     attempted_errors: tuple[str, ...] = ()  # why it was refused (file:line:col: ...)
+    push_branch: str | None = None  # where API writes go: the branch, or one for review
+    leads: bool = True  # this instance fetches on the poll (the others follow the database)
     fetches: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
 
     @property
@@ -84,6 +97,8 @@ class GitStatus:
             "attempted_commit": self.attempted,
             "attempted_at": iso_z(self.attempted_at),
             "attempted_errors": list(self.attempted_errors),
+            "push_branch": self.push_branch,
+            "leads": self.leads,
         }
 
 
@@ -112,6 +127,10 @@ class Follower:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._refused: set[str] = set()  # commits whose config does not validate
+        # Whether this instance fetches on the poll (the cluster's oldest instance).
+        self.leads: Callable[[], bool] = lambda: True
+        self._trust_unknown = False  # see _verdict
+        reconciler.guard = self._verdict
 
     def _served_commit(self) -> str | None:
         """The commit a previous run served (the link's target: trees/<sha>/<path>)."""
@@ -136,32 +155,83 @@ class Follower:
             self.status.fetched, self.status.fetched_at = fetched, self.clock()
             return fetched
 
+    async def fetch_branch(self, branch: str) -> str | None:
+        """Fetch another branch (the review branch writes go to); its commit or None.
+        Under the same lock as every fetch: two fetches into one clone collide."""
+        async with self._lock:
+            return await self.remote.fetch_branch(branch)
+
     async def sync(self, trigger: str) -> None:
         """Fetch, then apply every new commit in order."""
         async with self._lock:
-            try:
-                fetched = await self.remote.fetch()
-            except GitRemoteError as exc:
-                self.status.fetch_error = str(exc)
-                self.status.fetch_error_at = self.clock()
-                self.status.fetches["failure"] += 1
-                log.error("could not fetch %s: %s", self.status.remote, exc)
-                return
-            self.status.fetches["success"] += 1
-            self.status.fetched, self.status.fetched_at = fetched, self.clock()
-            self.status.fetch_error = None
-            try:
-                todo = await self.remote.new_commits(self.status.applied, fetched)
-            except GitRemoteError as exc:
-                log.error("could not list the new commits: %s", exc)
-                todo = [fetched]
-            # A commit refused for its content is not tried again: it cannot change.
-            todo = [sha for sha in todo if sha not in self._refused]
-            for sha in todo:
-                await self._apply(sha, trigger)
+            # Twice at most: a commit another instance applied, unknown here, means
+            # this fetch is older than theirs; fetch again, then trust what it says.
+            for again in (False, True):
+                self._trust_unknown = again
+                if not await self._sync_once(trigger):
+                    break
+            self._trust_unknown = False
             await asyncio.to_thread(self._prune)
 
-    async def _apply(self, sha: str, trigger: str) -> None:
+    async def _sync_once(self, trigger: str) -> bool:
+        """One fetch and its new commits; True when another fetch is needed."""
+        try:
+            fetched = await self.remote.fetch()
+        except GitRemoteError as exc:
+            self.status.fetch_error = str(exc)
+            self.status.fetch_error_at = self.clock()
+            self.status.fetches["failure"] += 1
+            log.error("could not fetch %s: %s", self.status.remote, exc)
+            return False
+        self.status.fetches["success"] += 1
+        self.status.fetched, self.status.fetched_at = fetched, self.clock()
+        self.status.fetch_error = None
+        try:
+            todo = await self.remote.new_commits(self.status.applied, fetched)
+        except GitRemoteError as exc:
+            log.error("could not list the new commits: %s", exc)
+            todo = [fetched]
+        # A commit refused for its content is not tried again: it cannot change.
+        for sha in [sha for sha in todo if sha not in self._refused]:
+            if await self._apply(sha, trigger) == "unknown":
+                return True
+        return False
+
+    async def follow_database(self) -> None:
+        """Not leading: when the database holds another commit than the one served
+        here (the leader applied it), fetch and apply up to it."""
+        try:
+            async with self.reconciler.engine.connect() as conn:
+                run = await runs.latest(conn, applied_only=True)
+        except (DatabaseError, OSError) as exc:
+            log.debug("could not read the applied commit: %s", exc)
+            return
+        held = run.git_commit if run is not None else None
+        if held is not None and held != self.status.applied and held not in self._refused:
+            await self.sync("git: as another instance applied it")
+
+    async def _verdict(self, sha: str | None, held: str | None) -> str | None:
+        """Why ``sha`` must not be applied over ``held``, the commit the database
+        holds, or None. "behind": ``held`` is newer on the branch as fetched here;
+        "unknown": ``held`` was applied by an instance that fetched after this one
+        (unless trusted: fetched again, ``held`` is gone from the branch)."""
+        if sha is None or held is None or held == sha:
+            return None
+        if not await self.remote.has(held):
+            return None if self._trust_unknown else "unknown"
+        fetched = self.status.fetched
+        if (
+            fetched is not None
+            and await self.remote.is_ancestor(sha, held)
+            and await self.remote.is_ancestor(held, fetched)
+        ):
+            return "behind"
+        return None
+
+    async def _apply(self, sha: str, trigger: str) -> str:
+        """Check ``sha`` out, validate it, serve it and reconcile: "applied",
+        "refused" (the config, or the database away), or why another instance's
+        newer commit superseded it ("behind", "unknown")."""
         tree = self.trees / sha
         self.status.attempted, self.status.attempted_at = sha, self.clock()
         try:
@@ -170,7 +240,7 @@ class Follower:
         except GitRemoteError as exc:
             self.status.attempted_errors = (str(exc),)
             self._refuse(sha)
-            return
+            return "refused"
         try:
             await asyncio.to_thread(self._validate, folder)
         except ConfigError as exc:
@@ -183,26 +253,38 @@ class Follower:
             )
             await asyncio.to_thread(shutil.rmtree, tree, True)
             self._refuse(sha)
-            return
+            return "refused"
         previous = self.status.applied
-        run = await self.reconciler.reconcile(
-            f"git {sha[:12]}", force=True, commit=sha, prepare=lambda: self._serve(folder)
-        )
+        try:
+            run = await self.reconciler.reconcile(
+                f"git {sha[:12]}", force=True, commit=sha, prepare=lambda: self._serve(folder)
+            )
+        except SupersededError as exc:
+            # Another instance applied a newer commit: this one is skipped, the
+            # next (or another fetch) reaches theirs.
+            log.info("git commit %s skipped: %s", sha[:12], exc)
+            self._serve_again(previous)
+            return exc.verdict
         if run is not None and not run.ok:
             # Refused (an emptied config) or the database is away: serve the last
             # good commit again; a database error is retried at the next sync.
             self.status.attempted_errors = run.errors
-            if previous is not None:
-                self._serve(self.trees / previous / self.remote.spec.path)
-                self.reconciler.commit = previous
+            self._serve_again(previous)
             if run.status == "refused":
                 self._refuse(sha)
-            return
+            return "refused"
         self.status.applied, self.status.applied_at = sha, self.clock()
         self.status.attempted_errors = ()
         self._refused.clear()  # older than what is applied now: never tried again
         author, subject = await self._describe(sha)
         log.info("applied git commit %s (%s, %s)", sha[:12], subject, author)
+        return "applied"
+
+    def _serve_again(self, previous: str | None) -> None:
+        """Serve the commit served before an attempt that did not apply."""
+        if previous is not None:
+            self._serve(self.trees / previous / self.remote.spec.path)
+            self.reconciler.commit = previous
 
     def _refuse(self, sha: str) -> None:
         self._refused.add(sha)
@@ -243,17 +325,24 @@ class Follower:
                 shutil.rmtree(tree, ignore_errors=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Sync now, then on every poll and every push, until ``stop``."""
-        trigger = "git poll"
+        """Until ``stop``: sync now and on every poll when leading (else follow the
+        database's commit), and at once on every push."""
+        first, pushed = True, False
         while not stop.is_set():
             self._wake.clear()
-            await self.sync(trigger)
+            self.status.leads = self.leads()
+            if first or pushed or self.status.leads:
+                first = False
+                await self.sync("git push" if pushed else "git poll")
+            else:
+                await self.follow_database()
+            wait = self.poll if self.status.leads else min(self.poll, FOLLOW_EVERY)
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             try:
-                await asyncio.wait(waits, timeout=self.poll, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for w in waits:
                     w.cancel()
-            trigger = "git push" if self._wake.is_set() else "git poll"
-            if self._wake.is_set():
+            pushed = self._wake.is_set()
+            if pushed:
                 await asyncio.sleep(DEBOUNCE)  # the rest of a burst of pushes

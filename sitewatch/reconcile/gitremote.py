@@ -2,8 +2,10 @@
 
 It runs the ``git`` command, as Argo CD does: the one git implementation that
 knows every transport (https, ssh, git, file) and credential helper. The clone is
-bare, in sitewatch's data folder; a commit is checked out with ``git archive``
-into a fresh folder of its own, so no reader ever sees a half-written tree.
+bare and shallow (the branch's last ``DEPTH`` commits: enough to apply every new
+commit one by one, never the whole history), in sitewatch's data folder; a commit
+is checked out with ``git archive`` into a fresh folder of its own, so no reader
+ever sees a half-written tree.
 
 Credentials never appear on a command line or in a message: an HTTPS token goes
 to git through ``GIT_CONFIG_*`` variables as an ``Authorization`` header, an SSH
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import re
 import shlex
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +33,7 @@ from sitewatch.errors import SitewatchError
 FETCH_TIMEOUT = 120.0
 LOCAL_TIMEOUT = 30.0
 MAX_NEW_COMMITS = 50  # applied one by one; beyond this, straight to the newest
+DEPTH = MAX_NEW_COMMITS + 1  # the history kept: the applied commit and those after it
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -86,6 +91,7 @@ class GitRemote:
             if not k.startswith(("GIT_", "SITEWATCH_")) and k not in ("SSH_ASKPASS",)
         }
         env.update(
+            LC_ALL="C",  # git's messages in English: a refused push is recognised by them
             GIT_TERMINAL_PROMPT="0",  # never wait for a password on a terminal
             GIT_ASKPASS="/bin/false",
             GIT_CONFIG_NOSYSTEM="1",
@@ -162,7 +168,8 @@ class GitRemote:
         return f"refs/remotes/origin/{self.spec.branch}"
 
     async def fetch(self) -> str:
-        """Fetch the branch; the commit it points at now."""
+        """Fetch the branch; the commit it points at now. Shallow: the history is cut
+        ``DEPTH`` commits below the tip (the objects already here stay)."""
         await self._ensure_repo()
         refspec = f"+refs/heads/{self.spec.branch}:{self._ref}"
         await self._git(
@@ -170,11 +177,53 @@ class GitRemote:
             "--prune",
             "--no-tags",
             "--quiet",
+            f"--depth={DEPTH}",
             self.spec.url,
             refspec,
             limit=FETCH_TIMEOUT,
         )
         return await self.resolve(self._ref)
+
+    async def fetch_branch(self, branch: str) -> str | None:
+        """Fetch another branch of the remote (a review branch); its commit, or None
+        when the remote has no such branch (never made, or merged and deleted)."""
+        await self._ensure_repo()
+        ref = f"refs/remotes/origin/{branch}"
+        try:
+            await self._git(
+                "fetch",
+                "--no-tags",
+                "--quiet",
+                f"--depth={DEPTH}",
+                self.spec.url,
+                f"+refs/heads/{branch}:{ref}",
+                limit=FETCH_TIMEOUT,
+            )
+        except GitRemoteError as exc:
+            if "couldn't find remote ref" not in str(exc):
+                raise
+            with contextlib.suppress(GitRemoteError):
+                await self._git("update-ref", "-d", ref)
+            return None
+        return await self.resolve(ref)
+
+    async def has(self, sha: str) -> bool:
+        """Whether the clone holds the commit ``sha`` (fetched, or made here)."""
+        if not _SHA.match(sha):
+            return False
+        try:
+            await self._git("cat-file", "-e", f"{sha}^{{commit}}")
+        except GitRemoteError:
+            return False
+        return True
+
+    async def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether ``older`` is in ``newer``'s history (as far as the clone knows it)."""
+        try:
+            await self._git("merge-base", "--is-ancestor", older, newer)
+        except GitRemoteError:
+            return False
+        return True
 
     async def resolve(self, ref: str) -> str:
         sha = (await self._git("rev-parse", "--verify", "-q", f"{ref}^{{commit}}")).decode().strip()
@@ -189,9 +238,7 @@ class GitRemote:
         force-push rewrote history)."""
         if applied is None or applied == fetched:
             return [] if applied == fetched else [fetched]
-        try:
-            await self._git("merge-base", "--is-ancestor", applied, fetched)
-        except GitRemoteError:
+        if not await self.is_ancestor(applied, fetched):
             return [fetched]
         out = await self._git("rev-list", "--first-parent", "--reverse", f"{applied}..{fetched}")
         commits = out.decode().split()
@@ -219,11 +266,13 @@ class GitRemote:
 
     async def work_at(self, sha: str) -> Path:
         """The work tree, checked out at ``sha`` with nothing else in it; the config
-        folder inside it. Its objects come from the clone (no network)."""
+        folder inside it. A worktree of the clone: its objects, its shallow history
+        and the commits made in it are the clone's (no network)."""
+        if (self.work / ".git").is_dir():  # an older sitewatch's separate clone
+            await asyncio.to_thread(shutil.rmtree, self.work)
         if not (self.work / ".git").exists():
-            await self._git(
-                "clone", "--quiet", "--no-checkout", "--shared", str(self.repo), str(self.work)
-            )
+            await self._git("worktree", "prune")
+            await self._git("worktree", "add", "--quiet", "--detach", str(self.work), sha)
         await self._git("checkout", "--quiet", "--force", "--detach", sha, work=True)
         await self._git("clean", "--quiet", "-d", "--force", "-x", work=True)
         return self.work / self.spec.path

@@ -10,8 +10,9 @@ and on a slow periodic resync (a safety net for missed file events).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ from sitewatch.config.loader import ConfigLoader
 from sitewatch.config.problems import Problem
 from sitewatch.config.watcher import watch
 from sitewatch.errors import ConfigError
-from sitewatch.reconcile.apply import apply_snapshot
+from sitewatch.reconcile.apply import SupersededError, apply_snapshot
 from sitewatch.store import runs
 from sitewatch.store.engine import DatabaseError, Engine, begin_write
 from sitewatch.store.runs import RunRecord
@@ -72,6 +73,8 @@ class Reconciler:
         self._lock = asyncio.Lock()
         # The commit of a followed remote's served folder (None: ask the folder's git).
         self.commit: str | None = None
+        # A followed remote: may ``commit`` be applied, given the database's?
+        self.guard: Callable[[str | None, str | None], Awaitable[str | None]] | None = None
 
     async def restore_status(self) -> None:
         """Pick up the last runs recorded in the database (after a restart)."""
@@ -90,9 +93,12 @@ class Reconciler:
         """One reconcile; ``None`` when the files are as last attempted (nothing to do).
 
         ``commit``: the git commit the files are (a followed remote's), rather than
-        asking the folder. ``prepare`` runs under the reconciler's lock before the
-        files are read: a followed remote swaps the served folder there, so that no
-        other reconcile reads half of one commit and half of another."""
+        asking the folder; with it, ``SupersededError`` reaches the caller when the
+        database holds a newer commit (without it, that reconcile is skipped).
+        ``prepare`` runs under the reconciler's lock before the files are read: a
+        followed remote swaps the served folder there, so that no other reconcile
+        reads half of one commit and half of another."""
+        following = commit is not None
         async with self._lock:
             if prepare is not None:
                 prepare()
@@ -111,10 +117,22 @@ class Reconciler:
             except ConfigError as exc:
                 return await self._failed(trigger, started, exc, revision=revision)
             commit = self.commit or await git_commit(self.config_dir)
+            guard = self.guard
             try:
                 run = await apply_snapshot(
-                    self.engine, snapshot, trigger=trigger, git_commit=commit, clock=self.clock
+                    self.engine,
+                    snapshot,
+                    trigger=trigger,
+                    git_commit=commit,
+                    clock=self.clock,
+                    guard=None if guard is None else functools.partial(guard, commit),
                 )
+            except SupersededError as exc:
+                self._attempted = None
+                if following:
+                    raise
+                log.info("%s: not applied, the served commit is older (%s)", trigger, exc)
+                return None
             except (DatabaseError, OSError) as exc:
                 # The database is unreachable: try again on the next event or resync.
                 self._attempted = None

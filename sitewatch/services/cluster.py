@@ -2,7 +2,8 @@
 
 Every ``lease_seconds / 3`` it writes its heartbeat -- which renews its website
 leases -- and, if it checks, hands back or takes websites to hold its fair
-share (``store.cluster``).
+share (``store.cluster``). The oldest live instance leads: it alone fetches a
+followed git remote on the poll (``reconcile.follower``).
 The checker checks only the websites this instance holds. On SQLite (one
 instance by design) there are no leases: the instance checks everything.
 """
@@ -45,6 +46,7 @@ class Cluster:
         self.started_at = clock()
         self.owned: set[int] = set()  # the websites this instance checks (when enabled)
         self.listeners: list[Callable[[], None]] = []  # called when ``owned`` changes
+        self.leader = True  # the oldest live instance (alone: this one)
         self.checks_total: Callable[[], int] = lambda: 0
         self.websites: Callable[[], int] = lambda: 0  # how many it checks now
         self._wake = asyncio.Event()
@@ -52,6 +54,10 @@ class Cluster:
     def wake(self) -> None:
         """Rebalance now (the config changed: new websites wait for no round)."""
         self._wake.set()
+
+    def leads(self) -> bool:
+        """Whether this instance is the one that fetches a followed git remote."""
+        return self.leader or not self.enabled
 
     def scope(self) -> set[int] | None:
         """The websites to check: a set, or None for all of them (no cluster)."""
@@ -81,11 +87,13 @@ class Cluster:
         async with begin_write(self.engine) as conn:
             await store.beat(conn, self.row(now))
             await store.forget(conn, now - 3 * self.ttl)
+            alive = await store.live(conn, now - self.ttl)
+        oldest = min(alive, key=lambda p: (p["started_at"], p["id"]), default=None)
+        self.leader = oldest is None or oldest["id"] == self.id
         if not self.checks:
             return
+        checkers = sum(1 for p in alive if p["role"] in store.CHECKING_ROLES)
         async with begin_write(self.engine) as conn:
-            peers = await store.live(conn, now - self.ttl)
-            checkers = sum(1 for p in peers if p["role"] in store.CHECKING_ROLES)
             owned = await store.rebalance(conn, self.id, now, self.ttl, checkers, self.owned)
         log.debug(
             "heartbeat: %d live checkers, holding %d websites (%.3f s)",

@@ -9,6 +9,10 @@ to another entry (even in the same file) is not a conflict. When the same entry
 changed upstream, that is a real conflict: 409, with the value it has there. A
 push that keeps failing leaves the remote as it was and the write refused; the
 served folder is never written, so nothing is ever only local.
+
+With a review branch (``SITEWATCH_GIT_PUSH_BRANCH``), a write is a commit pushed
+there instead, on top of the edits already waiting in it, and applies once the
+team merges it: the answer is ``ProposedForReview``, not the applied entry.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from sitewatch.config.masking import mask_entry
+from sitewatch.errors import SitewatchError
 from sitewatch.reconcile.follower import Follower
 from sitewatch.reconcile.gitremote import GitRemoteError, PushRejectedError
 from sitewatch.reconcile.service import Reconciler
@@ -31,6 +36,7 @@ from sitewatch.services.configedit import (
     EditRefusedError,
     Kind,
     NoteFile,
+    PreconditionFailedError,
     Written,
 )
 
@@ -41,6 +47,20 @@ PUSH_ATTEMPTS = 3
 
 class UpstreamConflictError(EditRefusedError):
     """The entry was changed in the remote since the commit this instance applied."""
+
+
+class ProposedForReview(SitewatchError):  # noqa: N818 (an outcome, not an error)
+    """Not a failure: the write was pushed to the review branch, as a commit that
+    applies once merged. The web layer answers 202 (the API) or says so (the
+    dashboard)."""
+
+    def __init__(self, branch: str, commit: str | None, what: str) -> None:
+        self.branch, self.commit, self.what = branch, commit, what
+        at = f" as commit {commit[:12]}" if commit else ""
+        super().__init__(
+            f"{what}: pushed to the branch {branch!r}{at} for review; it applies once "
+            "merged into the followed branch"
+        )
 
 
 Edit = Callable[[ConfigEditor, str | None], Awaitable[Applied]]
@@ -64,6 +84,8 @@ class RemoteEditor:
         self.reconciler = reconciler
         self.author = author  # when the writer has no name
         self.branch = branch or follower.remote.spec.branch
+        # Another branch: writes are proposed there, for the team to merge.
+        self.review = self.branch != follower.remote.spec.branch
         # Reads: the served commit's files, through the folder editor's parser.
         self.served = ConfigEditor(
             reconciler.config_dir, environ, reconciler, read_only=True, reconcile=False
@@ -147,6 +169,8 @@ class RemoteEditor:
         remote = self.follower.remote
         author = WRITER.get() or self.author
         async with self._lock:
+            if self.review:
+                await self._propose(kind, key, if_match, edit, what, author)
             base = self.follower.status.applied
             assert base is not None
             before = await self._seen(self.served, kind, key)
@@ -190,6 +214,71 @@ class RemoteEditor:
         raise EditRefusedError(
             f"nothing was written: the branch moved on {PUSH_ATTEMPTS} times while "
             "pushing; try again"
+        )
+
+    async def _review_base(self) -> str:
+        """Where a proposed edit goes: on top of the edits waiting in the review
+        branch, or on the applied commit when there are none (no branch, or one
+        that is merged already)."""
+        applied = self.follower.status.applied
+        assert applied is not None
+        try:
+            tip = await self.follower.fetch_branch(self.branch)
+        except GitRemoteError as exc:
+            raise EditRefusedError(f"nothing was written: {exc}") from None
+        if tip is None or await self.follower.remote.is_ancestor(tip, applied):
+            return applied
+        return tip
+
+    async def _propose(
+        self,
+        kind: Kind | None,
+        key: str | None,
+        if_match: str | None,
+        edit: Edit,
+        what: str,
+        author: str,
+    ) -> None:
+        """Commit the edit on the review branch and push it; raises ``ProposedForReview``.
+        If-Match holds against what is served (what the writer read); the edit is
+        then made on the branch's content, which may already change the entry."""
+        if if_match is not None and if_match.strip() != "*" and key is not None:
+            read = await (self.served.note(key) if kind is None else self.served.entry(kind, key))
+            if read is not None and read.etag != if_match.strip():
+                raise PreconditionFailedError(
+                    f"{read.file} changed since you read it (If-Match {if_match} is not its "
+                    f"revision {read.etag}): read it again and retry"
+                )
+        remote = self.follower.remote
+        for _ in range(PUSH_ATTEMPTS):
+            base = await self._review_base()
+            try:
+                folder = await remote.work_at(base)
+            except GitRemoteError as exc:
+                raise EditRefusedError(f"nothing was written: {exc}") from None
+            editor = await asyncio.to_thread(
+                functools.partial(
+                    ConfigEditor,
+                    folder,
+                    self.environ,
+                    self.reconciler,
+                    git_author=author,
+                    reconcile=False,
+                )
+            )
+            applied = await edit(editor, None)
+            try:
+                await remote.push(self.branch)
+            except PushRejectedError:
+                continue  # someone pushed to the review branch: on top of theirs
+            except GitRemoteError as exc:
+                raise EditRefusedError(
+                    f"nothing was written: the push was refused ({exc})"
+                ) from None
+            raise ProposedForReview(self.branch, applied.commit, what)
+        raise EditRefusedError(
+            f"nothing was written: the branch {self.branch!r} moved on {PUSH_ATTEMPTS} "
+            "times while pushing; try again"
         )
 
     def _conflict(self, kind: Kind | None, key: str | None, base: str, upstream: object) -> str:

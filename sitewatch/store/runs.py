@@ -90,14 +90,22 @@ async def record(conn: AsyncConnection, run: RunRecord) -> None:
 
 
 async def latest(conn: AsyncConnection, *, applied_only: bool = False) -> RunRecord | None:
-    query = select(reconcile_runs).order_by(reconcile_runs.c.id.desc()).limit(1)
+    found = await recent(conn, limit=1, applied_only=applied_only)
+    return found[0] if found else None
+
+
+async def recent(
+    conn: AsyncConnection, *, limit: int, applied_only: bool = False
+) -> list[RunRecord]:
+    """The last ``limit`` runs, newest first (``applied_only``: those that applied)."""
+    query = select(reconcile_runs).order_by(reconcile_runs.c.id.desc()).limit(limit)
     if applied_only:
         query = query.where(reconcile_runs.c.status.in_(("applied", "unchanged")))
-    row = (await conn.execute(query)).mappings().first()
-    if row is None:
-        return None
-    return RunRecord(
-        **{c: row[c] for c in _COLUMNS},
-        errors=tuple(row["errors"]),
-        warnings=tuple(row["warnings"]),
-    )
+    return [
+        RunRecord(
+            **{c: row[c] for c in _COLUMNS},
+            errors=tuple(row["errors"]),
+            warnings=tuple(row["warnings"]),
+        )
+        for row in (await conn.execute(query)).mappings()
+    ]

@@ -81,6 +81,14 @@ READ_ERRORS = (400, 401, 404, 429)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429)
 
 
+def _proposed() -> dict[str, Any]:
+    return _json(
+        _ref("Proposal"),
+        "Following a git remote with a review branch (SITEWATCH_GIT_PUSH_BRANCH): pushed "
+        "there as a commit, applied once merged.",
+    )
+
+
 def _crud(
     kind: str, noun: str, body: str | None = None, ident: dict[str, Any] = ID
 ) -> dict[str, Any]:
@@ -100,6 +108,7 @@ def _crud(
                 "requestBody": entry_body,
                 "responses": {
                     "201": _json(_ref(written), "Created and applied."),
+                    "202": _proposed(),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -119,6 +128,7 @@ def _crud(
                 "requestBody": entry_body,
                 "responses": {
                     "200": _json(_ref(written), "Written and applied."),
+                    "202": _proposed(),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -128,6 +138,7 @@ def _crud(
                 "requestBody": patch_body,
                 "responses": {
                     "200": _json(_ref(written), "Written and applied."),
+                    "202": _proposed(),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -136,6 +147,7 @@ def _crud(
                 "parameters": [ident, IF_MATCH],
                 "responses": {
                     "204": {"description": "Deleted and applied."},
+                    "202": _proposed(),
                     **_problems(*WRITE_ERRORS),
                 },
             },
@@ -215,6 +227,7 @@ def _publishing() -> dict[str, Any]:
             "responses": {
                 "200": written,
                 "201": _json(_ref("IncidentNoteWritten"), "Created and applied."),
+                "202": _proposed(),
                 **_problems(*WRITE_ERRORS, 503),
             },
         },
@@ -223,6 +236,7 @@ def _publishing() -> dict[str, Any]:
             "parameters": [KEY, IF_MATCH],
             "responses": {
                 "204": {"description": "Deleted and applied."},
+                "202": _proposed(),
                 **_problems(*WRITE_ERRORS),
             },
         },
@@ -235,7 +249,7 @@ def _publishing() -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": _ref("IncidentUpdate")}},
             },
-            "responses": {"200": written, **_problems(*WRITE_ERRORS, 503)},
+            "responses": {"200": written, "202": _proposed(), **_problems(*WRITE_ERRORS, 503)},
         }
     }
     return paths

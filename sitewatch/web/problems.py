@@ -18,8 +18,9 @@ from sitewatch.services.configedit import (
     NotFoundError,
     PreconditionFailedError,
 )
+from sitewatch.services.gitwrite import ProposedForReview
 from sitewatch.web.accesslog import redact_path
-from sitewatch.web.schemas import FieldProblem, Problem
+from sitewatch.web.schemas import FieldProblem, Problem, Proposal
 
 log = logging.getLogger("sitewatch.web")
 
@@ -96,14 +97,26 @@ def problem_response(
     )
 
 
+def proposal_response(exc: ProposedForReview) -> web.Response:
+    """202: the write is a commit waiting for review, not applied."""
+    body = Proposal(status="proposed", branch=exc.branch, commit=exc.commit, detail=str(exc))
+    headers = {"X-Sitewatch-Commit": exc.commit} if exc.commit else {}
+    return web.json_response(text=body.model_dump_json(), status=202, headers=headers)
+
+
 @web.middleware
 async def problems(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     if not request.path.startswith("/api/"):
-        return await handler(request)
+        try:
+            return await handler(request)
+        except ProposedForReview:  # a dashboard form: say so on the settings page
+            raise web.HTTPSeeOther("/settings?notice=proposed") from None
     try:
         return await handler(request)
+    except ProposedForReview as exc:
+        return proposal_response(exc)
     except ProblemError as exc:
         return problem_response(exc.status, exc.detail, headers=exc.headers, errors=exc.errors)
     except web.HTTPRequestEntityTooLarge:

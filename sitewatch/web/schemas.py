@@ -370,6 +370,14 @@ class GitRemoteStatus(Body):
         description="Why the attempted commit was refused (file:line:col: ...); empty when "
         "it is applied."
     )
+    push_branch: str | None = Field(
+        description="Where API and dashboard writes are pushed: the followed branch, or a "
+        "branch for review (SITEWATCH_GIT_PUSH_BRANCH); null when writes are off."
+    )
+    leads: bool = Field(
+        description="Whether this instance fetches on the poll (the oldest instance of a "
+        "cluster); the others follow the commit the database holds."
+    )
 
 
 class ConfigStatus(Body):
@@ -464,8 +472,19 @@ class IncidentNoteWritten(IncidentNoteDetail):
     commit: str | None
 
 
+class Proposal(Body):
+    """A write while following a git remote with a review branch
+    (SITEWATCH_GIT_PUSH_BRANCH): pushed there as a commit, applied once merged."""
+
+    status: Literal["proposed"]
+    branch: str = Field(description="The review branch the commit was pushed to.")
+    commit: str | None = Field(description="The commit of the write.")
+    detail: str
+
+
 RESPONSES: tuple[type[Body], ...] = (
     Problem,
+    Proposal,
     WebsitePage,
     WebsiteDetail,
     WebsiteWritten,

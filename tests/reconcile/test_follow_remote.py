@@ -9,15 +9,19 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.reconcile.follower import Follower
-from sitewatch.reconcile.gitremote import GitRemote, RemoteSpec
+from sitewatch.reconcile.gitremote import DEPTH, GitRemote, RemoteSpec
 from sitewatch.reconcile.service import Reconciler
-from sitewatch.store import catalog
+from sitewatch.services.cluster import Cluster
+from sitewatch.store import catalog, runs
+from sitewatch.store.engine import create_engine
+from sitewatch.store.migrate import upgrade
 from sitewatch.web.hooks import signed
 from tests.appclient import start_client
 from tests.gitservers import GitDaemon, SmartHttp, Upstream, git
@@ -122,6 +126,31 @@ async def test_the_remote_away_for_a_while_and_a_restart(
     assert again.status.applied == second
     await again.sync("test")
     assert again.status.applied == second and await websites(engine) == ["blog", "shop"]
+
+
+async def test_the_clone_is_shallow_and_still_applies_every_new_commit(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    for n in range(DEPTH + 20):  # a longer history than sitewatch keeps
+        up.commit({"monitors.yaml": monitors("shop"), "CHANGES": f"{n}\n"}, f"change {n}")
+    f = follower(engine, tmp_path / "sw", RemoteSpec(up.url))
+    await f.sync("test")
+    clone = tmp_path / "sw" / "repo.git"
+    assert git("rev-parse", "--is-shallow-repository", cwd=clone) == "true"
+    assert int(git("rev-list", "--count", "--all", cwd=clone)) == DEPTH
+    # Three new commits: each is applied in turn, as in a full clone.
+    new = [
+        up.commit({"monitors.yaml": monitors("shop", *names)}, "more")
+        for names in (["blog"], ["blog", "api"], ["api"])
+    ]
+    await f.sync("test")
+    assert f.status.applied == new[-1]
+    async with engine.connect() as conn:
+        history = await runs.recent(conn, limit=3)
+    assert [r.git_commit for r in history] == new[::-1]
+    assert int(git("rev-list", "--count", "--all", cwd=clone)) == DEPTH
+    assert await websites(engine) == ["api", "shop"]
 
 
 async def test_git_daemon_and_smart_http_with_a_token(engine: AsyncEngine, tmp_path: Path) -> None:
@@ -335,6 +364,111 @@ async def test_two_instances_serve_the_same_commit(engine: AsyncEngine, tmp_path
     assert {r.git_commit for r in applied} == {second}
 
 
+async def test_the_database_never_goes_back_to_an_older_commit(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """An instance whose fetch is older than the leader's does not apply its older
+    commit over the leader's newer one; it catches up with the database instead."""
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    leader = follower(engine, tmp_path / "leader", RemoteSpec(up.url))
+    late = follower(engine, tmp_path / "late", RemoteSpec(up.url))
+    late.leads = lambda: False
+    await asyncio.gather(leader.sync("test"), late.sync("test"))
+    stale = up.commit({"monitors.yaml": monitors("shop", "blog")}, "blog")
+    await late.remote.fetch()  # the late instance fetched before the next push...
+    newest = up.commit({"monitors.yaml": monitors("shop", "api")}, "api instead")
+    await leader.sync("test")  # ...and the leader after it
+    assert await websites(engine) == ["api", "shop"]
+
+    late.status.fetched = stale
+    assert await late._apply(stale, "test") == "unknown"  # newer than what it knows
+    assert await websites(engine) == ["api", "shop"]
+    assert late.status.applied == first
+    assert (tmp_path / "late" / "served").resolve() == (tmp_path / "late" / "trees" / first)
+
+    # Not leading, it follows the database: fetches, skips the older commit
+    # ("behind"), serves the leader's.
+    await late.follow_database()
+    assert late.status.applied == newest
+    async with engine.connect() as conn:
+        history = await runs.recent(conn, limit=10, applied_only=True)
+    # The leader applied each commit in turn; nothing went back after that.
+    assert [r.git_commit for r in history][::-1] == [first, stale, newest]
+    assert await websites(engine) == ["api", "shop"]
+
+    # A commit that only touches other files is recorded too: both serve it.
+    docs = up.commit({"README.md": "the monitors\n"}, "readme")
+    await leader.sync("test")
+    await late.follow_database()
+    assert leader.status.applied == late.status.applied == docs
+
+    # A force-push back to older content is applied (not "behind": the newer
+    # commit is gone from the branch).
+    git("reset", "-q", "--hard", first, cwd=up.work)
+    git("push", "-q", "--force", "origin", "HEAD:refs/heads/main", cwd=up.work)
+    await leader.sync("test")
+    assert leader.status.applied == first and await websites(engine) == ["shop"]
+    await late.follow_database()
+    assert late.status.applied == first
+
+
+class Counting(Follower):
+    """A follower that counts its rounds of reading the database's commit."""
+
+    rounds = 0
+
+    async def follow_database(self) -> None:
+        self.rounds += 1
+        await super().follow_database()
+
+
+@pytest.mark.slow
+async def test_an_instance_that_does_not_lead_fetches_only_when_the_commit_moved(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    leader = follower(engine, tmp_path / "leader", RemoteSpec(up.url))
+    await leader.sync("test")
+    remote = GitRemote(RemoteSpec(up.url), tmp_path / "other")
+    other = Counting(remote, Reconciler(engine, remote.root / "served", {}), {}, poll=1)
+    other.leads = lambda: False
+    stop = asyncio.Event()
+    task = asyncio.create_task(other.run(stop))
+    try:
+        await eventually(lambda: other.status.applied == first, what="the first sync")
+        fetches = other.status.fetches["success"]
+        rounds = other.rounds
+        await eventually(lambda: other.rounds >= rounds + 3, what="three rounds")
+        assert other.status.fetches["success"] == fetches  # a poll of 1 s, not leading
+        second = up.commit({"monitors.yaml": monitors("shop", "blog")}, "blog")
+        await leader.sync("test")
+        await eventually(lambda: other.status.applied == second, what="the leader's commit")
+        assert other.status.fetches["success"] == fetches + 1
+        assert not other.status.leads
+    finally:
+        stop.set()
+        await task
+
+
+@pytest.mark.postgres
+async def test_the_oldest_instance_leads(postgres_url: str) -> None:
+    eng = create_engine(postgres_url)
+    await upgrade(eng)
+    try:
+        first, second = Cluster(eng, "all"), Cluster(eng, "web")
+        await first.step()
+        await second.step()
+        await first.step()
+        assert first.leads() and not second.leads()
+        await first.leave()
+        await second.step()
+        assert second.leads()
+    finally:
+        await eng.dispose()
+
+
 @pytest.mark.parametrize(
     ("headers", "forge"),
     [
@@ -356,3 +490,90 @@ async def test_two_instances_serve_the_same_commit(engine: AsyncEngine, tmp_path
 )
 def test_each_forge_signature_and_nothing_else(headers: dict[str, str], forge: str | None) -> None:
     assert signed(headers, b"{}", "k") == forge
+
+
+@pytest.mark.slow
+async def test_writes_to_a_review_branch_wait_there_until_merged(
+    tmp_path: Path, database_url: str
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    first = up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
+    client = await start_client(
+        tmp_path / "unused",
+        database_url,
+        git_url=up.url,
+        git_path="config",
+        git_dir=tmp_path / "sw",
+        git_poll=3600,
+        git_push_branch="sitewatch-edits",
+        git_webhook_secret="hook-secret",
+    )
+
+    def branch(name: str) -> list[str]:
+        return git("rev-list", "--first-parent", name, cwd=up.bare).split()
+
+    try:
+        config = await (await client.get("/api/config")).json()
+        assert config["git"]["push_branch"] == "sitewatch-edits" and config["git"]["leads"]
+        made = await client.post(
+            "/api/websites", json={"name": "blog", "url": "https://blog.example.com/"}
+        )
+        assert made.status == 202, await made.text()
+        proposal = await made.json()
+        assert proposal["status"] == "proposed" and proposal["branch"] == "sitewatch-edits"
+        # A commit on the review branch, on top of the applied one; nothing applied.
+        assert branch("sitewatch-edits")[:2] == [proposal["commit"], first]
+        assert branch("main") == [first]
+        listed = await (await client.get("/api/websites")).json()
+        assert [w["key"] for w in listed["items"]] == ["shop"]
+
+        # A second write waits on top of the first; If-Match is what was read.
+        shop = await client.get("/api/websites/shop")
+        stale = await client.patch(
+            "/api/websites/shop", json={"interval": "45s"}, headers={"If-Match": '"nope"'}
+        )
+        assert stale.status == 412
+        patched = await client.patch(
+            "/api/websites/shop",
+            json={"interval": "45s"},
+            headers={"If-Match": shop.headers["ETag"]},
+        )
+        assert patched.status == 202, await patched.text()
+        second = (await patched.json())["commit"]
+        assert branch("sitewatch-edits")[:3] == [second, proposal["commit"], first]
+
+        # A dashboard form says so, on the settings page.
+        page = await (await client.get("/websites/new")).text()
+        token = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert token is not None
+        form = await client.post(
+            "/websites/new",
+            data={"csrf": token.group(1), "name": "api", "url": "https://api.example.com/"},
+            allow_redirects=False,
+        )
+        assert form.status == 303 and form.headers["Location"] == "/settings?notice=proposed"
+        settings = await (await client.get("/settings?notice=proposed")).text()
+        assert "Proposed for review" in settings and "sitewatch-edits" in settings
+
+        # The team merges the branch: the next fetch applies all three edits.
+        git("fetch", "-q", "origin", cwd=up.work)
+        git("merge", "-q", "--ff-only", "origin/sitewatch-edits", cwd=up.work)
+        git("push", "-q", "origin", "HEAD:refs/heads/main", cwd=up.work)
+        push = json.dumps({"ref": "refs/heads/main"}).encode()
+        hook = await client.post("/hooks/git", data=push, headers=github(push, "hook-secret"))
+        assert hook.status == 202
+        merged = branch("main")[0]
+
+        async def applied() -> bool:
+            body = await (await client.get("/api/config")).json()
+            return bool(body["git"]["applied_commit"] == merged)
+
+        await eventually(applied, what="the merged review branch applied")
+        listed = await (await client.get("/api/websites")).json()
+        assert sorted(w["key"] for w in listed["items"]) == ["api", "blog", "shop"]
+        # The next write starts again from what is applied.
+        again = await client.delete("/api/websites/api")
+        assert again.status == 202, await again.text()
+        assert branch("sitewatch-edits")[:2] == [(await again.json())["commit"], merged]
+    finally:
+        await client.close()

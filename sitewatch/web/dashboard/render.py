@@ -35,6 +35,8 @@ NOTICES = {
     "tested": "Test notification queued; see the delivery log below.",
     "posted": "Update posted: written to the note's file and applied.",
     "loggedout": "You are logged out.",
+    "proposed": "Proposed for review: pushed as a commit to the review branch below; "
+    "it applies once merged into the followed branch.",
 }
 
 

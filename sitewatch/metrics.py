@@ -130,6 +130,12 @@ def _git_metrics(git: Mapping[str, float]) -> Iterable[Metric]:
         "1 while the branch's fetched commit is not the applied one, else 0.",
         value=git["behind"],
     )
+    yield GaugeMetricFamily(
+        "sitewatch_git_leader",
+        "1 on the instance that fetches the followed git remote on the poll (the "
+        "others follow the commit the database holds), else 0.",
+        value=git["leader"],
+    )
 
 
 class Metrics:

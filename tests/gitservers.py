@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import getpass
 import os
 import subprocess
 from pathlib import Path
@@ -204,3 +205,76 @@ class SmartHttp:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/{name}"
+
+
+class SshServer:
+    """OpenSSH's ``sshd`` on a loopback port, for this user only, with key pairs
+    made for the test: ``ssh://`` remotes with a key and known_hosts."""
+
+    def __init__(self, root: Path, sshd: Path) -> None:
+        self.root = root
+        self.port = closed_port()
+        self.user = getpass.getuser()
+        self.client_key = root / "id_ed25519"
+        self.known_hosts = root / "known_hosts"
+        root.mkdir(parents=True)
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+        subprocess.run([*keygen, "-f", str(root / "host")], check=True)
+        subprocess.run([*keygen, "-f", str(self.client_key)], check=True)
+        (root / "authorized_keys").write_text((root / "id_ed25519.pub").read_text())
+        host = (root / "host.pub").read_text().split()
+        self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host[0]} {host[1]}\n")
+        config = root / "sshd_config"
+        config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {root / 'host'}",
+                    f"PidFile {root / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {root / 'authorized_keys'}",
+                    f"AllowUsers {self.user}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "",
+                ]
+            )
+        )
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation
+        self.command = [str(sshd), "-D", "-e", "-f", str(config)]
+        self.log = (root / "sshd.log").open("wb")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def __aenter__(self) -> SshServer:
+        self.process = subprocess.Popen(  # noqa: ASYNC220 (starts at once; waited for below)
+            self.command, stdout=subprocess.DEVNULL, stderr=self.log
+        )
+
+        async def listening() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError((self.root / "sshd.log").read_text())
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                return False
+            writer.close()
+            await writer.wait_closed()
+            return True
+
+        await eventually(listening, what="sshd listening")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait()
+        self.log.close()
+
+    def url(self, repository: Path) -> str:
+        return f"ssh://{self.user}@127.0.0.1:{self.port}{repository}"

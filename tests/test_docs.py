@@ -137,6 +137,9 @@ def test_sitewatch_commands_in_the_docs_parse(doc: str, line: str) -> None:
     words = shlex.split(line.removeprefix("$ "), comments=True)
     while "=" in words[0]:  # VAR=value before the command
         words.pop(0)
+    for end in ("&", "||", ";"):  # run in the background, or what follows it
+        if end in words:
+            words = words[: words.index(end)]
     args = words[1:]
     try:
         build_parser().parse_args(args)

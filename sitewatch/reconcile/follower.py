@@ -80,6 +80,7 @@ class GitStatus:
             "last_fetch_timestamp": self.fetched_at.timestamp() if self.fetched_at else 0.0,
             "refused": 1.0 if self.attempted_errors else 0.0,
             "behind": 1.0 if self.behind else 0.0,
+            "leader": 1.0 if self.leads else 0.0,
         }
 
     def to_dict(self) -> dict[str, Any]:

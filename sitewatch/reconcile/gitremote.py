@@ -149,10 +149,9 @@ class GitRemote:
             raise GitRemoteError(f"git {args[0]} took longer than {limit:g}s") from None
         if proc.returncode != 0:
             said = self.scrub(err.decode("utf-8", "replace").strip())
-            last = said.splitlines()[-1] if said else f"exit status {proc.returncode}"
             if args[0] == "push" and ("[rejected]" in said or "fetch first" in said):
                 raise PushRejectedError("git push: the branch moved on in the remote")
-            raise GitRemoteError(f"git {args[0]}: {last}")
+            raise GitRemoteError(f"git {args[0]}: {_reason(said, proc.returncode)}")
         return out
 
     # -- the clone ------------------------------------------------------------------
@@ -255,7 +254,12 @@ class GitRemote:
         config folder inside it. Entries that would leave ``dest`` (absolute paths,
         ``..``, links out) are refused by the extraction filter."""
         archive = await self._git("archive", "--format=tar", sha)
-        folder = await asyncio.to_thread(_extract, archive, dest, self.spec.path)
+        try:
+            folder = await asyncio.to_thread(_extract, archive, dest, self.spec.path)
+        except (tarfile.TarError, OSError) as exc:
+            raise GitRemoteError(
+                f"the commit cannot be checked out safely: {self.scrub(str(exc))}"
+            ) from None
         if folder is None:
             raise GitRemoteError(
                 f"the commit has no folder {self.spec.path!r} (SITEWATCH_GIT_PATH)"
@@ -291,14 +295,52 @@ class GitRemote:
 
 
 def _extract(archive: bytes, dest: Path, path: str) -> Path | None:
-    """Unpack a commit's tar into ``dest``; its folder ``path``, if it has one."""
+    """Unpack a commit's tar into ``dest``; its folder ``path``, if it has one.
+    Only folders, files and links that stay inside ``dest`` (a hostile
+    repository's link to /etc is refused); Python's own "data" filter too, where
+    this Python has it (3.11.4 and later)."""
     dest.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(dest, filter="data")
+        members = [_inside(m, dest.resolve()) for m in tar.getmembers()]
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:  # Python 3.11.0 to 3.11.3: the checks above
+            tar.extractall(dest, members=members)
     folder = (dest / path).resolve()
     if not folder.is_relative_to(dest.resolve()) or not folder.is_dir():
         return None
     return folder
+
+
+def _inside(member: tarfile.TarInfo, dest: Path) -> tarfile.TarInfo:
+    """``member`` if it is a folder, a file or a link that stays inside ``dest``."""
+    if not (member.isdir() or member.isfile() or member.issym()):
+        raise tarfile.TarError(f"{member.name}: not a file, a folder or a symbolic link")
+    where = (dest / member.name).resolve()
+    if not where.is_relative_to(dest):
+        raise tarfile.TarError(f"{member.name}: outside the repository")
+    if member.issym():
+        target = (where.parent / member.linkname).resolve()
+        if os.path.isabs(member.linkname) or not target.is_relative_to(dest):
+            raise tarfile.TarError(
+                f"{member.name}: a symbolic link out of the repository ({member.linkname})"
+            )
+    return member
+
+
+# git's advice after a failed connection: it says nothing about this failure.
+_ADVICE = ("Please make sure you have the correct access rights", "and the repository exists")
+
+
+def _reason(said: str, status: int | None) -> str:
+    """What went wrong, from git's messages: ssh's and git's own lines (at most
+    three), without the generic advice that ends them."""
+    lines = [
+        line.strip()
+        for line in said.splitlines()
+        if line.strip() and not line.strip().startswith(_ADVICE)
+    ]
+    return "; ".join(lines[-3:]) if lines else f"exit status {status}"
 
 
 def _password(url: str) -> str | None:

@@ -8,15 +8,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import re
+import tarfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.reconcile.follower import Follower
-from sitewatch.reconcile.gitremote import DEPTH, GitRemote, RemoteSpec
+from sitewatch.reconcile.gitremote import DEPTH, GitRemote, RemoteSpec, _extract
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.services.cluster import Cluster
 from sitewatch.store import catalog, runs
@@ -24,7 +28,7 @@ from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
 from sitewatch.web.hooks import signed
 from tests.appclient import start_client
-from tests.gitservers import GitDaemon, SmartHttp, Upstream, git
+from tests.gitservers import IDENTITY, GitDaemon, SmartHttp, SshServer, Upstream, git
 from tests.waiting import eventually
 
 
@@ -105,6 +109,65 @@ async def test_commits_are_applied_in_order_and_a_bad_one_never_removes_anything
     assert [p.name for p in (tmp_path / "sw" / "trees").iterdir()] == [rewritten]
 
 
+async def test_a_commit_with_a_link_out_of_the_repository_is_refused(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    up = Upstream(tmp_path / "remote")
+    good = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    f = follower(engine, tmp_path / "sw", RemoteSpec(up.url))
+    await f.sync("test")
+    (up.work / "monitors.d").mkdir()
+    (up.work / "monitors.d" / "more.yaml").symlink_to("/etc/passwd")
+    bad = up.commit({}, "a link out")
+    await f.sync("test")  # refused with the reason, never a crash
+    assert f.status.applied == good and f.status.attempted == bad
+    assert f.status.attempted_errors == (
+        "the commit cannot be checked out safely: monitors.d/more.yaml: a symbolic link "
+        "out of the repository (/etc/passwd)",
+    )
+    assert await websites(engine) == ["shop"]
+
+
+@pytest.mark.parametrize("data_filter", [True, False], ids=["3.11.4+", "3.11.0-3"])
+def test_checkout_keeps_every_entry_inside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_filter: bool
+) -> None:
+    """With or without Python's tar "data" filter (Debian 12's 3.11.2 has none)."""
+    if not data_filter:
+        monkeypatch.delattr(tarfile, "data_filter")
+
+    def archive(*entries: tarfile.TarInfo) -> bytes:
+        out = io.BytesIO()
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for entry in entries:
+                tar.addfile(entry, io.BytesIO(b"x" * entry.size) if entry.isfile() else None)
+        return out.getvalue()
+
+    def entry(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname, info.size = kind, link, 1 if kind == tarfile.REGTYPE else 0
+        return info
+
+    good = archive(
+        entry("config/monitors.yaml"), entry("config/m.yaml", tarfile.SYMTYPE, "monitors.yaml")
+    )
+    assert _extract(good, tmp_path / "good", "config") == (tmp_path / "good" / "config").resolve()
+    assert (tmp_path / "good" / "config" / "m.yaml").read_text() == "x"
+    for n, bad in enumerate(
+        [
+            entry("../escape"),
+            entry("/etc/cron.d/x"),
+            entry("config/up", tarfile.SYMTYPE, "../../.."),
+            entry("config/abs", tarfile.SYMTYPE, "/etc/passwd"),
+            entry("config/hard", tarfile.LNKTYPE, "/etc/passwd"),
+            entry("config/fifo", tarfile.FIFOTYPE),
+        ]
+    ):
+        with pytest.raises(tarfile.TarError):
+            _extract(archive(bad), tmp_path / f"bad{n}", "config")
+    assert not (tmp_path / "escape").exists()
+
+
 async def test_the_remote_away_for_a_while_and_a_restart(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
@@ -170,6 +233,49 @@ async def test_git_daemon_and_smart_http_with_a_token(engine: AsyncEngine, tmp_p
         assert f.status.applied == sha
         assert http.refused >= 1
     assert "s3cr3t-t0ken" not in json.dumps(f.status.to_dict())
+
+
+async def test_an_ssh_remote_with_a_key_and_its_host_key_checked(
+    engine: AsyncEngine, tmp_path: Path, require_tool: Callable[[str, str], Path]
+) -> None:
+    sshd = require_tool("sshd", "openssh-server")
+    require_tool("ssh", "openssh-client")
+    up = Upstream(tmp_path / "remote")
+    sha = up.commit({"monitors.yaml": monitors("shop")}, "shop")
+    async with SshServer(tmp_path / "ssh", sshd) as server:
+        spec = RemoteSpec(
+            server.url(up.bare), ssh_key=server.client_key, known_hosts=server.known_hosts
+        )
+        f = follower(engine, tmp_path / "sw", spec)
+        await f.sync("test")
+        assert f.status.fetch_error is None and f.status.applied == sha
+        assert await websites(engine) == ["shop"]
+        # A push over ssh (what an API write does after its commit).
+        folder = await f.remote.work_at(sha)
+        (folder / "monitors.yaml").write_text(monitors("shop", "blog"))
+        git("add", "-A", cwd=folder)
+        git(*IDENTITY, "commit", "-q", "-m", "blog", cwd=folder)
+        await f.remote.push("main")
+        assert up.log()[0] == ("Ada", "blog")
+        await f.sync("test")
+        assert await websites(engine) == ["blog", "shop"]
+
+        # A host key other than the known one: refused, nothing applied.
+        (tmp_path / "other_hosts").write_text(
+            f"[127.0.0.1]:{server.port} ssh-ed25519 "
+            "AAAAC3NzaC1lZDI1NTE5AAAAIDk0Kk1M3cVqVdT1PZbQ0D2bXh3z6mM0uJm3JxWv4l1Q\n"
+        )
+        spoofed = follower(
+            engine, tmp_path / "spoofed", replace(spec, known_hosts=tmp_path / "other_hosts")
+        )
+        await spoofed.sync("test")
+        assert spoofed.status.applied is None
+        assert "Host key verification failed" in (spoofed.status.fetch_error or "")
+        # Without the key: refused too, and nothing waits for a password.
+        keyless = follower(engine, tmp_path / "keyless", replace(spec, ssh_key=None))
+        await keyless.sync("test")
+        assert keyless.status.applied is None
+        assert "Permission denied" in (keyless.status.fetch_error or "")
 
 
 def test_credentials_are_never_shown() -> None:

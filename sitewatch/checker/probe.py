@@ -1,33 +1,29 @@
-"""One HTTP check: request, timing breakdown, certificate expiry, judgement.
+"""One check: HTTP on libcurl (``checker.curl``), the other types by their modules;
+the timing breakdown, certificate expiry, judgement.
 
-A ``Prober`` owns one aiohttp ``ClientSession``. By default every check opens a
-fresh connection (``force_close``, no DNS cache), so DNS, connect and TLS times
-are what a first-time visitor pays, not a pooled connection's zero.
-
-Timings come from aiohttp's tracing signals, plus one hook aiohttp has no
-signal for: the moment the TCP connection is up and the TLS handshake starts.
-asyncio calls the connector's protocol factory exactly then (before the
-handshake, for both the default loop and uvloop), so ``_TimingConnector`` wraps
-that factory; ``tests/checker/test_probe.py`` pins the behaviour.
+By default every HTTP check opens a fresh connection (``FRESH_CONNECT``, no DNS
+cache, no TLS session resumption), so DNS, connect and TLS times are what a
+first-time visitor pays, not a pooled connection's zero.
 """
 
 from __future__ import annotations
 
 import codecs
 import errno
+import ipaddress
 import logging
+import os
+import re
+import socket
 import ssl
-import time
 from collections.abc import Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime
-from types import SimpleNamespace, TracebackType
-from typing import Any
+from types import TracebackType
 
-import aiohttp
-from aiohttp import ClientTimeout, TraceConfig, client_exceptions
+import pycurl
 
 from sitewatch import __version__
+from sitewatch.checker.curl import CurlLoop, Phases, ca_bundle, phases, system_cafile
 from sitewatch.checker.dns import DnsTarget, SystemResolvers, check_dns
 from sitewatch.checker.expectations import evaluate
 from sitewatch.checker.heartbeat import PingReader, check_heartbeat
@@ -43,131 +39,32 @@ DEFAULT_MAX_BODY_BYTES = 1 << 20
 MAX_REDIRECTS = 10
 USER_AGENT = f"sitewatch/{__version__} (+https://github.com/sitewatch)"
 
-_clock = time.perf_counter
 log = logging.getLogger("sitewatch.checker")
+_WEB = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
 
 
-class _Trace:
-    """Marks of one check, filled by the trace callbacks (perf_counter seconds)."""
+class _Body:
+    """The body as it arrives (decompressed), up to a limit: past it, libcurl is
+    told to stop (``CURLE_WRITE_ERROR``) and the body is ``None``."""
 
-    __slots__ = (
-        "conn_start",
-        "connect",
-        "connected",
-        "dns",
-        "dns_before",
-        "dns_start",
-        "first_byte",
-        "peer_cert",
-        "protocol",
-        "resolved",
-        "responded",
-        "sent",
-        "tcp_up",
-        "tls",
-    )
+    __slots__ = ("chunks", "limit", "over", "size")
 
-    def __init__(self) -> None:
-        self.dns = 0.0
-        self.dns_start = 0.0
-        self.dns_before = 0.0
-        self.connect = 0.0
-        self.conn_start = 0.0
-        self.tcp_up = 0.0
-        self.tls = 0.0
-        self.sent = 0.0
-        self.first_byte = 0.0
-        self.resolved = self.connected = self.responded = False
-        self.protocol: Any = None  # the connection's protocol, to read its TLS session
-        self.peer_cert: bytes | None = None  # DER of the last server certificate seen
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.over = False
 
-    def timings(self, total: float, secure: bool) -> Timings:
-        """Phases that did not complete (or did not apply) are ``None``."""
-        return Timings(
-            dns_ms=self.dns * 1000 if self.resolved else None,
-            connect_ms=self.connect * 1000 if self.connected else None,
-            tls_ms=self.tls * 1000 if secure and self.connected else None,
-            first_byte_ms=self.first_byte * 1000 if self.responded else None,
-            total_ms=total * 1000,
-        )
+    def write(self, chunk: bytes) -> int | None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.over = True
+            return 0  # not what was given: libcurl aborts the transfer
+        self.chunks.append(chunk)
+        return None
 
-
-_current: ContextVar[_Trace | None] = ContextVar("sitewatch_probe_trace", default=None)
-
-
-class _TimingConnector(aiohttp.TCPConnector):
-    """A TCPConnector that notes when the TCP connection is up (see module doc)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        make: Callable[[], Any] = self._factory
-
-        def factory() -> Any:
-            trace = _current.get()
-            protocol = make()
-            if trace is not None:
-                trace.tcp_up = _clock()
-                trace.protocol = protocol
-            return protocol
-
-        self._factory = factory  # type: ignore[assignment]
-
-
-async def _dns_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    ctx.trace_request_ctx.dns_start = _clock()
-
-
-async def _dns_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    t: _Trace = ctx.trace_request_ctx
-    t.dns += _clock() - t.dns_start
-    t.resolved = True
-
-
-async def _conn_start(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    t: _Trace = ctx.trace_request_ctx
-    t.conn_start = _clock()
-    t.tcp_up = 0.0
-    t.dns_before = t.dns
-
-
-async def _conn_end(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    t: _Trace = ctx.trace_request_ctx
-    now = _clock()
-    up = t.tcp_up or now
-    # Name resolution happens inside connection setup: take it out of connect.
-    t.connect += max(up - t.conn_start - (t.dns - t.dns_before), 0.0)
-    t.tls += now - up
-    t.connected = True
-    # The certificate is read here: with fresh connections, the connection is
-    # gone by the time a small response has been read.
-    transport = getattr(t.protocol, "transport", None)
-    sslobj = transport.get_extra_info("ssl_object") if transport is not None else None
-    if isinstance(sslobj, ssl.SSLObject | ssl.SSLSocket):
-        t.peer_cert = sslobj.getpeercert(binary_form=True)
-
-
-async def _headers_sent(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    ctx.trace_request_ctx.sent = _clock()
-
-
-async def _response(_s: Any, ctx: SimpleNamespace, _p: Any) -> None:
-    t: _Trace = ctx.trace_request_ctx
-    if t.sent:
-        t.first_byte += _clock() - t.sent
-        t.sent = 0.0
-        t.responded = True
-
-
-def trace_config() -> TraceConfig:
-    config = TraceConfig()
-    config.on_dns_resolvehost_start.append(_dns_start)
-    config.on_dns_resolvehost_end.append(_dns_end)
-    config.on_connection_create_start.append(_conn_start)
-    config.on_connection_create_end.append(_conn_end)
-    config.on_request_headers_sent.append(_headers_sent)
-    config.on_request_redirect.append(_response)
-    config.on_request_end.append(_response)
-    return config
+    def value(self) -> bytes | None:
+        return None if self.over else b"".join(self.chunks)
 
 
 class Prober:
@@ -179,7 +76,6 @@ class Prober:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         fresh_connections: bool = True,
         timings: bool = True,
-        limit: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] | None = None,
         redact: Redactor | None = None,
@@ -192,7 +88,6 @@ class Prober:
         self.max_body_bytes = max_body_bytes
         self.fresh_connections = fresh_connections
         self.trace_timings = timings
-        self.limit = limit
         self.ssl_context = ssl_context  # None: the system's trusted CAs
         # The same CAs for TLS checks, which build a context per check (DER).
         self._cadata = (
@@ -201,22 +96,13 @@ class Prober:
             else None
         )
         self.now = clock or (lambda: datetime.now(UTC))
-        self._session: aiohttp.ClientSession | None = None
+        self._cablob = ca_bundle(ssl_context)
+        self._cafile = system_cafile()
+        self._curl: CurlLoop | None = None
+        self._handles: list[pycurl.Curl] = []  # reused: a handle is set up again per check
 
     async def __aenter__(self) -> Prober:
-        connector = _TimingConnector(
-            force_close=self.fresh_connections,
-            use_dns_cache=not self.fresh_connections,
-            limit=self.limit,
-            enable_cleanup_closed=False,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),  # websites never share cookies
-            headers={"User-Agent": USER_AGENT},
-            trace_configs=[trace_config()] if self.trace_timings else None,
-            trust_env=False,
-        )
+        self._curl = CurlLoop()
         return self
 
     async def __aexit__(
@@ -225,9 +111,12 @@ class Prober:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._curl is not None:
+            self._curl.close()
+            self._curl = None
+        for handle in self._handles:
+            handle.close()
+        self._handles.clear()
 
     async def check(self, target: Target) -> CheckResult:
         """Probe ``target`` once. Never raises: what the website does is a failure of
@@ -257,50 +146,90 @@ class Prober:
             return internal_result(target.website_id, checked_at, target.broken)
         if target.service is not None:
             return await self._check_service(target, target.service, checked_at)
-        session = self._session
-        assert session is not None, "use Prober as an async context manager"
-        trace = _Trace()
-        token = _current.set(trace)
-        started = _clock()
-        secure = target.url.scheme == "https"
-        result = CheckResult(target.website_id, checked_at, ok=False)
+        curl = self._curl
+        assert curl is not None, "use Prober as an async context manager"
+        handle = self._handles.pop() if self._handles else pycurl.Curl()
+        body = _Body(self.max_body_bytes)
         try:
-            async with session.request(
-                target.method,
-                target.url,
-                headers=target.headers,
-                data=target.body,
-                allow_redirects=target.follow_redirects,
-                max_redirects=MAX_REDIRECTS,
-                timeout=ClientTimeout(total=target.timeout),
-                ssl=(self.ssl_context or True) if target.verify_tls else False,
-                trace_request_ctx=trace,
-            ) as response:
-                result.status_code = response.status
-                if response.url != target.url:
-                    result.final_url = str(response.url)
-                body, size = await self._read(response)
-                total = _clock() - started
-                result.size_bytes = size
-                charset = _charset(response)
-        except OSError as exc:
-            if exc.errno in (errno.EMFILE, errno.ENFILE):  # ours, not the website's
-                raise
-            total = _clock() - started
-            result.error_kind, result.error_message = classify(exc, target)
-            result.timings = self._timings(trace, total, secure)
-            return result
-        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
-            total = _clock() - started
-            result.error_kind, result.error_message = classify(exc, target)
-            result.timings = self._timings(trace, total, secure)
-            return result
+            self._setup(handle, target, body)
+            code, message = await curl.perform(handle)
+            return self._judge(handle, target, checked_at, body, code, message)
         finally:
-            _current.reset(token)
-        result.timings = self._timings(trace, total, secure)
-        if trace.peer_cert and response.url.scheme == "https":
+            handle.reset()
+            self._handles.append(handle)
+
+    def _setup(self, handle: pycurl.Curl, target: Target, body: _Body) -> None:
+        """What one check asks of libcurl."""
+        opt = handle.setopt
+        opt(pycurl.URL, str(target.url))
+        opt(pycurl.PROTOCOLS, _WEB)
+        opt(pycurl.REDIR_PROTOCOLS, _WEB)  # never a redirect to file:// or gopher://
+        opt(pycurl.NOSIGNAL, 1)
+        opt(pycurl.TIMEOUT_MS, max(int(target.timeout * 1000), 1))
+        opt(pycurl.WRITEFUNCTION, body.write)
+        opt(pycurl.ACCEPT_ENCODING, "")  # every encoding libcurl decodes; bounded by _Body
+        opt(pycurl.USERAGENT, USER_AGENT)
+        headers = [f"{name}: {value}" for name, value in target.headers.items()]
+        headers.append("Expect:")  # no 100-continue wait before a body
+        opt(pycurl.HTTPHEADER, headers)
+        method = target.method.upper()
+        if method == "HEAD":
+            opt(pycurl.NOBODY, 1)
+        elif method != "GET":
+            opt(pycurl.CUSTOMREQUEST, method)
+        if target.body is not None:
+            opt(pycurl.POSTFIELDS, target.body)
+            if method == "GET":
+                opt(pycurl.CUSTOMREQUEST, "GET")
+        if target.follow_redirects:
+            opt(pycurl.FOLLOWLOCATION, 1)
+            opt(pycurl.MAXREDIRS, MAX_REDIRECTS)
+        if self.fresh_connections:
+            # A first-time visitor: a new connection, a fresh lookup, a full handshake.
+            opt(pycurl.FRESH_CONNECT, 1)
+            opt(pycurl.FORBID_REUSE, 1)
+            opt(pycurl.DNS_CACHE_TIMEOUT, 0)
+            opt(pycurl.SSL_SESSIONID_CACHE, 0)
+        if target.url.scheme == "https":
+            opt(pycurl.OPT_CERTINFO, 1)
+            if not target.verify_tls:
+                opt(pycurl.SSL_VERIFYPEER, 0)
+                opt(pycurl.SSL_VERIFYHOST, 0)
+            elif self._cablob is not None:
+                opt(pycurl.CAINFO_BLOB, self._cablob)
+            elif self._cafile is not None:
+                opt(pycurl.CAINFO, self._cafile)
+
+    def _judge(
+        self,
+        handle: pycurl.Curl,
+        target: Target,
+        checked_at: datetime,
+        body: _Body,
+        code: int,
+        message: str,
+    ) -> CheckResult:
+        result = CheckResult(target.website_id, checked_at, ok=False)
+        times = phases(handle)
+        secure = target.url.scheme == "https"
+        result.timings = self._timings(times, target, secure)
+        total_ms = times.total / 1000
+        aborted = code == pycurl.E_WRITE_ERROR and body.over
+        if code and not aborted:
+            os_error = handle.getinfo(pycurl.OS_ERRNO)
+            if os_error in (errno.EMFILE, errno.ENFILE):  # ours, not the website's
+                raise OSError(os_error, os.strerror(os_error))
+            if code == pycurl.E_COULDNT_CONNECT and not os_error:
+                _descriptors_left()  # libcurl does not say when socket() failed
+            result.error_kind, result.error_message = classify(handle, code, message, target)
+            return result
+        result.status_code = handle.getinfo(pycurl.RESPONSE_CODE)
+        if handle.getinfo(pycurl.REDIRECT_COUNT):
+            result.final_url = handle.getinfo(pycurl.EFFECTIVE_URL)
+        result.size_bytes = body.size
+        if secure:
             try:
-                result.cert_expires_at = _expiry(trace.peer_cert)
+                result.cert_expires_at = _expiry(handle.getinfo(pycurl.INFO_CERTINFO))
             except ValueError:
                 result.error_kind = "tls"
                 result.error_message = "the server's certificate cannot be parsed"
@@ -308,11 +237,11 @@ class Prober:
         failure = evaluate(
             target.expect,
             status=result.status_code,
-            body=body,
-            total_ms=total * 1000,
+            body=body.value(),
+            total_ms=total_ms,
             cert_expires_at=result.cert_expires_at,
             now=checked_at,
-            charset=charset,
+            charset=_charset(handle.getinfo(pycurl.CONTENT_TYPE)),
         )
         if failure is None:
             result.ok = True
@@ -344,31 +273,49 @@ class Prober:
             )
         return await check_heartbeat(wid, service, checked_at, self.pings, now=checked_at)
 
-    def _timings(self, trace: _Trace, total: float, secure: bool) -> Timings:
-        if self.trace_timings:
-            return trace.timings(total, secure)
-        return Timings(total_ms=total * 1000)
-
-    async def _read(self, response: aiohttp.ClientResponse) -> tuple[bytes | None, int]:
-        """The body, or ``None`` past the limit (reading stops there); and its size."""
-        limit = self.max_body_bytes
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            chunk = await response.content.read(limit + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return None, size
-        return b"".join(chunks), size
+    def _timings(self, t: Phases, target: Target, secure: bool) -> Timings:
+        """Phases that did not complete (or did not apply) are ``None``: no DNS for
+        an IP address, no TLS for http://."""
+        total = t.total / 1000
+        if not self.trace_timings:
+            return Timings(total_ms=total)
+        connected = t.connect > 0
+        return Timings(
+            dns_ms=t.namelookup / 1000 if t.namelookup and not _is_ip(target.url.host) else None,
+            connect_ms=(t.connect - t.namelookup) / 1000 if connected else None,
+            tls_ms=(t.appconnect - t.connect) / 1000 if secure and t.appconnect else None,
+            first_byte_ms=(
+                (t.starttransfer - t.pretransfer) / 1000 if connected and t.starttransfer else None
+            ),
+            total_ms=total,
+        )
 
 
-def _charset(response: aiohttp.ClientResponse) -> str:
+def _descriptors_left() -> None:
+    """Raise ``OSError`` (EMFILE) when this process cannot open a socket."""
+    try:
+        socket.socket().close()
+    except OSError as exc:
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            raise
+
+
+def _is_ip(host: str | None) -> bool:
+    try:
+        ipaddress.ip_address((host or "").strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _charset(content_type: str | None) -> str:
     """The response's charset if Python knows it; UTF-8 otherwise (a website may
     announce anything: ``charset=x-unknown`` must not end the check)."""
-    name = response.charset or "utf-8"
+    name = "utf-8"
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"'):
+            name = value.strip().strip('"')
     try:
         codecs.lookup(name)
     except LookupError:
@@ -381,48 +328,68 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
-def _expiry(der: bytes) -> datetime:
-    from cryptography import x509  # only HTTPS checks need it (import costs ~40 ms)
+def _expiry(chain: list[list[tuple[str, str]]] | None) -> datetime | None:
+    """The leaf certificate's expiry, from libcurl's certificate info (``Expire
+    date: Jan  1 00:00:00 2027 GMT``); None when the connection had none."""
+    if not chain:
+        return None
+    for key, value in chain[0]:
+        if key == "Expire date":
+            return datetime.strptime(value, "%b %d %H:%M:%S %Y %Z").replace(tzinfo=UTC)
+    raise ValueError("no expiry date in the certificate")
 
-    return x509.load_der_x509_certificate(der).not_valid_after_utc
+
+# libcurl's error codes, by what they say about the website.
+_CONNECTION = {
+    pycurl.E_GOT_NOTHING: "the server closed the connection without a complete response",
+    pycurl.E_RECV_ERROR: "the connection was reset",
+    pycurl.E_SEND_ERROR: "the connection was reset",
+    pycurl.E_PARTIAL_FILE: "the body was cut short",
+}
 
 
-def classify(exc: BaseException, target: Target) -> tuple[ErrorKind, str]:
+def classify(handle: pycurl.Curl, code: int, message: str, target: Target) -> tuple[ErrorKind, str]:
     """The error kind and a message a person can act on."""
-    host = f"{target.url.host}:{target.url.port}"
-    if isinstance(exc, TimeoutError):
+    url = target.url
+    host = f"{url.host}:{url.port}"
+    if code == pycurl.E_OPERATION_TIMEDOUT:
         return "timeout", f"no complete answer within {format_duration(target.timeout)}"
-    if isinstance(exc, client_exceptions.ClientConnectorDNSError):
-        return "dns", f"cannot resolve {target.url.host}: {_os_reason(exc)}"
-    if isinstance(exc, client_exceptions.ClientConnectorCertificateError):
-        cert_error = exc.certificate_error
-        reason = getattr(cert_error, "verify_message", None) or str(cert_error)
-        return "tls", f"certificate rejected: {reason}"
-    if isinstance(exc, client_exceptions.ClientSSLError):
-        return "tls", f"TLS handshake with {host} failed: {_os_reason(exc)}"
-    if isinstance(exc, ssl.SSLError):
-        return "tls", f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, client_exceptions.ClientConnectorError):
-        if exc.os_error.errno == errno.ECONNREFUSED:
+    if code in (pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_RESOLVE_PROXY):
+        return "dns", f"cannot resolve {url.host}: {_reason(message)}"
+    if code == pycurl.E_PEER_FAILED_VERIFICATION:
+        return "tls", f"certificate rejected: {_verify_reason(message)}"
+    if code in (pycurl.E_SSL_CONNECT_ERROR, pycurl.E_SSL_CERTPROBLEM):
+        return "tls", f"TLS handshake with {host} failed: {_reason(message)}"
+    if code == pycurl.E_COULDNT_CONNECT:
+        os_error = handle.getinfo(pycurl.OS_ERRNO)
+        if os_error == errno.ECONNREFUSED:
             return "refused", f"connection refused by {host}"
-        return "connection", f"cannot connect to {host}: {_os_reason(exc)}"
-    if isinstance(exc, client_exceptions.ServerDisconnectedError):
-        return "connection", "the server closed the connection without a complete response"
-    if isinstance(exc, client_exceptions.TooManyRedirects):
+        reason = os.strerror(os_error) if os_error else _reason(message)
+        return "connection", f"cannot connect to {host}: {reason}"
+    if code in _CONNECTION:
+        return "connection", _CONNECTION[code]
+    if code == pycurl.E_TOO_MANY_REDIRECTS:
         return "http", f"more than {MAX_REDIRECTS} redirects"
-    if isinstance(exc, client_exceptions.ClientPayloadError):
-        return "connection", f"the body was cut short: {exc}"
-    if isinstance(exc, client_exceptions.ClientResponseError):
-        return "http", f"invalid HTTP response: {exc.message or exc}"
-    if isinstance(exc, client_exceptions.InvalidURL):
-        return "http", f"invalid URL: {exc}"
-    if isinstance(exc, ConnectionResetError | client_exceptions.ClientConnectionResetError):
-        return "connection", "the connection was reset"
-    if isinstance(exc, client_exceptions.ClientOSError | OSError):
-        return "connection", f"connection error: {_os_reason(exc)}"
-    return "http", f"{type(exc).__name__}: {exc}"
+    if code == pycurl.E_URL_MALFORMAT:
+        return "http", f"invalid URL: {_reason(message)}"
+    if code == pycurl.E_BAD_CONTENT_ENCODING:
+        return "http", f"the body cannot be decoded: {_reason(message)}"
+    if code == pycurl.E_UNSUPPORTED_PROTOCOL:
+        return "http", f"a redirect to a URL that is not http or https: {_reason(message)}"
+    return "http", f"invalid HTTP response: {_reason(message)}"
 
 
-def _os_reason(exc: BaseException) -> str:
-    inner = getattr(exc, "os_error", None) or exc
-    return getattr(inner, "strerror", None) or str(inner) or type(inner).__name__
+_VERIFY = re.compile(
+    r"(?:SSL certificate OpenSSL verify result|SSL certificate problem|SSL): (.*?)(?: \(\d+\))?$"
+)
+
+
+def _verify_reason(message: str) -> str:
+    """OpenSSL's reason a certificate was rejected, from libcurl's message
+    (``SSL certificate OpenSSL verify result: certificate has expired (10)``)."""
+    found = _VERIFY.search(message.strip())
+    return found.group(1) if found else _reason(message)
+
+
+def _reason(message: str) -> str:
+    return message.strip() or "no reason given"

@@ -446,6 +446,7 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
             CheckerOptions(
                 concurrency=settings.check_concurrency,
                 max_body_bytes=settings.max_body_bytes,
+                dns_cache_seconds=settings.dns_cache_seconds,
                 freeze_heap=True,
             ),
         )

@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1 << 20, ge=1024, description="Read at most this much of a response body."
     )
+    dns_cache_seconds: int = Field(
+        0,
+        ge=0,
+        le=86400,
+        description="How long HTTP checks keep a name's addresses. 0: every check looks the "
+        "name up (through the system's resolver), as a first-time visitor does.",
+    )
     history_retention_days: float = Field(
         30, gt=0, description="Keep raw check results this many days."
     )

@@ -41,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--require-tools",
         action="store_true",
         help="fail (instead of skip) the tests whose tool is missing: chromium, promtool,"
-        " prometheus, caddy, nginx, systemd-analyze, git, sshd, unshare (.ci/run gives it)",
+        " prometheus, caddy, nginx, systemd-analyze, git, sshd, tinyproxy, unshare (.ci/run gives it)",
     )
     parser.addoption(
         "--screenshots",

@@ -144,6 +144,17 @@ def server_context(
 ) -> ssl.SSLContext:
     """A server context with a fresh certificate for ``name`` and 127.0.0.1, valid
     until ``not_after``, signed by ``signer`` -- or by its own key (self-signed)."""
+    cert_path, key_path = leaf_files(tmp, signer, not_after=not_after, name=name)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def leaf_files(
+    tmp: Path, signer: LocalCA | None, *, not_after: datetime, name: str = "localhost"
+) -> tuple[Path, Path]:
+    """The PEM files (certificate, key) of a fresh certificate as ``server_context``
+    makes it, for servers that read files (nginx)."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -176,9 +187,7 @@ def server_context(
             serialization.NoEncryption(),
         )
     )
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context
+    return cert_path, key_path
 
 
 def make_ca(tmp: Path) -> LocalCA:

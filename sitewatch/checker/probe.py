@@ -41,6 +41,17 @@ USER_AGENT = f"sitewatch/{__version__} (+https://github.com/sitewatch)"
 
 log = logging.getLogger("sitewatch.checker")
 _WEB = pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS
+# http_version and the URL's scheme -> libcurl's HTTP version: HTTP/2 over TLS is
+# negotiated (ALPN); over plain http, "2" means prior knowledge (h2c).
+_HTTP_VERSIONS = {
+    ("auto", "https"): pycurl.CURL_HTTP_VERSION_2TLS,
+    ("auto", "http"): pycurl.CURL_HTTP_VERSION_1_1,
+    ("1.1", "https"): pycurl.CURL_HTTP_VERSION_1_1,
+    ("1.1", "http"): pycurl.CURL_HTTP_VERSION_1_1,
+    ("2", "https"): pycurl.CURL_HTTP_VERSION_2TLS,
+    ("2", "http"): pycurl.CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE,
+}
+_H2 = (pycurl.CURL_HTTP_VERSION_2_0,)
 
 
 class _Body:
@@ -75,6 +86,7 @@ class Prober:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         fresh_connections: bool = True,
+        dns_cache_seconds: int = 0,
         timings: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -87,6 +99,9 @@ class Prober:
         self.resolvers = SystemResolvers()  # for DNS checks that name no resolver
         self.max_body_bytes = max_body_bytes
         self.fresh_connections = fresh_connections
+        # 0: every check looks the name up (through the system's resolver, in
+        # libcurl's resolver thread); more: answers are kept that long for all checks.
+        self.dns_cache_seconds = dns_cache_seconds
         self.trace_timings = timings
         self.ssl_context = ssl_context  # None: the system's trusted CAs
         # The same CAs for TLS checks, which build a context per check (DER).
@@ -184,12 +199,17 @@ class Prober:
         if target.follow_redirects:
             opt(pycurl.FOLLOWLOCATION, 1)
             opt(pycurl.MAXREDIRS, MAX_REDIRECTS)
-        if self.fresh_connections:
-            # A first-time visitor: a new connection, a fresh lookup, a full handshake.
+        if self.fresh_connections and not target.reuse_connection:
+            # A first-time visitor: a new connection and a full handshake.
             opt(pycurl.FRESH_CONNECT, 1)
             opt(pycurl.FORBID_REUSE, 1)
-            opt(pycurl.DNS_CACHE_TIMEOUT, 0)
             opt(pycurl.SSL_SESSIONID_CACHE, 0)
+        opt(pycurl.DNS_CACHE_TIMEOUT, self.dns_cache_seconds)
+        opt(pycurl.HTTP_VERSION, _HTTP_VERSIONS[target.http_version, target.url.scheme])
+        if target.proxy is not None:
+            opt(pycurl.PROXY, target.proxy)
+        else:
+            opt(pycurl.PROXY, "")  # never one from the environment (http_proxy)
         if target.url.scheme == "https":
             opt(pycurl.OPT_CERTINFO, 1)
             if not target.verify_tls:
@@ -212,7 +232,8 @@ class Prober:
         result = CheckResult(target.website_id, checked_at, ok=False)
         times = phases(handle)
         secure = target.url.scheme == "https"
-        result.timings = self._timings(times, target, secure)
+        responded = handle.getinfo(pycurl.RESPONSE_CODE) > 0
+        result.timings = self._timings(times, target, secure, responded)
         total_ms = times.total / 1000
         aborted = code == pycurl.E_WRITE_ERROR and body.over
         if code and not aborted:
@@ -224,6 +245,10 @@ class Prober:
             result.error_kind, result.error_message = classify(handle, code, message, target)
             return result
         result.status_code = handle.getinfo(pycurl.RESPONSE_CODE)
+        if target.http_version == "2" and handle.getinfo(pycurl.INFO_HTTP_VERSION) not in _H2:
+            result.error_kind = "http"
+            result.error_message = "the server does not speak HTTP/2 (http_version: 2)"
+            return result
         if handle.getinfo(pycurl.REDIRECT_COUNT):
             result.final_url = handle.getinfo(pycurl.EFFECTIVE_URL)
         result.size_bytes = body.size
@@ -273,9 +298,10 @@ class Prober:
             )
         return await check_heartbeat(wid, service, checked_at, self.pings, now=checked_at)
 
-    def _timings(self, t: Phases, target: Target, secure: bool) -> Timings:
+    def _timings(self, t: Phases, target: Target, secure: bool, responded: bool) -> Timings:
         """Phases that did not complete (or did not apply) are ``None``: no DNS for
-        an IP address, no TLS for http://."""
+        an IP address, no TLS for http://, no DNS, connect or TLS on a reused
+        connection (``reuse_connection``)."""
         total = t.total / 1000
         if not self.trace_timings:
             return Timings(total_ms=total)
@@ -284,9 +310,7 @@ class Prober:
             dns_ms=t.namelookup / 1000 if t.namelookup and not _is_ip(target.url.host) else None,
             connect_ms=(t.connect - t.namelookup) / 1000 if connected else None,
             tls_ms=(t.appconnect - t.connect) / 1000 if secure and t.appconnect else None,
-            first_byte_ms=(
-                (t.starttransfer - t.pretransfer) / 1000 if connected and t.starttransfer else None
-            ),
+            first_byte_ms=(t.starttransfer - t.pretransfer) / 1000 if responded else None,
             total_ms=total,
         )
 
@@ -354,8 +378,10 @@ def classify(handle: pycurl.Curl, code: int, message: str, target: Target) -> tu
     host = f"{url.host}:{url.port}"
     if code == pycurl.E_OPERATION_TIMEDOUT:
         return "timeout", f"no complete answer within {format_duration(target.timeout)}"
-    if code in (pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_RESOLVE_PROXY):
-        return "dns", f"cannot resolve {url.host}: {_reason(message)}"
+    if code == pycurl.E_COULDNT_RESOLVE_HOST:
+        return "dns", f"cannot resolve {url.host}: no address found"
+    if code == pycurl.E_COULDNT_RESOLVE_PROXY:
+        return "dns", "cannot resolve the proxy's host name: no address found"
     if code == pycurl.E_PEER_FAILED_VERIFICATION:
         return "tls", f"certificate rejected: {_verify_reason(message)}"
     if code in (pycurl.E_SSL_CONNECT_ERROR, pycurl.E_SSL_CERTPROBLEM):

@@ -39,6 +39,7 @@ class CheckerOptions:
     batch_size: int = 2000
     flush_interval: float = 1.0
     fresh_connections: bool = True
+    dns_cache_seconds: int = 0
     timings: bool = True
     # After a reload, collect once and move the survivors (tens of thousands of
     # targets and schedule entries) out of the cyclic collector's sight: a full
@@ -50,6 +51,9 @@ class CheckerOptions:
     # otherwise every full collection walks, for a second or more.
     # A process-wide act, so the application turns it on, not tests.
     freeze_heap: bool = False
+
+
+FREEZE_EVERY = 1000  # results between freezes during the first round after a reload
 
 
 class CheckerTaskError(SitewatchError, RuntimeError):
@@ -72,6 +76,7 @@ class Checker:
         self.prober = Prober(
             max_body_bytes=self.options.max_body_bytes,
             fresh_connections=self.options.fresh_connections,
+            dns_cache_seconds=self.options.dns_cache_seconds,
             timings=self.options.timings,
             redact=Redactor(environ),
             pings=self._read_pings,
@@ -89,6 +94,7 @@ class Checker:
         self._reload = asyncio.Event()
         self._loaded = False
         self._settle_at: int | None = None  # checks_total at which to freeze again
+        self._unfrozen = 0  # results since the last freeze, while settling
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
         self.running = False
         self._soon: dict[int, asyncio.Task[None]] = {}  # check_soon's checks in flight
@@ -102,10 +108,20 @@ class Checker:
                 observe(result)
             except Exception:
                 log.exception("an observer of check results failed (the result is kept)")
-        if self._settle_at is not None and self.scheduler.checks_total >= self._settle_at:
-            self._settle_at = None
-            gc.freeze()  # no collection first: instant, whatever the heap's size
-            log.debug("froze %d objects after the first round of checks", gc.get_freeze_count())
+        if self._settle_at is not None:
+            # Freeze as the first round goes (every FREEZE_EVERY results), not only
+            # at its end: what the first results create is then never walked by the
+            # full collections that would otherwise come during the round, each
+            # longer than the last. No collection first: instant, whatever the heap.
+            self._unfrozen += 1
+            done = self.scheduler.checks_total >= self._settle_at
+            if done or self._unfrozen >= FREEZE_EVERY:
+                gc.freeze()
+                self._unfrozen = 0
+            if done:
+                self._settle_at = None
+                if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object
+                    log.debug("froze %d objects after the first round", gc.get_freeze_count())
 
     def type_of(self, website_id: int) -> str:
         """The check type of a website checked here (http when not known)."""
@@ -189,11 +205,13 @@ class Checker:
                 gc.collect()
                 gc.freeze()
                 self._settle_at = self.scheduler.checks_total + len(targets)
-                log.debug(
-                    "froze %d objects in %.0f ms",
-                    gc.get_freeze_count(),
-                    1000 * (time.perf_counter() - started),
-                )
+                self._unfrozen = 0
+                if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object
+                    log.debug(
+                        "froze %d objects in %.0f ms",
+                        gc.get_freeze_count(),
+                        1000 * (time.perf_counter() - started),
+                    )
         return counts
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -59,6 +59,9 @@ class Target:
     # Set for every type but HTTP (``url`` is then how lists show it: tcp://host:port).
     service: ServiceTarget | None = None
     broken_type: str = ""  # the type of a ``broken`` target (it has no service)
+    http_version: str = "auto"  # auto, 1.1 or 2
+    proxy: str | None = None  # a proxy URL (credentials resolved from ${VAR})
+    reuse_connection: bool = False  # keep-alive between checks instead of a fresh one
 
     @property
     def type(self) -> str:
@@ -81,6 +84,9 @@ class Target:
             follow_redirects=website.follow_redirects,
             verify_tls=website.verify_tls,
             expect=Expectations.of(website),
+            http_version=website.http_version,
+            proxy=website.proxy,
+            reuse_connection=website.reuse_connection,
         )
 
     @classmethod

@@ -197,6 +197,16 @@ class CheckSettings(EntrySettings):
     )
 
 
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def _http_version_text(value: object) -> object:
+    """``http_version: 2`` and ``1.1`` (YAML numbers) read as "2" and "1.1"."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "2" if value == 2 else f"{float(value):.1f}"
+    return value
+
+
 class WebsiteSettings(CheckSettings):
     """The settings an HTTP check shares with the ``defaults:`` block."""
 
@@ -231,6 +241,37 @@ class WebsiteSettings(CheckSettings):
     tls_expiry_days: int | None = Field(
         None, ge=0, le=3650, description="Fail when the certificate expires within this many days."
     )
+    http_version: Annotated[Literal["auto", "1.1", "2"], BeforeValidator(_http_version_text)] = (
+        Field(
+            "auto",
+            description="HTTP version: auto (HTTP/2 where the server offers it over TLS, else "
+            "HTTP/1.1), 1.1, or 2 (the check fails when the server does not speak HTTP/2).",
+        )
+    )
+    proxy: Annotated[str | None, Secret()] = Field(
+        None,
+        description="Proxy to check through: http://, https://, socks5:// or socks5h:// with "
+        "host and port; credentials in the URL, from ${VAR} (user:${PROXY_PASSWORD}@...).",
+    )
+    reuse_connection: bool = Field(
+        False,
+        description="Keep the connection between checks (keep-alive): the timings are then "
+        "those of a reused connection, mostly without DNS, connect and TLS.",
+    )
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in PROXY_SCHEMES or not rest.strip("/"):
+            raise PydanticCustomError(
+                "proxy",
+                "a proxy URL such as http://proxy.example.com:3128 (schemes: {schemes})",
+                {"schemes": ", ".join(PROXY_SCHEMES)},
+            )
+        return value
 
     @field_validator("method", mode="before")
     @classmethod

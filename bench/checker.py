@@ -107,6 +107,50 @@ def start_dnsmasq(pin: list[str]) -> subprocess.Popen[bytes]:
     return server
 
 
+def warn_conntrack() -> None:
+    """Connection tracking (loaded by Docker's iptables rules, for one) keeps every
+    loopback connection for 120 s after it closes: at thousands of checks per
+    second its table fills and the kernel drops new connections' packets, which
+    reads as checks timing out. Say so, and how to exempt loopback."""
+    try:
+        tracked = int(Path("/proc/sys/net/netfilter/nf_conntrack_count").read_text())
+    except OSError:
+        return
+    raw = subprocess.run(["iptables", "-t", "raw", "-S"], capture_output=True, text=True)
+    if "NOTRACK" not in raw.stdout:
+        print(
+            f"warning: connection tracking is on ({tracked} entries): at high rates its table"
+            " fills and loopback connections time out; exempt loopback first:\n"
+            "  iptables -t raw -I OUTPUT -o lo -j NOTRACK;"
+            " iptables -t raw -I PREROUTING -i lo -j NOTRACK",
+            file=sys.stderr,
+        )
+
+
+def start_nginx(pin: list[str]) -> subprocess.Popen[bytes]:
+    """Debian's nginx on every interface's PORTS (one worker, ``pin``: a taskset
+    prefix), answering ``200 ok`` and closing: a target far faster than one Python
+    core, for measuring the client alone. No /delay (use bench/target.py)."""
+    root = Path(tempfile.mkdtemp(prefix="sitewatch-bench-nginx-"))
+    listens = " ".join(f"listen {port} backlog=4096;" for port in PORTS)
+    temp = " ".join(
+        f"{kind}_temp_path {root / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (root / "nginx.conf").write_text(
+        f"daemon off; worker_processes 1; pid {root / 'nginx.pid'};"
+        f" error_log {root / 'error.log'} error;"
+        " events { worker_connections 8192; }"
+        f" http {{ access_log off; keepalive_timeout 0; {temp}"
+        f' server {{ {listens} location / {{ return 200 "ok\\n"; }} }} }}'
+    )
+    server = subprocess.Popen([*pin, "nginx", "-p", str(root), "-c", str(root / "nginx.conf")])
+    time.sleep(1.0)
+    if server.poll() is not None:
+        raise SystemExit(f"nginx did not start (Debian package nginx-light): {root}/error.log")
+    return server
+
+
 def start_target(pin: list[str]) -> subprocess.Popen[bytes]:
     """bench/target.py on every interface's PORTS (``pin``: a taskset prefix);
     returns once it listens."""
@@ -262,6 +306,7 @@ def main() -> None:
     if not args.no_pin:
         os.sched_setaffinity(0, {0})
     pin = ["taskset", "-c", "1"] if not args.no_pin else []
+    warn_conntrack()
     target = start_target(pin)
     dnsmasq = start_dnsmasq(pin) if args.type == "dns" else None
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"

@@ -1,11 +1,12 @@
 """Probe throughput at saturation on one core, against the ceiling of the stack.
 
-Pinned to core 0, bench/target.py on core 1, uvloop. For --seconds each, with
---workers checks always in flight, it measures checks (requests) per second of:
+Pinned to core 0, the target (nginx, one worker, or bench/target.py) on core 1, uvloop. For --seconds each, with
+--workers checks always in flight, it measures checks (requests) per second, the
+CPU time per check of this process (core 0) and the checks that failed, of:
 
-  bare      a minimal aiohttp fetch loop, fresh connection per request (the ceiling)
-  probe     sitewatch's Prober without the timing breakdown
-  timings   the Prober with the timing breakdown (tracing)
+  bare      a minimal aiohttp fetch loop, fresh connection per request
+  probe     sitewatch's Prober (libcurl) without the timing breakdown
+  timings   the Prober with the timing breakdown
   stored    the Prober with timings, every result written in batches to PostgreSQL
 
 Usage:
@@ -20,13 +21,14 @@ import asyncio
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 import psycopg
 import uvloop
-from checker import PORTS, start_target
+from checker import PORTS, start_nginx, start_target, warn_conntrack
 from sqlalchemy.engine import make_url
 
 from sitewatch.checker.probe import Prober
@@ -47,36 +49,64 @@ def urls() -> list[str]:
     return [f"http://127.0.0.{h}:{p}/health" for h in range(1, 5) for p in PORTS]
 
 
-async def saturate(step: Callable[[int], Awaitable[None]], workers: int, seconds: float) -> float:
-    done = 0
+class Run:
+    """What one mode did: checks per second, CPU per check, failed checks."""
+
+    def __init__(self, done: int, failed: int, seconds: float, cpu: float) -> None:
+        self.rate = done / seconds
+        self.cpu_ms = 1000 * cpu / max(done, 1)
+        self.failed = failed
+
+    def __str__(self) -> str:
+        why = "; ".join(f"{n}x {reason}" for reason, n in FAILURES.most_common(3))
+        FAILURES.clear()
+        return (
+            f"{self.rate:8.0f} checks/s  {self.cpu_ms:6.3f} ms CPU/check  {self.failed} failed"
+            + (f" ({why})" if why else "")
+        )
+
+
+FAILURES: Counter[str] = Counter()  # why checks failed, in the mode that just ran
+
+
+async def saturate(step: Callable[[int], Awaitable[bool]], workers: int, seconds: float) -> Run:
+    """``workers`` loops calling ``step`` for ``seconds``; a step that returns False
+    failed (the target too busy to accept, at saturation: see docs/benchmarks.md)."""
+    done = failed = 0
     deadline = time.monotonic() + seconds
 
     async def worker(n: int) -> None:
-        nonlocal done
+        nonlocal done, failed
         i = n
         while time.monotonic() < deadline:
-            await step(i)
+            if not await step(i):
+                failed += 1
             done += 1
             i += workers
 
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     await asyncio.gather(*(worker(n) for n in range(workers)))
-    return done / (time.monotonic() - start)
+    return Run(done, failed, time.monotonic() - start, time.process_time() - cpu)
 
 
-async def bare(workers: int, seconds: float) -> float:
+async def bare(workers: int, seconds: float) -> Run:
     targets = urls()
     connector = aiohttp.TCPConnector(force_close=True, limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
 
-        async def step(i: int) -> None:
-            async with session.get(targets[i % len(targets)]) as response:
-                await response.read()
+        async def step(i: int) -> bool:
+            try:
+                async with session.get(targets[i % len(targets)]) as response:
+                    await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                FAILURES[type(exc).__name__] += 1
+                return False
+            return response.status == 200
 
         return await saturate(step, workers, seconds)
 
 
-async def probe(workers: int, seconds: float, *, timings: bool, url: str | None = None) -> float:
+async def probe(workers: int, seconds: float, *, timings: bool, url: str | None = None) -> Run:
     targets = [
         Target.of(Website.model_validate({"name": f"s{i}", "url": u}), i + 1)
         for i, u in enumerate(urls())
@@ -117,11 +147,13 @@ async def probe(workers: int, seconds: float, *, timings: bool, url: str | None 
         flusher = asyncio.create_task(writer.run(stop))
     async with Prober(timings=timings) as prober:
 
-        async def step(i: int) -> None:
+        async def step(i: int) -> bool:
             result = await prober.check(targets[i % len(targets)])
-            assert result.ok, result.error_message
             if writer is not None:
                 writer.add(result)
+            if not result.ok:
+                FAILURES[f"{result.error_kind}: {result.error_message}"] += 1
+            return result.ok
 
         rate = await saturate(step, workers, seconds)
     if flusher is not None and writer is not None:
@@ -136,9 +168,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=200)
     parser.add_argument("--profile", choices=["bare", "probe", "timings", "stored"])
+    parser.add_argument(
+        "--target",
+        choices=["nginx", "python"],
+        default="nginx",
+        help="nginx (one worker): the client is what is measured; python: bench/target.py",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {0})
-    target = start_target(["taskset", "-c", "1"])
+    pin = ["taskset", "-c", "1"]
+    warn_conntrack()
+    target = start_nginx(pin) if args.target == "nginx" else start_target(pin)
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -147,7 +187,7 @@ def main() -> None:
         .set(drivername="postgresql+psycopg", database=name)
         .render_as_string(hide_password=False)
     )
-    modes: dict[str, Callable[[], Awaitable[float]]] = {
+    modes: dict[str, Callable[[], Awaitable[Run]]] = {
         "bare": lambda: bare(args.workers, args.seconds),
         "probe": lambda: probe(args.workers, args.seconds, timings=False),
         "timings": lambda: probe(args.workers, args.seconds, timings=True),
@@ -158,13 +198,12 @@ def main() -> None:
             from pyinstrument import Profiler
 
             with Profiler(async_mode="enabled") as profiler:
-                rate = uvloop.run(modes[args.profile]())
-            print(f"{args.profile}: {rate:.0f} checks/s")
+                done = uvloop.run(modes[args.profile]())
+            print(f"{args.profile}: {done}")
             profiler.print(show_all=False)
             return
         for mode, run in modes.items():
-            rate = uvloop.run(run())
-            print(f"{mode:<8} {rate:8.0f} checks/s", flush=True)
+            print(f"{mode:<8} {uvloop.run(run())}", flush=True)
     finally:
         target.terminate()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.targets import closed_port
-from tests.waiting import eventually
+from tests.waiting import listening
 
 IDENTITY = ["-c", "user.name=Ada", "-c", "user.email=ada@example.com"]
 
@@ -114,17 +114,7 @@ class GitDaemon:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-
-        async def listening() -> bool:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            await writer.wait_closed()
-            return True
-
-        await eventually(listening, what="git daemon listening")
+        await listening(self.port, self.process)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -254,20 +244,7 @@ class SshServer:
         self.process = subprocess.Popen(  # noqa: ASYNC220 (starts at once; waited for below)
             self.command, stdout=subprocess.DEVNULL, stderr=self.log
         )
-
-        async def listening() -> bool:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise AssertionError((self.root / "sshd.log").read_text())
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                return False
-            writer.close()
-            await writer.wait_closed()
-            return True
-
-        await eventually(listening, what="sshd listening")
+        await listening(self.port, self.process, (self.root / "sshd.log").read_text)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

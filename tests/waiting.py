@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 from collections.abc import Awaitable, Callable
 
 DEADLINE = 30.0
@@ -33,3 +34,23 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not hold within {limit}s")
         await asyncio.sleep(step)
+
+
+async def listening(
+    port: int, process: subprocess.Popen[bytes] | None = None, why: Callable[[], str] = str
+) -> None:
+    """Wait until something accepts connections on 127.0.0.1:``port``; fail at once,
+    with ``why()``, if ``process`` (the server) exits first."""
+
+    async def up() -> bool:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the server on port {port} exited: {why()}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    await eventually(up, what=f"a server listening on port {port}")

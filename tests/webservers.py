@@ -4,32 +4,17 @@ proxy with Basic credentials, CONNECT to any port)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.targets import closed_port
-from tests.waiting import eventually
+from tests.waiting import listening
 
 
-def _exited(log: Path) -> str:
-    return log.read_text() if log.exists() else "the server exited"
-
-
-async def _listening(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    async def up() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(_exited(log))
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        await writer.wait_closed()
-        return True
-
-    await eventually(up, what=f"a server on port {port}")
+def _log(path: Path) -> Callable[[], str]:
+    return lambda: path.read_text() if path.exists() else "no log"
 
 
 class Nginx:
@@ -76,7 +61,7 @@ http {{
             self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         for port in (self.tls_port, self.h2c_port, self.plain_port):
-            await _listening(port, self.process, self.root / "error.log")
+            await listening(port, self.process, _log(self.root / "error.log"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -113,7 +98,7 @@ class TinyProxy:
         self.process = subprocess.Popen(  # noqa: ASYNC220 (starts at once; waited for below)
             self.command, stdout=self.log, stderr=subprocess.STDOUT
         )
-        await _listening(self.port, self.process, self.root / "tinyproxy.log")
+        await listening(self.port, self.process, _log(self.root / "tinyproxy.log"))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

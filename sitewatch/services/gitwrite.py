@@ -176,21 +176,7 @@ class RemoteEditor:
             before = await self._seen(self.served, kind, key)
             match = if_match
             for _ in range(PUSH_ATTEMPTS):
-                try:
-                    folder = await remote.work_at(base)
-                except GitRemoteError as exc:
-                    raise EditRefusedError(f"nothing was written: {exc}") from None
-                # (It asks git whether the folder is a work tree: off the loop.)
-                editor = await asyncio.to_thread(
-                    functools.partial(
-                        ConfigEditor,
-                        folder,
-                        self.environ,
-                        self.reconciler,
-                        git_author=author,
-                        reconcile=False,
-                    )
-                )
+                editor = await self._editor_at(base, author)
                 if match is None or base != self.follower.status.applied:
                     upstream = await self._seen(editor, kind, key)
                     if upstream != before:
@@ -214,6 +200,24 @@ class RemoteEditor:
         raise EditRefusedError(
             f"nothing was written: the branch moved on {PUSH_ATTEMPTS} times while "
             "pushing; try again"
+        )
+
+    async def _editor_at(self, base: str, author: str) -> ConfigEditor:
+        """An editor of the work tree checked out at ``base``, committing as ``author``."""
+        try:
+            folder = await self.follower.remote.work_at(base)
+        except GitRemoteError as exc:
+            raise EditRefusedError(f"nothing was written: {exc}") from None
+        # (It asks git whether the folder is a work tree: off the loop.)
+        return await asyncio.to_thread(
+            functools.partial(
+                ConfigEditor,
+                folder,
+                self.environ,
+                self.reconciler,
+                git_author=author,
+                reconcile=False,
+            )
         )
 
     async def _review_base(self) -> str:
@@ -251,21 +255,7 @@ class RemoteEditor:
                 )
         remote = self.follower.remote
         for _ in range(PUSH_ATTEMPTS):
-            base = await self._review_base()
-            try:
-                folder = await remote.work_at(base)
-            except GitRemoteError as exc:
-                raise EditRefusedError(f"nothing was written: {exc}") from None
-            editor = await asyncio.to_thread(
-                functools.partial(
-                    ConfigEditor,
-                    folder,
-                    self.environ,
-                    self.reconciler,
-                    git_author=author,
-                    reconcile=False,
-                )
-            )
+            editor = await self._editor_at(await self._review_base(), author)
             applied = await edit(editor, None)
             try:
                 await remote.push(self.branch)

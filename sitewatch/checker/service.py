@@ -123,6 +123,12 @@ class Checker:
                 if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object
                     log.debug("froze %d objects after the first round", gc.get_freeze_count())
 
+    @property
+    def scheduled(self) -> bool:
+        """Whether the schedule holds the websites (loaded at least once): before,
+        a running checker checks nothing, so the instance is not ready."""
+        return self.running and self._loaded
+
     def type_of(self, website_id: int) -> str:
         """The check type of a website checked here (http when not known)."""
         known = self._targets.get(website_id)

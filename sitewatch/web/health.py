@@ -94,8 +94,12 @@ async def ready(request: web.Request) -> web.Response:
     if request.app[RECONCILER].status.applied is None:
         reasons.append("no config applied yet")
     checker = request.app.get(CHECKER)
-    if request.app[SETTINGS].check and (checker is None or not checker.running):
-        reasons.append("the scheduler is not running")
+    if request.app[SETTINGS].check:
+        if checker is None or not checker.running:
+            reasons.append("the scheduler is not running")
+        elif not checker.scheduled:
+            # Minutes at 100,000 websites would otherwise pass as ready and unchecked.
+            reasons.append("the schedule is not loaded yet")
     for task in request.app[SUPERVISOR].down():
         reasons.append(f"task {task.name} is down: {task.last_error or 'not running'}")
     body: dict[str, Any] = {"ready": not reasons, "reasons": reasons}

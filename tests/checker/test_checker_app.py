@@ -6,16 +6,19 @@ import asyncio
 import gc
 from pathlib import Path
 
+import aiohttp
+import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from sitewatch.app import create_app
+from sitewatch.checker.service import Checker
 from sitewatch.keys import CHECKER, ENGINE, RECONCILER
 from sitewatch.settings import Settings
 from sitewatch.store import status as status_store
 from sitewatch.store import tables
 from tests.factories import website_yaml, write
-from tests.targets import TargetServer
+from tests.targets import TargetServer, closed_port
 from tests.waiting import eventually
 
 
@@ -176,3 +179,48 @@ async def test_paused_websites_are_not_checked(database_url: str, config_dir: Pa
     finally:
         await server.close()
         await runner.cleanup()
+
+
+async def test_not_ready_until_the_schedule_is_loaded(
+    database_url: str, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A running checker whose first load has not finished checks nothing: /ready
+    says so (at 100,000 websites the load takes seconds)."""
+    url = f"http://127.0.0.1:{closed_port()}/"
+    write(config_dir, "monitors.yaml", "websites:\n" + website_yaml("alpha", url=url))
+    gate = asyncio.Event()
+    real = Checker.reload
+
+    async def held(self: Checker) -> tuple[int, int, int]:
+        await gate.wait()
+        return await real(self)
+
+    monkeypatch.setattr(Checker, "reload", held)
+    settings = Settings(config_dir=config_dir, database_url=database_url, watch=False)
+    app = create_app(settings, environ={})
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        ready_url = f"http://127.0.0.1:{server.port}/ready"
+        async with aiohttp.ClientSession() as session:
+
+            async def reasons() -> list[str]:
+                async with session.get(ready_url) as response:
+                    body = await response.json()
+                    assert (response.status == 200) is body["ready"]
+                    return list(body.get("reasons", []))
+
+            async def waiting() -> bool:
+                return "the schedule is not loaded yet" in await reasons()
+
+            await eventually(waiting, what="/ready waiting for the schedule")
+            gate.set()
+
+            async def ready() -> bool:
+                return await reasons() == []
+
+            await eventually(ready, what="/ready once the schedule is loaded")
+        assert app[CHECKER].scheduled
+    finally:
+        gate.set()
+        await server.close()

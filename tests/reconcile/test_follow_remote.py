@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,7 +28,7 @@ from sitewatch.store import catalog, runs
 from sitewatch.store.engine import create_engine
 from sitewatch.store.migrate import upgrade
 from sitewatch.web.hooks import signed
-from tests.appclient import start_client
+from tests.appclient import Client, start_client
 from tests.gitservers import IDENTITY, GitDaemon, SmartHttp, SshServer, Upstream, git
 from tests.waiting import eventually
 
@@ -289,6 +290,20 @@ def test_credentials_are_never_shown() -> None:
     assert RemoteSpec("git@github.com:ops/config.git").shown_url == "github.com:ops/config.git"
 
 
+async def following(up: Upstream, tmp_path: Path, database_url: str, **settings: Any) -> Client:
+    """The app following ``up``'s config folder, fetching only when told (a webhook,
+    a write): the poll is an hour, so nothing fetches behind the test's back."""
+    return await start_client(
+        tmp_path / "unused",
+        database_url,
+        git_url=up.url,
+        git_path="config",
+        git_dir=tmp_path / "sw",
+        git_poll=3600,
+        **settings,
+    )
+
+
 def github(body: bytes, secret: str) -> dict[str, str]:
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={digest}"}
@@ -298,13 +313,10 @@ def github(body: bytes, secret: str) -> dict[str, str]:
 async def test_a_push_webhook_applies_the_commit_at_once(tmp_path: Path, database_url: str) -> None:
     up = Upstream(tmp_path / "remote")
     first = up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
-    client = await start_client(
-        tmp_path / "unused",
+    client = await following(
+        up,
+        tmp_path,
         database_url,
-        git_url=up.url,
-        git_path="config",
-        git_dir=tmp_path / "sw",
-        git_poll=3600,  # only the webhook can make it fetch within the test
         git_webhook_secret="hook-secret",
     )
     try:
@@ -382,13 +394,10 @@ async def test_api_writes_are_commits_pushed_to_the_remote(
     up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
     tokens = tmp_path / "tokens"
     tokens.write_text(f"write ci-bot {TOKEN}\n")
-    client = await start_client(
-        tmp_path / "unused",
+    client = await following(
+        up,
+        tmp_path,
         database_url,
-        git_url=up.url,
-        git_path="config",
-        git_dir=tmp_path / "sw",
-        git_poll=3600,  # nothing fetches behind the test's back
         api_tokens_file=tokens,
     )
     auth = {"Authorization": f"Bearer {TOKEN}"}
@@ -604,13 +613,10 @@ async def test_writes_to_a_review_branch_wait_there_until_merged(
 ) -> None:
     up = Upstream(tmp_path / "remote")
     first = up.commit({"config/monitors.yaml": monitors("shop")}, "shop")
-    client = await start_client(
-        tmp_path / "unused",
+    client = await following(
+        up,
+        tmp_path,
         database_url,
-        git_url=up.url,
-        git_path="config",
-        git_dir=tmp_path / "sw",
-        git_poll=3600,
         git_push_branch="sitewatch-edits",
         git_webhook_secret="hook-secret",
     )

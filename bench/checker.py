@@ -17,7 +17,7 @@ is what the CPU per check makes of one core: the capacity of each type.
 Usage:
   .venv/bin/python bench/checker.py --websites 10000 --interval 30 --seconds 180
   [--type http|tcp|dns] [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100]
-  [--concurrency 2000] [--gc freeze|default]
+  [--concurrency 2000] [--gc freeze|default] [--metrics] [--scrape 15] [--compare]
 PostgreSQL: SITEWATCH_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -35,14 +35,17 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from pathlib import Path
 
+import compare
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.service import Checker, CheckerOptions
+from sitewatch.metrics import Metrics
 from sitewatch.reconcile.service import Reconciler
 from sitewatch.store import tables
 from sitewatch.store.engine import create_engine
@@ -56,6 +59,14 @@ HERE = Path(__file__).resolve().parent
 
 
 DNS_PORT = 20053
+
+
+def http_url(i: int, delay_sites: int) -> str:
+    """The URL of the HTTP website number ``i`` (the same for the references)."""
+    port = PORTS[i % len(PORTS)]
+    host = f"127.0.0.{1 + (i // len(PORTS)) % 4}"
+    path = "/delay/200" if i < delay_sites else f"/health/{i}"
+    return f"http://{host}:{port}{path}"
 
 
 def generate(
@@ -77,8 +88,7 @@ def generate(
                 "    expect: 192.0.2.1",
             ]
         else:
-            path = "/delay/200" if i < delay_sites else f"/health/{i}"
-            lines.append(f"    url: http://{host}:{port}{path}")
+            lines.append(f"    url: {http_url(i, delay_sites)}")
     (config_dir / "monitors.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -196,14 +206,51 @@ async def run(args: argparse.Namespace, url: str) -> None:
         delay_ids = {r[0] for r in rows if "/delay/" in r[1]}
     delay_ms: list[float] = []
     connect_ms: list[float] = []
+    last_seen: dict[int, float] = {}
+    gaps: list[float] = []  # seconds between two checks of one website, after warm-up
+    measuring = [False]
 
     def observe(results: list[CheckResult]) -> None:
         for r in results:
+            at = r.checked_at.timestamp()
+            before = last_seen.get(r.website_id)
+            last_seen[r.website_id] = at
+            if measuring[0] and before is not None:
+                gaps.append(at - before)
             if r.website_id in delay_ids and r.timings and r.timings.total_ms and r.ok:
                 delay_ms.append(r.timings.total_ms)
                 connect_ms.append(r.timings.connect_ms or 0.0)
 
     checker.writer.listeners.append(observe)
+    metrics = Metrics() if args.metrics or args.scrape else None
+    if metrics is not None:  # what `serve` does with every result
+        keys = checker.keys
+        checker.observers.append(
+            lambda r: metrics.observe(keys.get(r.website_id), r, checker.type_of(r.website_id))
+        )
+    scrapes: list[tuple[float, int, int]] = []  # (CPU seconds, text bytes, gzipped bytes)
+
+    async def scrape_now() -> None:
+        """What GET /metrics does (sitewatch/web/health.py), its CPU counted alone."""
+        assert metrics is not None
+        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+        cpu = 0.0
+        size = packed = 0
+        for chunk in metrics.exposition(openmetrics=False):
+            t = time.thread_time()
+            data = chunk.encode()
+            size += len(data)
+            packed += len(packer.compress(data))
+            cpu += time.thread_time() - t
+            await asyncio.sleep(0)
+        packed += len(packer.flush())
+        scrapes.append((cpu, size, packed))
+
+    async def scraping() -> None:
+        while True:
+            await asyncio.sleep(args.scrape)
+            await scrape_now()
+
     pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
     started: list[float] = [0.0]
 
@@ -218,6 +265,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
     task = asyncio.create_task(checker.run(stop))
     # Warm-up: the first interval fills the grid; measure the intervals after it.
     await asyncio.sleep(args.interval)
+    scraper = asyncio.create_task(scraping()) if args.scrape else None
+    measuring[0] = True
     sched = checker.scheduler
     sched.reset_lags()
     delay_ms.clear()
@@ -231,6 +280,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
     done = sched.checks_total - c0
     stats = sched.stats()
+    behind = sched.behind()
+    if scraper is not None:
+        scraper.cancel()
     stop.set()
     await task
     async with engine.connect() as conn:
@@ -254,6 +306,14 @@ async def run(args: argparse.Namespace, url: str) -> None:
     print(
         f"lag            p50 {1000 * (stats.lag_p50 or 0):.1f} ms  p99 {1000 * (stats.lag_p99 or 0):.1f} ms  max {1000 * (stats.lag_max or 0):.1f} ms"
     )
+    print(f"behind         {behind:.1f} s at the end (the oldest due check's wait)")
+    if gaps:
+        ivs = sorted(g / args.interval for g in gaps)
+        print(
+            f"gaps           p50 {percentile(ivs, 0.5):.2f}  p99 {percentile(ivs, 0.99):.2f}  "
+            f"max {ivs[-1]:.2f} intervals between two checks of a website; "
+            f"{len(last_seen)} of {args.websites} websites checked"
+        )
     print(f"cpu            {100 * cpu / elapsed:.1f} % of one core")
     if done:
         per_check = cpu / done
@@ -271,6 +331,30 @@ async def run(args: argparse.Namespace, url: str) -> None:
         )
         + f"  (policy: {args.gc})"
     )
+    if scrapes:
+        cpus = [c for c, _, _ in scrapes]
+        _, size, packed = scrapes[-1]
+        print(
+            f"scrapes        {len(scrapes)} full /metrics every {args.scrape}s: CPU "
+            f"p50 {statistics.median(cpus):.3f} s max {max(cpus):.3f} s each "
+            f"({size / 1e6:.1f} MB, {packed / 1e6:.1f} MB gzipped; "
+            f"{metrics.websites.series_count() if metrics else 0:,} series)"
+        )
+    if args.compare and args.type == "http":
+        # The references, at the same rate on the same URLs (bench/compare.py).
+        urls = [http_url(i, 0) for i in range(args.websites)]
+        print(
+            f"sitewatch      {done / elapsed:8.1f} checks/s, {1000 * cpu / max(done, 1):.3f} ms CPU a check (the run above)"
+        )
+        traced = await compare.aiohttp_traced(urls, due, args.seconds)
+        print(traced.line(due))
+        box = await compare.blackbox(urls, due, args.seconds)
+        print(box if isinstance(box, str) else box.line(due))
+        mine = cpu / max(done, 1) * 1000
+        print(
+            f"ratio          CPU a check: aiohttp+trace / sitewatch {traced.cpu_ms / mine:.2f}x"
+            + ("" if isinstance(box, str) else f", blackbox / sitewatch {box.cpu_ms / mine:.2f}x")
+        )
     if delay_ms:
         errs = [abs(d - 200) for d in delay_ms]
         print(
@@ -293,6 +377,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2000)
     parser.add_argument("--delay-sites", type=int, default=100)
     parser.add_argument("--no-timings", action="store_true")
+    parser.add_argument(
+        "--metrics", action="store_true", help="feed the Prometheus metrics, as serve does"
+    )
+    parser.add_argument(
+        "--scrape",
+        type=float,
+        default=0,
+        help="also build the full /metrics text every SECONDS (implies --metrics)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="then run a bare aiohttp loop with tracing and blackbox_exporter at the same "
+        "rate on the same URLs (bench/compare.py) and print the ratios",
+    )
     parser.add_argument(
         "--gc",
         choices=["freeze", "default"],

@@ -259,6 +259,7 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
         metrics.keep(checker.keys.values())
         writer = checker.writer
         metrics.readings.in_flight = lambda: checker.scheduler.in_flight
+        metrics.readings.behind = checker.behind
         metrics.readings.db_errors = lambda: writer.failed_flushes
         metrics.readings.dropped = lambda: writer.dropped_total
         metrics.readings.websites = lambda: len(checker.keys)

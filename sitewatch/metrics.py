@@ -10,7 +10,7 @@ Naming follows Prometheus' guide: ``sitewatch_`` prefix, base units, ``_total``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,13 +20,16 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    generate_latest,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
 
 from sitewatch.checker.result import CheckResult
 from sitewatch.config.models import ALERT_TYPES, CHECK_TYPES
 from sitewatch.store.runs import RunRecord
+from sitewatch.website_series import WebsiteSeries
 
 # Seconds: from a fast local answer to a slow one near the default 10 s timeout.
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -45,6 +48,7 @@ class Readings:
     """Numbers read at scrape time from the running parts (set by the app)."""
 
     in_flight: Callable[[], float] = lambda: 0.0
+    behind: Callable[[], float] = lambda: 0.0  # seconds the oldest due check waits
     db_errors: Callable[[], float] = lambda: 0.0
     dropped: Callable[[], float] = lambda: 0.0
     websites: Callable[[], float] = lambda: 0.0
@@ -66,6 +70,12 @@ class _Live(Collector):
         r = self.readings
         yield GaugeMetricFamily(
             "sitewatch_checks_in_flight", "Checks running right now.", value=r.in_flight()
+        )
+        yield GaugeMetricFamily(
+            "sitewatch_scheduler_behind_seconds",
+            "How long the oldest due check has been waiting to start (0: on time; "
+            "growing: this instance checks more than it can).",
+            value=r.behind(),
         )
         yield GaugeMetricFamily(
             "sitewatch_websites_checked",
@@ -139,71 +149,22 @@ def _git_metrics(git: Mapping[str, float]) -> Iterable[Metric]:
 
 
 class Metrics:
-    def __init__(self, *, phases: bool = True) -> None:
+    def __init__(self, *, phases: bool = False) -> None:
         # auto_describe: collectors without describe() are asked by collect(), so
         # every series name is known (duplicates refused; ?name[] finds them all).
         self.registry = CollectorRegistry(auto_describe=True)
-        self.phases = PHASES if phases else PHASES[-1:]
         self.readings = Readings()
         r = self.registry
         ProcessCollector(registry=r)
         r.register(_Live(self.readings))
-        self.website_up = Gauge(
-            "sitewatch_website_up",
-            "1 if the website's last check passed, 0 if it failed.",
-            ["website"],
-            registry=r,
-        )
-        self.check_duration = Histogram(
-            "sitewatch_check_duration_seconds",
-            "Duration of checks by phase (dns, connect, tls, first_byte, total).",
-            ["website", "phase"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.checks = Counter(
-            "sitewatch_checks",
-            "Checks by result (success, failure, or internal: sitewatch could not check).",
-            ["website", "result"],
-            registry=r,
-        )
-        self.website_info = Gauge(
-            "sitewatch_website_info",
-            "Always 1; its type label (http, tcp, tls, dns, icmp, heartbeat) joins the "
-            "other series by website.",
-            ["website", "type"],
-            registry=r,
-        )
         self.checks_by_type = Counter(
             "sitewatch_checks_by_type",
             "Checks of all websites by check type and result.",
             ["type", "result"],
             registry=r,
         )
-        self.ping_loss = Gauge(
-            "sitewatch_icmp_packet_loss_ratio",
-            "Share of the last ping check's echo requests that got no reply (icmp checks).",
-            ["website"],
-            registry=r,
-        )
-        self.last_ping = Gauge(
-            "sitewatch_heartbeat_last_ping_timestamp_seconds",
-            "When the heartbeat last got a ping of any kind (unix time; heartbeat checks).",
-            ["website"],
-            registry=r,
-        )
-        self.cert_expiry = Gauge(
-            "sitewatch_tls_certificate_expiry_timestamp_seconds",
-            "When the website's TLS certificate expires (unix time).",
-            ["website"],
-            registry=r,
-        )
-        self.last_check = Gauge(
-            "sitewatch_website_last_check_timestamp_seconds",
-            "When the website was last checked (unix time).",
-            ["website"],
-            registry=r,
-        )
+        # Per website: compact records written straight as text (see website_series).
+        self.websites = WebsiteSeries(DURATION_BUCKETS, phases=phases)
         self.reload_ok = Gauge(
             "sitewatch_config_last_reload_successful",
             "1 if the last reconcile of the config applied, 0 if it was rejected.",
@@ -246,10 +207,12 @@ class Metrics:
         for channel in ALERT_TYPES:  # from zero, so rate() works at once
             for result in ("success", "failure"):
                 self.notifications.labels(channel, result)
-        for kind in CHECK_TYPES:
-            for result in ("success", "failure", "internal"):
-                self.checks_by_type.labels(kind, result)
-        self._websites: dict[str, str] = {}  # key -> check type
+        # Children looked up once: labels() takes a lock and hashes on every call.
+        self._by_type = {
+            (kind, result): self.checks_by_type.labels(kind, result)
+            for kind in CHECK_TYPES
+            for result in ("success", "failure", "internal")
+        }
         self._revision: str | None = None
 
     # -- the checker ------------------------------------------------------------------
@@ -258,53 +221,44 @@ class Metrics:
         """One check result of the website ``key``, a check of type ``kind``."""
         if key is None:
             return
-        if self._websites.get(key) != kind:
-            if key in self._websites:
-                _remove(self.website_info, key, self._websites[key])
-            self._websites[key] = kind
-            self.website_info.labels(key, kind).set(1)
+        site = self.websites.site(key, kind)
+        site.last_check = result.checked_at.timestamp()
         if result.error_kind == "internal":  # sitewatch's fault: up stays as it was
-            self.checks.labels(key, "internal").inc()
-            self.checks_by_type.labels(kind, "internal").inc()
-            self.last_check.labels(key).set(result.checked_at.timestamp())
+            site.counts[2] += 1
+            self._by_type[kind, "internal"].inc()
             return
-        outcome = "success" if result.ok else "failure"
-        self.website_up.labels(key).set(1 if result.ok else 0)
-        self.checks.labels(key, outcome).inc()
-        self.checks_by_type.labels(kind, outcome).inc()
+        site.up = 1.0 if result.ok else 0.0
+        site.counts[0 if result.ok else 1] += 1
+        self._by_type[kind, "success" if result.ok else "failure"].inc()
         facts = result.details
         if facts and kind == "icmp" and facts.get("loss") is not None:
-            self.ping_loss.labels(key).set(facts["loss"] / 100)
+            site.loss = facts["loss"] / 100
         elif facts and kind == "heartbeat" and facts.get("last_ping"):
-            self.last_ping.labels(key).set(datetime.fromisoformat(facts["last_ping"]).timestamp())
-        self.last_check.labels(key).set(result.checked_at.timestamp())
+            site.last_ping = datetime.fromisoformat(facts["last_ping"]).timestamp()
         if result.cert_expires_at is not None:
-            self.cert_expiry.labels(key).set(result.cert_expires_at.timestamp())
+            site.cert = result.cert_expires_at.timestamp()
         t = result.timings
         if t is not None:
-            for phase, field in self.phases:
+            for phase, field in PHASES:
                 value = getattr(t, field)
                 if value is not None:
-                    self.check_duration.labels(key, phase).observe(value / 1000)
+                    self.websites.timing(site, phase, value / 1000)
         self.lag.observe(max(result.lag_seconds, 0.0))
 
     def keep(self, keys: Iterable[str]) -> None:
         """Only these websites are checked now: the others' series go."""
-        wanted = set(keys)
-        for key in set(self._websites) - wanted:
-            _remove(self.website_info, key, self._websites.pop(key))
-            for gauge in (
-                self.website_up,
-                self.cert_expiry,
-                self.last_check,
-                self.ping_loss,
-                self.last_ping,
-            ):
-                _remove(gauge, key)
-            for result in ("success", "failure", "internal"):
-                _remove(self.checks, key, result)
-            for phase, _ in PHASES:
-                _remove(self.check_duration, key, phase)
+        self.websites.keep(keys)
+
+    def exposition(self, *, openmetrics: bool, names: Sequence[str] = ()) -> Iterator[str]:
+        """The text of every series (or of those named), in chunks: the caller may
+        give the event loop back between two."""
+        registry = self.registry.restricted_registry(names) if names else self.registry
+        encode = openmetrics_latest if openmetrics else generate_latest
+        head = encode(registry).decode()
+        yield head.removesuffix("# EOF\n") if openmetrics else head
+        yield from self.websites.text(openmetrics=openmetrics, names=frozenset(names) or None)
+        if openmetrics:
+            yield "# EOF\n"
 
     # -- the reconciler and the alerts ---------------------------------------------
 

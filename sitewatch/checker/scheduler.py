@@ -77,6 +77,7 @@ class Scheduler:
         wall: Callable[[], float] = time.time,
         tick: float = 0.005,
         new_spread: float = 1.0,
+        catch_up: float = 2.0,
     ) -> None:
         self._check = check
         self._sink = sink
@@ -84,6 +85,7 @@ class Scheduler:
         self._wall = wall
         self._tick = tick
         self._new_spread = new_spread
+        self._catch_up = catch_up
         self._jobs: dict[int, Job] = {}
         # (due, push number, website id): numbers only, so the garbage collector
         # stops tracking the entries (a heap of 60,000 tracked tuples made every
@@ -107,15 +109,20 @@ class Scheduler:
         failing: Mapping[int, bool] | None = None,
         *,
         initial: bool = False,
+        last_checked: Mapping[int, float] | None = None,
     ) -> tuple[int, int, int]:
         """Follow the config: (added, changed, removed).
 
         Unchanged websites keep their rhythm. A changed interval applies from the
         next run (sooner, if the new grid has an earlier slot). New websites are
         checked within ``new_spread`` seconds, except at start or when more than
-        ``concurrency`` arrive at once: those are spread over their interval.
+        ``concurrency`` arrive at once: those run at their next slot. One whose
+        slot passed since ``last_checked`` (while sitewatch was stopped, or its
+        instance failed over) runs within ``catch_up`` seconds instead, so no
+        website waits more than an interval and a few seconds across a restart.
         """
         failing = failing or {}
+        last_checked = last_checked or {}
         now = self._wall()
         removed = 0
         for website_id in list(self._jobs):
@@ -136,17 +143,44 @@ class Scheduler:
                 if not job.running and sooner < job.due:
                     self._push(job, sooner)
         spread = initial or len(added_ids) > self.concurrency
+        missed: list[Job] = []
         for n, website_id in enumerate(added_ids):
             target = targets[website_id]
             offset = phase(target.key, target.interval)
-            if spread:
-                due = next_slot(now, target.interval, offset)
-            else:
-                due = now + self._new_spread * n / max(len(added_ids), 1)
-            job = Job(website_id, target, offset, due, failing.get(website_id, False))
+            job = Job(website_id, target, offset, now, failing.get(website_id, False))
             self._jobs[website_id] = job
-            self._push(job, due)
+            last = last_checked.get(website_id)
+            if last is not None and self._missed(job, last, now):
+                missed.append(job)
+            elif spread:
+                self._push(job, next_slot(now, target.interval, offset))
+            else:
+                self._push(job, now + self._new_spread * n / max(len(added_ids), 1))
+        if missed:
+            # Spread over a window that keeps the catch-up within twice the usual
+            # rate (at least half a second, at most ``catch_up``): a long outage
+            # makes every website late, and they must not all start at once.
+            rate = sum(1 / j.target.interval for j in self._jobs.values())
+            window = min(max(len(missed) / (2 * rate), 0.5), self._catch_up)
+            for n, job in enumerate(missed):
+                self._push(job, now + window * n / len(missed))
         return len(added_ids), changed, removed
+
+    @staticmethod
+    def _missed(job: Job, last: float, now: float) -> bool:
+        """Whether the website's next run after its last check is already past."""
+        target = job.target
+        return (
+            next_due(
+                due=last,
+                now=last,
+                interval=target.interval,
+                offset=job.offset,
+                failing=job.failing,
+                retry_interval=target.retry_interval,
+            )
+            <= now
+        )
 
     def _push(self, job: Job, due: float) -> None:
         job.version = next(self._seq)
@@ -246,6 +280,18 @@ class Scheduler:
         else:
             self._lags[self._lag_pos] = lag
             self._lag_pos = (self._lag_pos + 1) % LAG_SAMPLES
+
+    def behind(self) -> float:
+        """How long the oldest due check has been waiting to start, in seconds (0
+        when none waits): above a tick or two, this instance checks more than it can."""
+        heap = self._heap
+        while heap:
+            due, version, website_id = heap[0]
+            job = self._jobs.get(website_id)
+            if job is not None and job.version == version:
+                return max(self._wall() - due, 0.0)
+            heapq.heappop(heap)  # removed or moved: the scheduler would skip it too
+        return 0.0
 
     def next_due_of(self, website_id: int) -> float | None:
         job = self._jobs.get(website_id)

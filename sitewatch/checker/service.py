@@ -53,6 +53,10 @@ class CheckerOptions:
     freeze_heap: bool = False
 
 
+# Checks waiting this long past their slot mean the instance checks more than it
+# can: /health, the dashboard and the logs say so (the metric always tells).
+BEHIND_NOTICE = 5.0
+
 FREEZE_EVERY = 1000  # results between freezes during the first round after a reload
 
 
@@ -123,6 +127,10 @@ class Checker:
                 if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object
                     log.debug("froze %d objects after the first round", gc.get_freeze_count())
 
+    def behind(self) -> float:
+        """Seconds the oldest due check has waited to start (0: on time)."""
+        return self.scheduler.behind() if self.running else 0.0
+
     @property
     def scheduled(self) -> bool:
         """Whether the schedule holds the websites (loaded at least once): before,
@@ -167,7 +175,12 @@ class Checker:
                 rows = [r for r in rows if r.id in allowed]
             stale = [r.id for r in rows if self._targets.get(r.id, ("",))[0] != r.spec_hash]
             specs = await catalog.website_specs(conn, stale)
-            failing = {} if self._loaded else await status.last_states(conn)
+            # For the websites new to this scheduler (all of them at the first load;
+            # those taken over from a stopped instance in a cluster): each one's
+            # failing state (for its retry interval) and when it was last checked
+            # (a slot missed while sitewatch was down or failing over runs at once).
+            new = any(r.id not in self._targets for r in rows)
+            last = await status.last_checks(conn) if new else {}
         targets: dict[int, tuple[str, Target]] = {}
         for website_id, key, spec_hash in ((r.id, r.key, r.spec_hash) for r in rows):
             known = self._targets.get(website_id)
@@ -198,8 +211,9 @@ class Checker:
         self.keys = {r.id: r.key for r in rows if r.id in targets}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
-            {i: not ok for i, ok in failing.items()},
+            {i: not c.ok for i, c in last.items()},
             initial=not self._loaded,
+            last_checked={i: c.checked_at.timestamp() for i, c in last.items()},
         )
         self._loaded = True
         for listener in self.reloaded:

@@ -277,7 +277,19 @@ async def history_page(
     return [typing.cast(CheckRow, row) for row in rows]
 
 
-async def last_states(conn: AsyncConnection) -> dict[int, bool]:
-    """website id -> did its last check pass (the scheduler's retry_interval needs it)."""
-    result = await conn.execute(select(status.c.website_id, status.c.state))
-    return {website_id: state == "up" for website_id, state in result}
+@dataclass(frozen=True, slots=True)
+class LastCheck:
+    """A website's last check, as the scheduler needs it after a start."""
+
+    ok: bool  # its retry_interval applies while it fails
+    checked_at: datetime  # a slot missed since (while sitewatch was down) runs at once
+
+
+async def last_checks(conn: AsyncConnection) -> dict[int, LastCheck]:
+    """website id -> its last check, for every website checked at least once."""
+    result = await conn.execute(
+        select(status.c.website_id, status.c.state, status.c.last_checked_at)
+    )
+    return {
+        website_id: LastCheck(state == "up", checked_at) for website_id, state, checked_at in result
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from pathlib import Path
 
 import aiohttp
@@ -12,11 +13,13 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select
 
 from sitewatch.app import create_app
+from sitewatch.checker.schedule import next_slot, phase
 from sitewatch.checker.service import Checker
 from sitewatch.keys import CHECKER, ENGINE, RECONCILER
 from sitewatch.settings import Settings
 from sitewatch.store import status as status_store
 from sitewatch.store import tables
+from tests.appclient import record_check, start_client
 from tests.factories import website_yaml, write
 from tests.targets import TargetServer, closed_port
 from tests.waiting import eventually
@@ -224,3 +227,104 @@ async def test_not_ready_until_the_schedule_is_loaded(
     finally:
         gate.set()
         await server.close()
+
+
+async def test_an_instance_that_falls_behind_says_so_and_by_how_much(
+    database_url: str, config_dir: Path
+) -> None:
+    """More work than it can do (one check at a time, each 4 s, four websites due
+    every 5 s): the metric, /health and a banner on every page say how far behind."""
+    async with TargetServer() as target:
+        slow = target.url("/delay/4000")
+        write(
+            config_dir,
+            "monitors.yaml",
+            "websites:\n"
+            + "".join(
+                website_yaml(f"slow{i}", url=slow, interval="5s", extra="timeout: 5s")
+                for i in range(4)
+            ),
+        )
+        settings = Settings(
+            config_dir=config_dir, database_url=database_url, watch=False, check_concurrency=1
+        )
+        app = create_app(settings, environ={})
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            async with aiohttp.ClientSession(str(server.make_url("/"))) as http:
+
+                async def behind() -> float:
+                    async with http.get("/metrics") as r:
+                        text = await r.text()
+                    (line,) = [
+                        x
+                        for x in text.splitlines()
+                        if x.startswith("sitewatch_scheduler_behind_seconds ")
+                    ]
+                    return float(line.split()[1])
+
+                assert await behind() < 5  # nothing is due yet: checks spread over 5 s
+
+                async def far_behind() -> bool:
+                    return await behind() >= 6
+
+                await eventually(far_behind, what="the scheduler to fall 6 s behind")
+                async with http.get("/health") as r:
+                    health = await r.json()
+                assert health["status"] == "degraded"
+                assert health["checker"]["behind_seconds"] >= 6
+                assert health["checker"]["in_flight"] == 1
+                async with http.get("/") as r:
+                    page = await r.text()
+                assert 'id="checks-behind"' in page and "Checks are behind by" in page
+        finally:
+            await server.close()
+
+
+async def test_after_a_restart_a_slot_missed_while_stopped_is_checked_at_once(
+    database_url: str, config_dir: Path
+) -> None:
+    """The previous run's last checks are in the database: a website whose next
+    slot passed while sitewatch was stopped is checked as soon as it starts (not
+    an interval later), one whose slot is still ahead keeps its grid."""
+    now = time.time()
+    ahead = [
+        k for k in (f"site{i}" for i in range(200)) if next_slot(now, 120, phase(k, 120)) - now > 60
+    ]
+    missed, kept = ahead[:6], ahead[6:12]
+    async with TargetServer() as target:
+        ok = target.url("/status/200")
+        write(
+            config_dir,
+            "monitors.yaml",
+            "websites:\n"
+            + "".join(
+                website_yaml(k, url=ok, interval="120s", extra="timeout: 2s") for k in missed + kept
+            ),
+        )
+        before = await start_client(config_dir, database_url)  # the previous run, stopped
+        try:
+            for key in missed + kept:
+                last_slot = next_slot(now, 120, phase(key, 120)) - 120  # in the past
+                # missed: checked at the slot before, so last_slot went by unchecked
+                ago = now - last_slot + (120 if key in missed else 0)
+                await record_check(before, key, ok=True, ago=ago)
+        finally:
+            await before.close()
+        app = create_app(
+            Settings(config_dir=config_dir, database_url=database_url, watch=False), environ={}
+        )
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+
+            async def all_missed_checked() -> bool:
+                counts = [await history_count(app, k) for k in missed]
+                return all(c >= 2 for c in counts)
+
+            # Their next slot is more than a minute away: only the catch-up can do it.
+            await eventually(all_missed_checked, limit=45, what="the missed slots to run")
+            assert [await history_count(app, k) for k in kept] == [1] * len(kept)
+        finally:
+            await server.close()

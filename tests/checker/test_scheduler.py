@@ -14,6 +14,7 @@ import pytest
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
+from sitewatch.checker.schedule import next_slot, phase
 from sitewatch.checker.scheduler import Scheduler
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
@@ -185,3 +186,47 @@ async def test_real_probes_through_the_scheduler() -> None:
     assert all(r.ok == (r.website_id % 2 == 1) for r in results)
     stats = sched.stats()
     assert stats.checks_total == len(results) and stats.lag_p99 is not None and stats.lag_p99 < 0.1
+
+
+def test_behind_is_the_wait_of_the_oldest_due_check() -> None:
+    now = [1000.0]
+    sched = Scheduler(Recorder(), lambda r: None, wall=lambda: now[0], new_spread=1.0)
+    assert sched.behind() == 0.0
+    sched.update({i: target(i, 30) for i in range(1, 5)})  # live add: due within 1 s
+    assert sched.behind() == 0.0  # due now, not waiting yet
+    now[0] += 41.0
+    assert sched.behind() == 41.0  # the first was due at 1000
+    sched.update({i: target(i, 30) for i in range(3, 5)})  # 1 and 2 leave: 3 due at 1000.5
+    assert sched.behind() == 40.5
+    sched.update({})
+    assert sched.behind() == 0.0
+
+
+def test_a_slot_missed_while_stopped_runs_at_once_the_others_keep_their_grid() -> None:
+    """After a restart: a website whose next slot passed while sitewatch was down
+    runs within the catch-up window; one whose slot is still ahead waits for it."""
+    now = 10_000.0
+    sched = Scheduler(Recorder(), lambda r: None, wall=lambda: now, catch_up=2.0)
+    targets = {i: target(i, 30, retry=5 if i == 3 else None) for i in range(1, 5)}
+    offsets = {i: phase(t.key, 30) for i, t in targets.items()}
+    last = {
+        1: next_slot(now - 30, 30, offsets[1]) - 30,  # its next slot passed during the stop
+        2: next_slot(now - 30, 30, offsets[2]),  # its next slot is ahead: keep it
+        3: now - 6,  # failing with a 5 s retry: that retry is past
+    }
+    assert next_slot(last[2], 30, offsets[2]) > now
+    sched.update(targets, {3: True}, initial=True, last_checked=last)
+    due = {i: sched.next_due_of(i) for i in targets}
+    assert now <= due[1] <= now + 2 and now <= due[3] <= now + 2  # caught up at once
+    assert due[2] == next_slot(now, 30, offsets[2])  # its grid
+    assert due[4] == next_slot(now, 30, offsets[4])  # never checked: its grid
+
+
+def test_a_long_outage_catches_up_at_twice_the_usual_rate_at_most() -> None:
+    now = 50_000.0
+    sched = Scheduler(Recorder(), lambda r: None, wall=lambda: now, catch_up=20.0)
+    targets = {i: target(i, 30) for i in range(3000)}  # 100 checks/s
+    sched.update(targets, initial=True, last_checked=dict.fromkeys(targets, now - 3600))
+    dues = sorted(sched.next_due_of(i) or 0 for i in targets)
+    assert dues[0] == now and dues[-1] < now + 15  # 3,000 at 200 a second: 15 s
+    assert sum(1 for d in dues if d < now + 1) <= 200  # 200 a second: twice the rate

@@ -101,8 +101,13 @@ async def test_the_listed_series_are_exposed_and_promtool_finds_no_problem(
     text = await _metrics(client)
     assert _sample(text, "sitewatch_checks_total", website="up", result="success")
     assert _sample(text, "sitewatch_checks_total", website="down", result="failure")
+    assert _sample(text, "sitewatch_check_duration_seconds_count", website="up", phase="total")
+    assert (
+        _sample(text, "sitewatch_check_duration_seconds_count", website="up", phase="dns") is None
+    )
     for phase in ("connect", "first_byte", "total"):
-        assert _sample(text, "sitewatch_check_duration_seconds_count", website="up", phase=phase)
+        fleet = "sitewatch_check_phase_duration_seconds_count"
+        assert _sample(text, fleet, type="http", phase=phase)
     assert _sample(text, "sitewatch_website_last_check_timestamp_seconds", website="up")
     assert _sample(text, "sitewatch_config_last_reload_successful") == 1.0
     assert _sample(text, "sitewatch_config_last_reload_timestamp_seconds")

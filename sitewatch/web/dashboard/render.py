@@ -60,6 +60,8 @@ class Dashboard:
     problems: Callable[[], list[Any]] = list
     # Why DOWN notifications are held right now (the connectivity guard), or None.
     held: Callable[[], str | None] = lambda: None
+    # Seconds the oldest due check has waited to start, when past BEHIND_NOTICE.
+    behind: Callable[[], float | None] = lambda: None
     # The rejected config revision while it is not the applied one, or None.
     rejected: Callable[[], RejectedConfig | None] = lambda: None
     limiter: FailureLimiter = field(default_factory=FailureLimiter)  # wrong logins
@@ -192,6 +194,7 @@ def render(
         notice=notice,
         tasks_down=dashboard.problems(),
         notifications_held=dashboard.held(),
+        checks_behind=dashboard.behind(),
         config_rejected=dashboard.rejected(),
     )
     response = web.Response(text=body, content_type="text/html", charset="utf-8", status=status)

@@ -6,7 +6,17 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from sitewatch.keys import ALERTING, DASHBOARD, ENGINE, LIMITER, LIVE, RECONCILER, SUPERVISOR
+from sitewatch.checker.service import BEHIND_NOTICE
+from sitewatch.keys import (
+    ALERTING,
+    CHECKER,
+    DASHBOARD,
+    ENGINE,
+    LIMITER,
+    LIVE,
+    RECONCILER,
+    SUPERVISOR,
+)
 from sitewatch.store import sessions as session_store
 from sitewatch.store.engine import begin_write
 from sitewatch.web.auth import TokenPolicy
@@ -25,6 +35,7 @@ def setup(app: web.Application, policy: TokenPolicy) -> None:
         Sessions(policy, revocations=_Revocations(app)),
         problems=lambda: supervisor.down(core_only=False),
         held=lambda: _held(app),
+        behind=lambda: _behind(app),
         rejected=lambda: _rejected(app),
         limiter=app[LIMITER],
     )
@@ -38,6 +49,14 @@ def setup(app: web.Application, policy: TokenPolicy) -> None:
 def _held(app: web.Application) -> str | None:
     alerting = app.get(ALERTING)
     return alerting.offline if alerting is not None else None
+
+
+def _behind(app: web.Application) -> float | None:
+    checker = app.get(CHECKER)
+    if checker is None:
+        return None
+    behind = checker.behind()
+    return behind if behind >= BEHIND_NOTICE else None
 
 
 def _rejected(app: web.Application) -> RejectedConfig | None:

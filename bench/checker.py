@@ -326,7 +326,10 @@ async def run(args: argparse.Namespace, url: str) -> None:
     print(
         f"lag            p50 {1000 * (stats.lag_p50 or 0):.1f} ms  p99 {1000 * (stats.lag_p99 or 0):.1f} ms  max {1000 * (stats.lag_max or 0):.1f} ms"
     )
-    print(f"behind         {behind:.1f} s at the end (the oldest due check's wait)")
+    print(
+        f"behind         {behind:.1f} s at the end (the oldest due check's wait); "
+        f"in flight {stats.in_flight}, limit {sched.limit:.0f} of {args.concurrency}"
+    )
     if gaps:
         ivs = sorted(g / args.interval for g in gaps)
         print(

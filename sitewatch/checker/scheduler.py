@@ -9,6 +9,16 @@ runs, so two checks of one website never overlap.
 The loop wakes at most once per ``tick`` (a few milliseconds), starting every
 job due by then: at thousands of checks a second that batches the wake-ups
 instead of paying one timer per check.
+
+Past capacity (more due than the CPU can check) the cap alone would fill up:
+thousands of checks in flight on a saturated loop, each one's timings inflated
+by the loop's queue, each costing more, and the backlog never shrinking. So the
+number started is also held to what the loop can serve: a pulse measures how
+late the loop runs its callbacks, and the limit of checks in flight shrinks
+(x0.9) while the loop is more than ``LOOP_LATE`` late and grows back (+1/32)
+while it is on time and the limit binds. Due checks then wait in due order, the
+oldest first, so lateness is shared fairly and the throughput stays near what
+one core does.
 """
 
 from __future__ import annotations
@@ -29,6 +39,10 @@ from sitewatch.checker.target import Target
 log = logging.getLogger("sitewatch.checker")
 
 LAG_SAMPLES = 1 << 16
+PULSE = 0.01  # seconds between two measures of the loop's lateness
+LOOP_LATE = 0.01  # a loop this late is saturated: start fewer checks
+LOOP_ON_TIME = 0.003
+MIN_LIMIT = 16
 
 
 class Job:
@@ -95,7 +109,9 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiter: asyncio.Future[None] | None = None
         self._wake_at = 0.0  # when the sleeping loop means to wake up
+        self._pulse_handle: asyncio.TimerHandle | None = None
         self.in_flight = 0
+        self.limit = float(concurrency)  # checks in flight the loop can serve (adaptive)
         self.checks_total = 0
         self.skipped_total = 0
         self._lags = array("d")
@@ -197,12 +213,13 @@ class Scheduler:
         loop = asyncio.get_running_loop()
         stopper = asyncio.ensure_future(stop.wait())
         stopper.add_done_callback(lambda _: self._wake())
+        self._pulse_handle = loop.call_later(PULSE, self._pulse, loop, loop.time() + PULSE)
         try:
             while not stop.is_set():
                 now = self._wall()
                 self._start_due(now)
                 heap = self._heap
-                if self.in_flight >= self.concurrency or not heap:
+                if self.in_flight >= self._cap() or not heap:
                     delay = 1.0  # woken early by a finished check or an update
                 else:
                     delay = min(max(heap[0][0] - now, self._tick), 1.0)
@@ -213,12 +230,15 @@ class Scheduler:
                 handle.cancel()
         finally:
             stopper.cancel()
+            if self._pulse_handle is not None:
+                self._pulse_handle.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _start_due(self, now: float) -> None:
         heap = self._heap
-        while heap and heap[0][0] <= now and self.in_flight < self.concurrency:
+        cap = self._cap()
+        while heap and heap[0][0] <= now and self.in_flight < cap:
             due, version, website_id = heapq.heappop(heap)
             job = self._jobs.get(website_id)
             if job is None or version != job.version:
@@ -241,7 +261,7 @@ class Scheduler:
         finally:
             job.running = False
             self.in_flight -= 1
-            if self.in_flight == self.concurrency - 1:
+            if self.in_flight == self._cap() - 1:
                 self._wake()
         if result is not None:
             lag = started - due
@@ -266,6 +286,20 @@ class Scheduler:
         missed = int((now - due) // target.interval) if not job.failing else 0
         self.skipped_total += max(missed, 0)
         self._push(job, nxt)
+
+    def _cap(self) -> int:
+        return min(self.concurrency, int(self.limit))
+
+    def _pulse(self, loop: asyncio.AbstractEventLoop, expected: float) -> None:
+        """Measure how late the loop runs a callback; follow it with the limit."""
+        now = loop.time()
+        late = now - expected
+        if late > LOOP_LATE:
+            self.limit = max(MIN_LIMIT, self.limit * 0.9)
+        elif late < LOOP_ON_TIME and self.in_flight >= self._cap() - 1:
+            self.limit = min(float(self.concurrency), self.limit + max(1.0, self.limit / 32))
+            self._wake()
+        self._pulse_handle = loop.call_later(PULSE, self._pulse, loop, now + PULSE)
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import time
 from collections import defaultdict
@@ -19,6 +20,7 @@ from sitewatch.checker.scheduler import Scheduler
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
 from tests.targets import TargetServer
+from tests.waiting import eventually
 
 
 def target(
@@ -230,3 +232,60 @@ def test_a_long_outage_catches_up_at_twice_the_usual_rate_at_most() -> None:
     dues = sorted(sched.next_due_of(i) or 0 for i in targets)
     assert dues[0] == now and dues[-1] < now + 15  # 3,000 at 200 a second: 15 s
     assert sum(1 for d in dues if d < now + 1) <= 200  # 200 a second: twice the rate
+
+
+class _Clock:
+    """The two things ``Scheduler._pulse`` asks of the loop, on a hand-set clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, *args: object) -> None:
+        return None
+
+
+def test_the_limit_shrinks_while_the_loop_is_late_and_grows_back_when_it_binds() -> None:
+    sched = Scheduler(Recorder(), lambda r: None, concurrency=1000)
+    clock = _Clock()
+    pulse = functools.partial(sched._pulse, clock)  # type: ignore[arg-type]
+    for _ in range(20):  # every pulse 50 ms late: a saturated loop
+        clock.now += 0.06
+        pulse(clock.now - 0.05)
+    assert 16 <= sched.limit < 1000 * 0.9**19
+    shrunk = sched.limit
+    sched.in_flight = 0
+    clock.now += 0.01
+    pulse(clock.now)  # on time, but the limit does not bind: it stays
+    assert sched.limit == shrunk
+    sched.in_flight = int(shrunk)
+    for _ in range(400):  # on time and binding: it grows back to the cap
+        clock.now += 0.01
+        pulse(clock.now)
+        sched.in_flight = sched._cap()
+    assert sched.limit == 1000
+
+
+async def test_a_saturated_loop_starts_fewer_checks(running: Callable[[Scheduler], None]) -> None:
+    """Something holds the loop 30 ms at a time (past capacity, the checks do): the
+    limit of checks in flight falls, and the checks started stay under it."""
+
+    async def hog() -> None:
+        while True:
+            time.sleep(0.03)  # noqa: ASYNC251 -- holding the loop is the point
+            await asyncio.sleep(0)
+
+    check = Recorder(duration=1.0)
+    sched = Scheduler(check, lambda r: None, concurrency=500, new_spread=5.0)
+    sched.update({i: target(i, 30) for i in range(2000)})  # 400 a second for 5 s
+    hogging = asyncio.create_task(hog())
+    try:
+        running(sched)
+        await eventually(lambda: sched.limit < 100, what="the limit to shrink")
+        limit = sched._cap()
+        await asyncio.sleep(1.5)  # the checks started before have ended
+        assert check.in_flight <= limit
+    finally:
+        hogging.cancel()

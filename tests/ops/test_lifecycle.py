@@ -144,7 +144,7 @@ async def test_a_postgres_outage_is_survived(
 
 def _count(metrics: str) -> float:
     for line in metrics.splitlines():
-        if line.startswith('sitewatch_checks_total{result="success",website="target"}'):
+        if line.startswith('sitewatch_checks_total{website="target",result="success"}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 

@@ -69,6 +69,18 @@ class Job:
         self.removed = False
         self.version = 0
 
+    def next_run(self, due: float, now: float) -> float:
+        """When to run after the run due at ``due`` ended at ``now`` (see next_due)."""
+        target = self.target
+        return next_due(
+            due=due,
+            now=now,
+            interval=target.interval,
+            offset=self.offset,
+            failing=self.failing,
+            retry_interval=target.retry_interval,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SchedulerStats:
@@ -185,18 +197,7 @@ class Scheduler:
     @staticmethod
     def _missed(job: Job, last: float, now: float) -> bool:
         """Whether the website's next run after its last check is already past."""
-        target = job.target
-        return (
-            next_due(
-                due=last,
-                now=last,
-                interval=target.interval,
-                offset=job.offset,
-                failing=job.failing,
-                retry_interval=target.retry_interval,
-            )
-            <= now
-        )
+        return job.next_run(last, last) <= now
 
     def _push(self, job: Job, due: float) -> None:
         job.version = next(self._seq)
@@ -274,16 +275,8 @@ class Scheduler:
         if job.removed:
             return
         now = self._wall()
-        target = job.target
-        nxt = next_due(
-            due=due,
-            now=now,
-            interval=target.interval,
-            offset=job.offset,
-            failing=job.failing,
-            retry_interval=target.retry_interval,
-        )
-        missed = int((now - due) // target.interval) if not job.failing else 0
+        nxt = job.next_run(due, now)
+        missed = int((now - due) // job.target.interval) if not job.failing else 0
         self.skipped_total += max(missed, 0)
         self._push(job, nxt)
 

@@ -56,7 +56,7 @@ class CheckerOptions:
 
 
 # Checks waiting this long past their slot mean the instance checks more than it
-# can: /health, the dashboard and the logs say so (the metric always tells).
+# can: /health and the dashboard say so (the metric always tells).
 BEHIND_NOTICE = 5.0
 
 FREEZE_EVERY = 1000  # results between freezes during the first round after a reload

@@ -182,8 +182,8 @@ class Checker:
             # those taken over from a stopped instance in a cluster): each one's
             # failing state (for its retry interval) and when it was last checked
             # (a slot missed while sitewatch was down or failing over runs at once).
-            new = any(r.id not in self._targets for r in rows)
-            last = await status.last_checks(conn) if new else {}
+            new = [r.id for r in rows if r.id not in self._targets]
+            last = await status.last_checks(conn, new if self._loaded else None) if new else {}
             # The changed specs a chunk at a time, the loop's turn between two:
             # building 30,000 targets at once held the loop (and the checks due
             # meanwhile) for 2 s, and every spec at once needs far more memory.

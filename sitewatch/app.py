@@ -138,6 +138,7 @@ def create_app(settings: Settings, *, environ: Mapping[str, str] | None = None) 
     app.cleanup_ctx.append(_cluster)
     if settings.check and settings.role != "web":
         app.cleanup_ctx.append(_checker(env))
+    app.cleanup_ctx.append(_first_reconcile)  # the checker runs on the stored state meanwhile
     health.add_routes(app)
     hooks.add_routes(app)  # every instance follows the remote, whatever its role
     if settings.role != "checker":  # a checker serves /health, /ready and /metrics only
@@ -369,24 +370,42 @@ def _reconciler(environ: Mapping[str, str]) -> Callable[[web.Application], Async
                 git_author=settings.git_author if settings.git_mode else None,
                 follows=remote.spec.shown_url if remote is not None else None,
             )
-        stop = asyncio.Event()
-        # The first reconcile happens before the server accepts requests.
         if follower is not None:
             reconciler.commit = follower.status.applied
-            await follower.sync("startup")
-        await reconciler.reconcile("startup", force=True)
-        watch_files = settings.watch and follower is None
-        tasks = [app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, watch_files), stop)]
-        if follower is not None:
-            tasks.append(app[SUPERVISOR].spawn("git-follower", follower.run, stop))
         yield
-        stop.set()
-        _done, pending = await asyncio.wait(tasks, timeout=5)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     return ctx
+
+
+async def _first_reconcile(app: web.Application) -> AsyncIterator[None]:
+    """The startup reconcile, then the tasks that follow the config.
+
+    It comes after the checker has started: the checker reads the websites from
+    the database, the state applied before the restart, and checks them while the
+    files are read again (a 120,000-website config takes ~20 s), so that a restart
+    skips no website's slot; what the files change reaches the checker through the
+    reconciler's listeners like any other change. The server still accepts requests
+    only after it (aiohttp starts every context first)."""
+    settings = app[SETTINGS]
+    reconciler = app[RECONCILER]
+    follower = app.get(FOLLOWER)
+    stop = asyncio.Event()
+    if follower is not None:
+        await follower.sync("startup")
+    await reconciler.reconcile("startup", force=True)
+    checker = app.get(CHECKER)
+    if checker is not None:
+        checker.hold_ready()  # ready once the schedule holds what was just applied
+    watch_files = settings.watch and follower is None
+    tasks = [app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, watch_files), stop)]
+    if follower is not None:
+        tasks.append(app[SUPERVISOR].spawn("git-follower", follower.run, stop))
+    yield
+    stop.set()
+    _done, pending = await asyncio.wait(tasks, timeout=5)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _close(channel: AppriseChannel) -> None:

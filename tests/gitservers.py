@@ -136,9 +136,15 @@ class SmartHttp:
         self.expected = "Basic " + base64.b64encode(f"{username}:{token}".encode()).decode()
         self.port = 0
         self.refused = 0
+        self.requests = 0
+        # Cleared: requests wait (a remote that hangs) until it is set again.
+        self.open = asyncio.Event()
+        self.open.set()
         self._runner: web.AppRunner | None = None
 
     async def _cgi(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        await self.open.wait()
         if request.headers.get("Authorization") != self.expected:
             self.refused += 1
             return web.Response(

@@ -100,6 +100,11 @@ class Checker:
         self.reloaded: list[Callable[[], None]] = []
         self._reload = asyncio.Event()
         self._loaded = False
+        # Reload requests counted: the schedule is ready once it holds the state
+        # of request ``_ready_from`` (see hold_ready).
+        self._requests = 0
+        self._loaded_through = 0
+        self._ready_from = 0
         self._settle_at: int | None = None  # checks_total at which to freeze again
         self._unfrozen = 0  # results since the last freeze, while settling
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
@@ -136,9 +141,10 @@ class Checker:
 
     @property
     def scheduled(self) -> bool:
-        """Whether the schedule holds the websites (loaded at least once): before,
-        a running checker checks nothing, so the instance is not ready."""
-        return self.running and self._loaded
+        """Whether the schedule holds the websites (loaded at least once, and since
+        ``hold_ready``): before, a running checker checks nothing or an older
+        config, so the instance is not ready."""
+        return self.running and self._loaded and self._loaded_through >= self._ready_from
 
     def type_of(self, website_id: int) -> str:
         """The check type of a website checked here (http when not known)."""
@@ -167,10 +173,19 @@ class Checker:
 
     def request_reload(self) -> None:
         """Called when the reconciler applied a change (from any task, cheaply)."""
+        self._requests += 1
         self._reload.set()
+
+    def hold_ready(self) -> None:
+        """Not ``scheduled`` until a reload that starts after this call is done: the
+        startup reconcile applies the files while the checker already checks the
+        stored state, and /ready must not say ready before the schedule holds it."""
+        self.request_reload()
+        self._ready_from = self._requests
 
     async def reload(self) -> tuple[int, int, int]:
         """Bring the scheduler in step with the database: (added, changed, removed)."""
+        seen = self._requests
         built: dict[int, Target] = {}
         async with self.engine.connect() as conn:
             rows = await catalog.active_websites(conn, with_spec=False)
@@ -207,6 +222,7 @@ class Checker:
             last_checked={i: c.checked_at.timestamp() for i, c in last.items()},
         )
         self._loaded = True
+        self._loaded_through = seen
         for listener in self.reloaded:
             listener()
         if any(counts):

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -21,6 +22,7 @@ from sitewatch.store import status as status_store
 from sitewatch.store import tables
 from tests.appclient import record_check, start_client
 from tests.factories import website_yaml, write
+from tests.gitservers import SmartHttp, Upstream
 from tests.targets import TargetServer, closed_port
 from tests.waiting import eventually
 
@@ -327,4 +329,76 @@ async def test_after_a_restart_a_slot_missed_while_stopped_is_checked_at_once(
             await eventually(all_missed_checked, limit=45, what="the missed slots to run")
             assert [await history_count(app, k) for k in kept] == [1] * len(kept)
         finally:
+            await server.close()
+
+
+async def test_after_a_restart_the_stored_websites_are_checked_while_the_config_is_read(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The startup reconcile (here: the fetch of a followed remote, which hangs)
+    does not hold the checks: the checker starts on the state applied before the
+    restart, and the server waits for the reconcile (ready after it)."""
+    now = time.time()
+    missed = [
+        k for k in (f"site{i}" for i in range(200)) if next_slot(now, 120, phase(k, 120)) - now > 60
+    ][:3]
+    up = Upstream(tmp_path / "remote")
+    async with TargetServer() as target, SmartHttp(tmp_path / "remote", "git", "t0ken") as http:
+        ok = target.url("/status/200")
+        up.commit(
+            {
+                "monitors.yaml": "websites:\n"
+                + "".join(
+                    website_yaml(k, url=ok, interval="120s", extra="timeout: 2s") for k in missed
+                )
+            },
+            "three websites",
+        )
+        settings: dict[str, Any] = {
+            "git_url": http.url("shop.git"),
+            "git_token": "t0ken",
+            "git_dir": tmp_path / "sw",
+        }
+        before = await start_client(tmp_path / "unused", database_url, **settings)
+        try:
+            for key in missed:  # checked two slots ago: the last slot went by unchecked
+                last_slot = next_slot(now, 120, phase(key, 120)) - 120
+                await record_check(before, key, ok=True, ago=now - last_slot + 120)
+        finally:
+            await before.close()
+        http.open.clear()  # the remote hangs from now on
+        app = create_app(
+            Settings(
+                config_dir=tmp_path / "unused", database_url=database_url, watch=False, **settings
+            ),
+            environ={},
+        )
+        server = TestServer(app, host="127.0.0.1")
+        starting = asyncio.create_task(server.start_server())
+        try:
+
+            async def all_missed_checked() -> bool:
+                if CHECKER not in app:  # still starting up to the checker
+                    return False
+                return all([await history_count(app, k) >= 2 for k in missed])
+
+            await eventually(all_missed_checked, limit=45, what="the stored websites' checks")
+            assert http.requests >= 1 and not starting.done()  # the fetch still hangs
+            http.open.set()
+            await asyncio.wait_for(starting, 60)
+            async with aiohttp.ClientSession() as session:
+
+                async def ready() -> bool:
+                    async with session.get(server.make_url("/ready")) as r:
+                        return r.status == 200
+
+                await eventually(ready, what="/ready")
+                # Ready only once the schedule holds what the reconcile applied.
+                checker = app[CHECKER]
+                checker.hold_ready()
+                assert not checker.scheduled  # what /ready asks
+                await eventually(lambda: checker.scheduled, what="the reload")
+        finally:
+            http.open.set()
+            await asyncio.gather(starting, return_exceptions=True)
             await server.close()

@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90)
     parser.add_argument("--scrape", type=float, default=15)
     parser.add_argument("--down", type=float, default=2, help="seconds stopped at the restart")
+    parser.add_argument(
+        "--timeline", action="store_true", help="checks in each second after the restart"
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # this driver beside the target, sitewatch alone
     warn_conntrack()
@@ -223,6 +226,15 @@ def main() -> None:
                 last_before[website_id] = max(last_before.get(website_id, 0.0), at)
             else:
                 first_after[website_id] = min(first_after.get(website_id, float("inf")), at)
+        if args.timeline:
+            # Checks each second after the restart's SIGTERM: the catch-up, as it went.
+            per_second: dict[int, int] = {}
+            for _website_id, checked_at in rows:
+                at = checked_at.timestamp() - stopped
+                if 0 <= at < 25:
+                    per_second[int(at)] = per_second.get(int(at), 0) + 1
+            print("timeline       checks in each second after SIGTERM:")
+            print("               " + " ".join(f"{per_second.get(s, 0)}" for s in range(25)))
         gaps = [first_after[w] - last_before[w] for w in last_before if w in first_after]
         missing = len(last_before) - len(gaps)
         over = sum(1 for g in gaps if g > INTERVAL + 5)

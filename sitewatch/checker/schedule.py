@@ -52,3 +52,9 @@ def next_due(
         steps = max(math.floor((now - due) / retry_interval) + 1, 1)
         return due + steps * retry_interval
     return next_slot(max(due, now), interval, offset)
+
+
+def first_due(key: str, interval: float, last_checked: float | None, now: float) -> float:
+    """When a website falls due at start: the slot after its last check (in the
+    past when that slot went by while sitewatch was down), else its next slot."""
+    return next_slot(now if last_checked is None else last_checked, interval, phase(key, interval))

@@ -171,6 +171,38 @@ class Scheduler:
                 if not job.running and sooner < job.due:
                     self._push(job, sooner)
         spread = initial or len(added_ids) > self.concurrency
+        self._add(added_ids, targets, failing, last_checked, spread=spread, now=now)
+        return len(added_ids), changed, removed
+
+    def add(
+        self,
+        targets: Mapping[int, Target],
+        failing: Mapping[int, bool],
+        last_checked: Mapping[int, float],
+        *,
+        rate: float,
+    ) -> int:
+        """Add websites at start, a part at a time (those not here yet): each runs
+        at its next slot, or within ``catch_up`` seconds when its slot passed since
+        ``last_checked``. ``rate``: the checks a second of every website to come,
+        for the catch-up's spread. The number added."""
+        added_ids = [i for i in targets if i not in self._jobs]
+        self._add(
+            added_ids, targets, failing, last_checked, spread=True, now=self._wall(), rate=rate
+        )
+        return len(added_ids)
+
+    def _add(
+        self,
+        added_ids: list[int],
+        targets: Mapping[int, Target],
+        failing: Mapping[int, bool],
+        last_checked: Mapping[int, float],
+        *,
+        spread: bool,
+        now: float,
+        rate: float | None = None,
+    ) -> None:
         missed: list[Job] = []
         for n, website_id in enumerate(added_ids):
             target = targets[website_id]
@@ -188,11 +220,11 @@ class Scheduler:
             # Spread over a window that keeps the catch-up within twice the usual
             # rate (a quarter of a second at least, at most ``catch_up``): a long outage
             # makes every website late, and they must not all start at once.
-            rate = sum(1 / j.target.interval for j in self._jobs.values())
+            if rate is None:
+                rate = sum(1 / j.target.interval for j in self._jobs.values())
             window = min(max(len(missed) / (2 * rate), 0.25), self._catch_up)
             for n, job in enumerate(missed):
                 self._push(job, now + window * n / len(missed))
-        return len(added_ids), changed, removed
 
     @staticmethod
     def _missed(job: Job, last: float, now: float) -> bool:

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from sitewatch.checker.probe import Prober
 from sitewatch.checker.result import CheckResult
+from sitewatch.checker.schedule import first_due
 from sitewatch.checker.scheduler import Scheduler
 from sitewatch.checker.target import Target, spec_problem, target_from_spec, unusable_target
 from sitewatch.checker.writer import ResultWriter
@@ -60,7 +61,11 @@ class CheckerOptions:
 BEHIND_NOTICE = 5.0
 
 FREEZE_EVERY = 1000  # results between freezes during the first round after a reload
-SPEC_CHUNK = 1000  # specs read and built between two turns of the event loop
+SPEC_CHUNK = 1000  # specs read in one query
+# Targets built between two turns of the event loop: ~10 ms, under the lateness at
+# which the scheduler starts fewer checks (the first load runs beside the checks).
+BUILD_STEP = 100
+LOAD_PAUSE = 0.02  # seconds the first load yields after a step while checks wait
 
 
 class CheckerTaskError(SitewatchError, RuntimeError):
@@ -95,6 +100,8 @@ class Checker:
         self.keys: dict[int, str] = {}  # id -> key of every website being checked
         # In a cluster: the websites this instance holds (None: all of them).
         self.scope: Callable[[], set[int] | None] = lambda: None
+        self.scope_known = asyncio.Event()  # set when ``scope`` answers (a cluster joined)
+        self.scope_known.set()
         # Called with each result as it is produced (metrics), and after each reload.
         self.observers: list[Callable[[CheckResult], None]] = []
         self.reloaded: list[Callable[[], None]] = []
@@ -109,6 +116,8 @@ class Checker:
         self._unfrozen = 0  # results since the last freeze, while settling
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
         self.running = False
+        # Set once the first load is done: the startup reconcile waits for it.
+        self.loaded = asyncio.Event()
         self._soon: dict[int, asyncio.Task[None]] = {}  # check_soon's checks in flight
 
     def _result(self, result: CheckResult) -> None:
@@ -186,9 +195,11 @@ class Checker:
     async def reload(self) -> tuple[int, int, int]:
         """Bring the scheduler in step with the database: (added, changed, removed)."""
         seen = self._requests
+        first = not self._loaded
         built: dict[int, Target] = {}
         async with self.engine.connect() as conn:
             rows = await catalog.active_websites(conn, with_spec=False)
+            await self.scope_known.wait()
             allowed = self.scope()
             if allowed is not None:
                 rows = [r for r in rows if r.id in allowed]
@@ -199,16 +210,36 @@ class Checker:
             # (a slot missed while sitewatch was down or failing over runs at once).
             new = [r.id for r in rows if r.id not in self._targets]
             last = await status.last_checks(conn, new if self._loaded else None) if new else {}
+            failing = {i: not c.ok for i, c in last.items()}
+            checked = {i: c.checked_at.timestamp() for i, c in last.items()}
+            if first:
+                # At start, the most urgent first, each chunk scheduled as soon as it
+                # is built: building 120,000 targets takes seconds, and the slots
+                # that went by while sitewatch was down must not wait for all of them.
+                now = time.time()
+                stale.sort(
+                    key=lambda r: first_due(r.key, r.interval_seconds, checked.get(r.id), now)
+                )
+                rate = sum(1 / r.interval_seconds for r in rows)
             # The changed specs a chunk at a time, the loop's turn between two:
             # building 30,000 targets at once held the loop (and the checks due
             # meanwhile) for 2 s, and every spec at once needs far more memory.
             for begin in range(0, len(stale), SPEC_CHUNK):
                 chunk = stale[begin : begin + SPEC_CHUNK]
                 specs = await catalog.website_specs(conn, [r.id for r in chunk])
-                for r in chunk:
-                    built[r.id] = self._build(r.id, r.key, specs[r.id])
+                for at in range(0, len(chunk), BUILD_STEP):
+                    step = chunk[at : at + BUILD_STEP]
+                    part = {r.id: self._build(r.id, r.key, specs[r.id]) for r in step}
+                    built.update(part)
+                    if first:
+                        for r in step:
+                            self._targets[r.id] = (r.spec_hash, part[r.id])
+                            self.keys[r.id] = r.key
+                        self.scheduler.add(part, failing, checked, rate=rate)
+                    # The checks first: while some are due and waiting (the slots
+                    # missed while down), the rest of the load, due later, waits.
+                    await asyncio.sleep(LOAD_PAUSE if self.scheduler.behind() > LOAD_PAUSE else 0)
                 del specs
-                await asyncio.sleep(0)
         targets: dict[int, tuple[str, Target]] = {}
         for r in rows:
             target = built.get(r.id)
@@ -217,12 +248,15 @@ class Checker:
         self.keys = {r.id: r.key for r in rows if r.id in targets}
         counts = self.scheduler.update(
             {i: t for i, (_, t) in targets.items()},
-            {i: not c.ok for i, c in last.items()},
-            initial=not self._loaded,
-            last_checked={i: c.checked_at.timestamp() for i, c in last.items()},
+            failing,
+            initial=first,
+            last_checked=checked,
         )
+        if first:  # added a chunk at a time above
+            counts = (len(targets), 0, counts[2])
         self._loaded = True
         self._loaded_through = seen
+        self.loaded.set()
         for listener in self.reloaded:
             listener()
         if any(counts):

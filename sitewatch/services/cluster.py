@@ -50,6 +50,11 @@ class Cluster:
         self.checks_total: Callable[[], int] = lambda: 0
         self.websites: Callable[[], int] = lambda: 0  # how many it checks now
         self._wake = asyncio.Event()
+        # Set after the first step (done or failed): until then ``scope`` is not
+        # known. Without a cluster it is known from the start: all websites.
+        self.joined = asyncio.Event()
+        if not self.enabled:
+            self.joined.set()
 
     def wake(self) -> None:
         """Rebalance now (the config changed: new websites wait for no round)."""
@@ -114,11 +119,11 @@ class Cluster:
                 listener()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """A step every ``lease_seconds / 3`` at a fixed rate (a slow step does
-        not push the next heartbeat back), or at once when woken."""
+        """A step at once, then every ``lease_seconds / 3`` at a fixed rate (a
+        slow step does not push the next heartbeat back), or at once when woken."""
         loop = asyncio.get_running_loop()
         period = self.ttl.total_seconds() / 3
-        next_at = loop.time() + period
+        next_at = loop.time()
         while not stop.is_set():
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             with contextlib.suppress(TimeoutError):
@@ -142,6 +147,7 @@ class Cluster:
                 # thousands of ids) would follow.
                 reason = str(exc).splitlines()[0]
                 log.error("could not renew the cluster leases (will retry): %s", reason)
+            self.joined.set()
 
     async def leave(self) -> None:
         """Hand the websites back at once (a clean shutdown)."""

@@ -160,17 +160,20 @@ class ActiveWebsite:
     id: int
     key: str
     spec_hash: str
+    interval_seconds: float
     spec: dict[str, Any] | None = None
 
 
 async def active_websites(conn: AsyncConnection, *, with_spec: bool = True) -> list[ActiveWebsite]:
     """The websites to check: in the config and not paused. Without ``with_spec``
     only the hashes (the checker reads the specs of those that changed)."""
-    columns = [websites.c.id, websites.c.key, websites.c.spec_hash]
+    columns = [websites.c.id, websites.c.key, websites.c.spec_hash, websites.c.interval_seconds]
     if with_spec:
         columns.append(websites.c.spec)
     query = select(*columns).where(in_config(websites), websites.c.active)
-    return [ActiveWebsite(**r) for r in (await conn.execute(query)).mappings()]
+    # Positional (the columns are the fields in order): a restart of 120,000
+    # websites waits for this list before its first check.
+    return [ActiveWebsite(*r) for r in (await conn.execute(query)).all()]
 
 
 async def website_specs(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

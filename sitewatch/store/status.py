@@ -296,6 +296,6 @@ async def last_checks(
     out: dict[int, LastCheck] = {}
     for chunk in chunks:
         where = query if chunk is None else query.where(status.c.website_id.in_(list(chunk)))
-        for website_id, state, checked_at in await conn.execute(where):
+        for website_id, state, checked_at in (await conn.execute(where)).all():
             out[website_id] = LastCheck(state == "up", checked_at)
     return out

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from sitewatch.checker.schedule import next_due, next_slot, phase
+from sitewatch.checker.schedule import first_due, next_due, next_slot, phase
 
 
 def test_phase_is_stable_and_within_the_interval() -> None:
@@ -54,3 +54,14 @@ def test_retry_interval_while_failing_then_back_to_the_grid() -> None:
 
 def test_retry_interval_longer_than_interval_is_ignored() -> None:
     assert next_due(due=7, now=8, interval=30, offset=7, failing=True, retry_interval=60) == 37
+
+
+def test_first_due_puts_a_slot_missed_while_down_first() -> None:
+    """The checker's first load builds the websites in this order."""
+    now = 10_000.0
+    missed = first_due("shop", 30, now - 45, now)  # the slot after its last check went by
+    never = first_due("blog", 30, None, now)  # never checked: its next slot
+    recent = first_due("docs", 30, now - 1, now)
+    assert missed <= now < never and now < recent
+    assert never == next_slot(now, 30, phase("blog", 30))
+    assert recent == next_slot(now - 1, 30, phase("docs", 30))

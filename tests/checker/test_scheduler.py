@@ -234,6 +234,33 @@ def test_a_long_outage_catches_up_at_twice_the_usual_rate_at_most() -> None:
     assert sum(1 for d in dues if d < now + 1) <= 200  # 200 a second: twice the rate
 
 
+def test_websites_added_a_part_at_a_time_at_start_get_the_slots_of_one_update() -> None:
+    """The checker's first load adds its websites a part at a time (the most
+    urgent first): each lands where one update of all of them would put it, and
+    the catch-up's spread follows the rate of the whole fleet."""
+    now = 20_000.0
+    targets = {i: target(i, 30) for i in range(600)}
+    last = {i: now - (45 if i % 3 == 0 else 10) for i in targets}  # a third missed a slot
+    whole = Scheduler(Recorder(), lambda r: None, wall=lambda: now, catch_up=5.0)
+    whole.update(targets, initial=True, last_checked=last)
+    parts = Scheduler(Recorder(), lambda r: None, wall=lambda: now, catch_up=5.0)
+    ids = sorted(targets, key=lambda i: (i % 3 != 0, i))  # the missed first
+    for begin in range(0, len(ids), 100):
+        part = {i: targets[i] for i in ids[begin : begin + 100]}
+        assert parts.add(part, {}, last, rate=len(targets) / 30) == len(part)
+    assert parts.add(targets, {}, last, rate=len(targets) / 30) == 0  # all there already
+    missed = {i for i, t in targets.items() if next_slot(last[i], 30, phase(t.key, 30)) <= now}
+    assert len(missed) >= 200
+    for i in targets:
+        due = parts.next_due_of(i)
+        assert due is not None
+        if i in missed:  # caught up within the window of one update
+            assert now <= due <= now + 5
+        else:
+            assert due == whole.next_due_of(i) == next_slot(now, 30, phase(targets[i].key, 30))
+    assert parts.update(targets, initial=True, last_checked=last) == (0, 0, 0)
+
+
 class _Clock:
     """The two things ``Scheduler._pulse`` asks of the loop, on a hand-set clock."""
 

@@ -66,6 +66,7 @@ SPEC_CHUNK = 1000  # specs read in one query
 # which the scheduler starts fewer checks (the first load runs beside the checks).
 BUILD_STEP = 100
 LOAD_PAUSE = 0.02  # seconds the first load yields after a step while checks wait
+LOAD_AHEAD = 2.0  # seconds: a website due sooner is built even while checks wait
 
 
 class CheckerTaskError(SitewatchError, RuntimeError):
@@ -217,9 +218,11 @@ class Checker:
                 # is built: building 120,000 targets takes seconds, and the slots
                 # that went by while sitewatch was down must not wait for all of them.
                 now = time.time()
-                stale.sort(
-                    key=lambda r: first_due(r.key, r.interval_seconds, checked.get(r.id), now)
-                )
+                due_at = {
+                    r.id: first_due(r.key, r.interval_seconds, checked.get(r.id), now)
+                    for r in stale
+                }
+                stale.sort(key=lambda r: due_at[r.id])
                 rate = sum(1 / r.interval_seconds for r in rows)
             # The changed specs a chunk at a time, the loop's turn between two:
             # building 30,000 targets at once held the loop (and the checks due
@@ -236,9 +239,17 @@ class Checker:
                             self._targets[r.id] = (r.spec_hash, part[r.id])
                             self.keys[r.id] = r.key
                         self.scheduler.add(part, failing, checked, rate=rate)
-                    # The checks first: while some are due and waiting (the slots
-                    # missed while down), the rest of the load, due later, waits.
-                    await asyncio.sleep(LOAD_PAUSE if self.scheduler.behind() > LOAD_PAUSE else 0)
+                    await asyncio.sleep(0)
+                    if first:
+                        # The checks first: while some are due and waiting (the slots
+                        # missed while down), the websites due later wait to be built.
+                        ahead = begin + at + BUILD_STEP
+                        while (  # noqa: ASYNC110 (polls the scheduler and the clock)
+                            ahead < len(stale)
+                            and due_at[stale[ahead].id] > time.time() + LOAD_AHEAD
+                            and self.scheduler.behind() > LOAD_PAUSE
+                        ):
+                            await asyncio.sleep(LOAD_PAUSE)
                 del specs
         targets: dict[int, tuple[str, Target]] = {}
         for r in rows:

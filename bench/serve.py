@@ -17,7 +17,7 @@ prints:
 
 Usage:
   .venv/bin/python bench/serve.py --websites 30000 [--backend postgresql|sqlite]
-      [--seconds 90] [--scrape 15] [--down 2]
+      [--seconds 90] [--scrape 15] [--down 2] [--timeline] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -76,16 +76,18 @@ def late_share(metrics: str, bound: float = 0.05) -> tuple[float, float]:
 
 
 class Serve:
-    def __init__(self, config: Path, env: dict[str, str]) -> None:
+    def __init__(self, config: Path, env: dict[str, str], *, profiled: bool = False) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        program = (
+            [str(Path(__file__).with_name("profserve.py"))] if profiled else ["-m", "sitewatch"]
+        )
         self.args = [
             "taskset",
             "-c",
             "0",
             sys.executable,
-            "-m",
-            "sitewatch",
+            *program,
             "serve",
             "--config",
             str(config),
@@ -130,6 +132,11 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="checks in each second after the restart"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a cProfile of the event loop's thread over the steady window here",
+    )
     args = parser.parse_args()
     os.sched_setaffinity(0, {1})  # this driver beside the target, sitewatch alone
     warn_conntrack()
@@ -153,7 +160,9 @@ def main() -> None:
         "SITEWATCH_LOG_LEVEL": "warning",
         "SITEWATCH_WATCH": "false",
     }
-    serve = Serve(tmp / "config", env)
+    if args.profile is not None:
+        env["SITEWATCH_BENCH_PROFILE"] = str(args.profile.resolve())
+    serve = Serve(tmp / "config", env, profiled=args.profile is not None)
     try:
         ready = serve.start()
         status, body = get(f"{serve.base}/ready")
@@ -166,6 +175,8 @@ def main() -> None:
         print(f"first round    {late:,.0f} of {first:,.0f} checks started > 50 ms late")
         # The steady window, scraped as Prometheus would.
         before = get(f"{serve.base}{LAG_ONLY}")[1].decode()
+        if args.profile is not None:
+            os.kill(serve.pid, signal.SIGUSR1)
         cpu0 = tree_cpu_seconds(serve.pid)
         start = time.time()
         scrapes: list[tuple[float, int]] = []
@@ -176,6 +187,9 @@ def main() -> None:
             time.sleep(max(0.0, args.scrape - (time.monotonic() - t)))
         end = time.time()
         cpu = tree_cpu_seconds(serve.pid) - cpu0
+        if args.profile is not None:
+            os.kill(serve.pid, signal.SIGUSR2)
+            print(f"profile        {args.profile} (python -m pstats {args.profile})")
         after = get(f"{serve.base}{LAG_ONLY}")[1].decode()
         rss = rss_mb(serve.pid)
         time.sleep(2)  # the last batches are written

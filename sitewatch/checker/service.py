@@ -107,7 +107,6 @@ class Checker:
         self.observers: list[Callable[[CheckResult], None]] = []
         self.reloaded: list[Callable[[], None]] = []
         self._reload = asyncio.Event()
-        self._loaded = False
         # Reload requests counted: the schedule is ready once it holds the state
         # of request ``_ready_from`` (see hold_ready).
         self._requests = 0
@@ -117,7 +116,7 @@ class Checker:
         self._unfrozen = 0  # results since the last freeze, while settling
         self.unusable: dict[str, str] = {}  # website key -> why it cannot be checked here
         self.running = False
-        # Set once the first load is done: the startup reconcile waits for it.
+        # Set once the first load is done (the startup reconcile waits for it).
         self.loaded = asyncio.Event()
         self._soon: dict[int, asyncio.Task[None]] = {}  # check_soon's checks in flight
 
@@ -154,7 +153,7 @@ class Checker:
         """Whether the schedule holds the websites (loaded at least once, and since
         ``hold_ready``): before, a running checker checks nothing or an older
         config, so the instance is not ready."""
-        return self.running and self._loaded and self._loaded_through >= self._ready_from
+        return self.running and self.loaded.is_set() and self._loaded_through >= self._ready_from
 
     def type_of(self, website_id: int) -> str:
         """The check type of a website checked here (http when not known)."""
@@ -196,7 +195,7 @@ class Checker:
     async def reload(self) -> tuple[int, int, int]:
         """Bring the scheduler in step with the database: (added, changed, removed)."""
         seen = self._requests
-        first = not self._loaded
+        first = not self.loaded.is_set()
         built: dict[int, Target] = {}
         async with self.engine.connect() as conn:
             rows = await catalog.active_websites(conn, with_spec=False)
@@ -210,7 +209,7 @@ class Checker:
             # failing state (for its retry interval) and when it was last checked
             # (a slot missed while sitewatch was down or failing over runs at once).
             new = [r.id for r in rows if r.id not in self._targets]
-            last = await status.last_checks(conn, new if self._loaded else None) if new else {}
+            last = await status.last_checks(conn, None if first else new) if new else {}
             failing = {i: not c.ok for i, c in last.items()}
             checked = {i: c.checked_at.timestamp() for i, c in last.items()}
             if first:
@@ -265,7 +264,6 @@ class Checker:
         )
         if first:  # added a chunk at a time above
             counts = (len(targets), 0, counts[2])
-        self._loaded = True
         self._loaded_through = seen
         self.loaded.set()
         for listener in self.reloaded:
@@ -345,7 +343,7 @@ class Checker:
                 await asyncio.gather(writer, return_exceptions=True)
 
     async def _follow(self, stop: asyncio.Event) -> None:
-        if not self._loaded:
+        if not self.loaded.is_set():
             await self._safe_reload()
         stopped = asyncio.ensure_future(stop.wait())
         try:

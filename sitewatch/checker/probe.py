@@ -23,7 +23,14 @@ from types import TracebackType
 import pycurl
 
 from sitewatch import __version__
-from sitewatch.checker.curl import CurlLoop, Phases, ca_bundle, phases, system_cafile
+from sitewatch.checker.curl import (
+    CurlClosedError,
+    CurlThread,
+    Phases,
+    ca_bundle,
+    phases,
+    system_cafile,
+)
 from sitewatch.checker.dns import DnsTarget, SystemResolvers, check_dns
 from sitewatch.checker.expectations import evaluate
 from sitewatch.checker.heartbeat import PingReader, check_heartbeat
@@ -92,6 +99,7 @@ class Prober:
         clock: Callable[[], datetime] | None = None,
         redact: Redactor | None = None,
         pings: PingReader | None = None,
+        curl: Callable[[], CurlThread] = CurlThread,
     ) -> None:
         self.redact = redact or Redactor(None)
         self.pings = pings  # how heartbeat checks read their pings (None: not here)
@@ -113,11 +121,12 @@ class Prober:
         self.now = clock or (lambda: datetime.now(UTC))
         self._cablob = ca_bundle(ssl_context)
         self._cafile = system_cafile()
-        self._curl: CurlLoop | None = None
+        self._make_curl = curl  # what runs the HTTP transfers (benches compare others)
+        self._curl: CurlThread | None = None
         self._handles: list[pycurl.Curl] = []  # reused: a handle is set up again per check
 
     async def __aenter__(self) -> Prober:
-        self._curl = CurlLoop()
+        self._curl = self._make_curl()
         return self
 
     async def __aexit__(
@@ -132,6 +141,15 @@ class Prober:
         for handle in self._handles:
             handle.close()
         self._handles.clear()
+
+    async def watch(self) -> None:
+        """Wait while the curl thread runs; raise when it fails, so the checker's
+        supervisor restarts the checker and /health, /ready and the dashboard say
+        so (each check in flight already reported the failure as internal)."""
+        curl = self._curl
+        assert curl is not None, "use Prober as an async context manager"
+        await curl.broken.wait()
+        raise CurlClosedError(f"the curl thread failed: {curl.failure!r}")
 
     async def check(self, target: Target) -> CheckResult:
         """Probe ``target`` once. Never raises: what the website does is a failure of
@@ -167,7 +185,13 @@ class Prober:
         body = _Body(self.max_body_bytes)
         try:
             self._setup(handle, target, body)
-            code, message = await curl.perform(handle)
+        except BaseException:
+            handle.reset()
+            self._handles.append(handle)
+            raise
+        # Cancelled or failed, the transfer's handle stays the curl thread's to drop.
+        code, message = await curl.perform(handle)
+        try:
             return self._judge(handle, target, checked_at, body, code, message)
         finally:
             handle.reset()

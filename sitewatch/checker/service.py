@@ -319,10 +319,16 @@ class Checker:
             writer = asyncio.create_task(self.writer.run(done_checking), name="sitewatch-results")
             scheduler = asyncio.create_task(self.scheduler.run(stop), name="sitewatch-scheduler")
             follower = asyncio.create_task(self._follow(stop), name="sitewatch-checker-reload")
-            names = {writer: "result writer", scheduler: "scheduler", follower: "reload loop"}
+            curl = asyncio.create_task(self.prober.watch(), name="sitewatch-curl-watch")
+            names = {
+                writer: "result writer",
+                scheduler: "scheduler",
+                follower: "reload loop",
+                curl: "curl thread",
+            }
             try:
                 # Until the scheduler and the follower end (at ``stop``), or any of
-                # the three fails: then the supervisor hears of it and restarts.
+                # the four fails: then the supervisor hears of it and restarts.
                 while not (scheduler.done() and follower.done()):
                     done, _ = await asyncio.wait(
                         [t for t in names if not t.done()], return_when=asyncio.FIRST_COMPLETED
@@ -336,9 +342,9 @@ class Checker:
                     if writer.done():
                         raise CheckerTaskError("the result writer stopped")
             finally:
-                for task in (scheduler, follower):
+                for task in (scheduler, follower, curl):
                     task.cancel()
-                await asyncio.gather(scheduler, follower, return_exceptions=True)
+                await asyncio.gather(scheduler, follower, curl, return_exceptions=True)
                 done_checking.set()
                 await asyncio.gather(writer, return_exceptions=True)
 

@@ -44,6 +44,7 @@ import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from sitewatch.app import SWITCH_INTERVAL
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.memory import give_back
@@ -435,6 +436,7 @@ def main() -> None:
         "--no-pin", action="store_true", help="do not pin to core 0 / target to core 1"
     )
     args = parser.parse_args()
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as sitewatch serve sets it (the curl thread)
     if not args.no_pin:
         os.sched_setaffinity(0, {0})
     pin = ["taskset", "-c", "1"] if not args.no_pin else []

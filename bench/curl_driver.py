@@ -56,6 +56,7 @@ class CurlLoop:
         self._watched: dict[int, int] = {}  # fd -> POLL_IN | POLL_OUT bits watched
         self._waiting: dict[pycurl.Curl, asyncio.Future[Outcome]] = {}
         self._closed = False
+        self.broken = asyncio.Event()  # as CurlThread's (never set here)
 
     # -- libcurl asks -------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Runs `sitewatch serve` (role all: web server, dashboard, API, metrics,
 housekeeping, alerts, reconciler) pinned to core 0, nginx on core 1, on a fresh
-PostgreSQL database or SQLite file, with N websites at a 30 s interval, and
+PostgreSQL database or SQLite file, with N websites at a --interval (30 s), and
 prints:
 
   start      seconds until /ready says ready, and whether the schedule was
@@ -17,7 +17,7 @@ prints:
 
 Usage:
   .venv/bin/python bench/serve.py --websites 30000 [--backend postgresql|sqlite]
-      [--seconds 90] [--scrape 15] [--down 2] [--timeline] [--profile FILE]
+      [--interval 30] [--seconds 90] [--scrape 15] [--down 2] [--timeline] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -47,7 +47,6 @@ from sitewatch.store import tables
 PG_ADMIN = os.environ.get(
     "SITEWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-INTERVAL = 30
 
 
 def get(url: str, *, gzipped: bool = False) -> tuple[int, bytes]:
@@ -125,6 +124,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--websites", type=int, default=30_000)
+    parser.add_argument("--interval", type=int, default=30, help="every website's, seconds")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--seconds", type=float, default=90)
     parser.add_argument("--scrape", type=float, default=15)
@@ -138,11 +138,12 @@ def main() -> None:
         help="write a cProfile of the event loop's thread over the steady window here",
     )
     args = parser.parse_args()
+    interval = args.interval
     os.sched_setaffinity(0, {1})  # this driver beside the target, sitewatch alone
     warn_conntrack()
     tmp = Path(tempfile.mkdtemp(prefix="sitewatch-serve-bench-"))
     (tmp / "config").mkdir()
-    generate(tmp / "config", args.websites, INTERVAL, 0)
+    generate(tmp / "config", args.websites, interval, 0)
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     if args.backend == "postgresql":
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -170,7 +171,7 @@ def main() -> None:
             f"start          ready after {ready:.1f} s (schedule loaded by then: "
             f"{'yes' if status == 200 and b'not loaded' not in body else 'NO'})"
         )
-        time.sleep(INTERVAL + 5)  # the first round: every website once
+        time.sleep(interval + 5)  # the first round: every website once
         late, first = late_share(get(f"{serve.base}{LAG_ONLY}")[1].decode())
         print(f"first round    {late:,.0f} of {first:,.0f} checks started > 50 ms late")
         # The steady window, scraped as Prometheus would.
@@ -203,7 +204,7 @@ def main() -> None:
                 )
             ).all()
         done = len(checks)
-        due = args.websites / INTERVAL
+        due = args.websites / interval
         print(
             f"steady         {done / (end - start):.1f} checks/s of {due:.1f} due "
             f"({100 * done / (end - start) / due:.1f} %), lag p99 {1000 * lag_p99(before, after):.0f} ms, "
@@ -223,12 +224,12 @@ def main() -> None:
         stopping = time.time() - stopped
         time.sleep(args.down)
         again = serve.start()
-        time.sleep(INTERVAL + 10)
+        time.sleep(interval + 10)
         with engine.connect() as conn:
             rows = conn.execute(
                 select(history.c.website_id, history.c.checked_at).where(
                     history.c.checked_at
-                    >= datetime.fromtimestamp(stopped - 2 * INTERVAL).astimezone()
+                    >= datetime.fromtimestamp(stopped - 2 * interval).astimezone()
                 )
             ).all()
         engine.dispose()
@@ -251,12 +252,12 @@ def main() -> None:
             print("               " + " ".join(f"{per_second.get(s, 0)}" for s in range(25)))
         gaps = [first_after[w] - last_before[w] for w in last_before if w in first_after]
         missing = len(last_before) - len(gaps)
-        over = sum(1 for g in gaps if g > INTERVAL + 5)
+        over = sum(1 for g in gaps if g > interval + 5)
         print(
             f"restart        SIGTERM to exit {stopping:.1f} s, down {args.down:.0f} s, "
             f"ready again after {again:.1f} s: longest gap {max(gaps, default=0):.1f} s; "
-            f"{over} of {len(gaps)} websites waited > {INTERVAL + 5} s"
-            + (f"; {missing} not checked again within {INTERVAL + 10} s" if missing else "")
+            f"{over} of {len(gaps)} websites waited > {interval + 5} s"
+            + (f"; {missing} not checked again within {interval + 10} s" if missing else "")
         )
     finally:
         if serve.proc is not None and serve.proc.poll() is None:

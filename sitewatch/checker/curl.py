@@ -111,6 +111,12 @@ class CurlThread:
         self._queue.append((handle, future))
         if not self._woken:  # after the append: the thread clears it before reading
             self._woken = True
+            # One wake-up for all the checks this turn of the loop starts: the
+            # scheduler starts them in bursts, and each wake-up is a GIL hand-off.
+            self.loop.call_soon(self._wake_up)
+
+    def _wake_up(self) -> None:
+        if not self._closed:
             os.eventfd_write(self._wake, 1)
 
     def _failed(self, exc: BaseException) -> None:
@@ -204,7 +210,9 @@ class CurlThread:
             deadline = self._deadline
             timeout = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
             for fd, events in epoll.poll(timeout):
-                if fd == wake:
+                if fd == wake:  # read at once: a wake-up never spins the poll
+                    with contextlib.suppress(BlockingIOError):
+                        os.eventfd_read(wake)
                     continue
                 flags = 0
                 if events & select.EPOLLIN:
@@ -225,8 +233,6 @@ class CurlThread:
 
     def _take(self) -> None:
         """Start the transfers handed over, remove the abandoned ones."""
-        with contextlib.suppress(BlockingIOError):
-            os.eventfd_read(self._wake)
         self._woken = False  # before reading the queue: a later send wakes us again
         queue, multi = self._queue, self.multi
         while queue:

@@ -18,7 +18,7 @@ Usage:
   .venv/bin/python bench/checker.py --websites 10000 --interval 30 --seconds 180
   [--type http|tcp|dns] [--backend postgresql|sqlite] [--no-timings] [--delay-sites 100]
   [--concurrency 2000] [--gc freeze|default] [--metrics] [--scrape 15] [--compare]
-  [--target python|nginx]
+  [--target python|nginx] [--profile FILE]
 PostgreSQL: SITEWATCH_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import os
 import platform
@@ -43,8 +44,10 @@ import compare
 import psycopg
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from threads import thread_cpu_seconds, thread_shares
 
 from sitewatch.app import SWITCH_INTERVAL
+from sitewatch.checker.housekeeping import Housekeeper
 from sitewatch.checker.result import CheckResult
 from sitewatch.checker.service import Checker, CheckerOptions
 from sitewatch.memory import give_back
@@ -208,6 +211,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     give_back()  # as `serve` does after each reconcile
     rss_applied = rss_now()
     assert run is not None and run.ok, run
+    # As `serve` does at its start: housekeeping starts the sliding uptime
+    # totals, which every batch of results then adds to (a fourth upsert).
+    await Housekeeper(engine).run_once()
     options = CheckerOptions(
         concurrency=args.concurrency, timings=not args.no_timings, freeze_heap=args.gc == "freeze"
     )
@@ -295,9 +301,17 @@ async def run(args: argparse.Namespace, url: str) -> None:
         p.clear()
     c0, t0 = sched.checks_total, time.monotonic()
     cpu0 = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    threads0 = thread_cpu_seconds(os.getpid())
+    profile = cProfile.Profile() if args.profile is not None else None
+    if profile is not None:
+        profile.enable()
     await asyncio.sleep(args.seconds)
     elapsed = time.monotonic() - t0
     cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
+    threads = thread_shares(os.getpid(), threads0, elapsed)
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(args.profile)
     done = sched.checks_total - c0
     stats = sched.stats()
     behind = sched.behind()
@@ -338,7 +352,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
             f"max {ivs[-1]:.2f} intervals between two checks of a website; "
             f"{len(last_seen)} of {args.websites} websites checked"
         )
-    print(f"cpu            {100 * cpu / elapsed:.1f} % of one core")
+    print(f"cpu            {100 * cpu / elapsed:.1f} % of one core ({threads})")
     if done:
         per_check = cpu / done
         print(
@@ -404,6 +418,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2000)
     parser.add_argument("--delay-sites", type=int, default=100)
     parser.add_argument("--no-timings", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="write a cProfile of the event loop's thread over the measured window here",
+    )
     parser.add_argument(
         "--target",
         choices=["python", "nginx"],

@@ -23,6 +23,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -38,9 +39,16 @@ from pathlib import Path
 import psycopg
 from api import free_port
 from checker import generate, warn_conntrack
-from cluster import LAG_ONLY, lag_buckets, lag_p99, start_nginx, tree_cpu_seconds
+from cluster import (
+    LAG_ONLY,
+    lag_buckets,
+    lag_p99,
+    start_nginx,
+    tree_cpu_seconds,
+)
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import make_url
+from threads import thread_cpu_seconds, thread_shares
 
 from sitewatch.store import tables
 
@@ -67,6 +75,9 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+SAMPLE = 5.0  # seconds between two lines of the steady window's timeline
+
+
 def late_share(metrics: str, bound: float = 0.05) -> tuple[float, float]:
     """(checks started more than ``bound`` late, all checks) from the lag histogram."""
     buckets = dict(lag_buckets(metrics))
@@ -75,12 +86,10 @@ def late_share(metrics: str, bound: float = 0.05) -> tuple[float, float]:
 
 
 class Serve:
-    def __init__(self, config: Path, env: dict[str, str], *, profiled: bool = False) -> None:
+    def __init__(self, config: Path, env: dict[str, str]) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        program = (
-            [str(Path(__file__).with_name("profserve.py"))] if profiled else ["-m", "sitewatch"]
-        )
+        program = [str(Path(__file__).with_name("profserve.py"))]  # names its threads
         self.args = [
             "taskset",
             "-c",
@@ -163,7 +172,8 @@ def main() -> None:
     }
     if args.profile is not None:
         env["SITEWATCH_BENCH_PROFILE"] = str(args.profile.resolve())
-    serve = Serve(tmp / "config", env, profiled=args.profile is not None)
+    env["SITEWATCH_BENCH_THREADS"] = str(tmp / "threads.json")
+    serve = Serve(tmp / "config", env)
     try:
         ready = serve.start()
         status, body = get(f"{serve.base}/ready")
@@ -176,20 +186,40 @@ def main() -> None:
         print(f"first round    {late:,.0f} of {first:,.0f} checks started > 50 ms late")
         # The steady window, scraped as Prometheus would.
         before = get(f"{serve.base}{LAG_ONLY}")[1].decode()
-        if args.profile is not None:
-            os.kill(serve.pid, signal.SIGUSR1)
+        os.kill(serve.pid, signal.SIGUSR1)  # the threads' names; the profile starts
         cpu0 = tree_cpu_seconds(serve.pid)
+        threads0 = thread_cpu_seconds(serve.pid)
         start = time.time()
         scrapes: list[tuple[float, int]] = []
+        windows: list[str] = []  # every SAMPLE seconds: checks/s and the threads' CPU
+        sample = (time.monotonic(), late_share(before)[1], threads0)
+        next_scrape = time.monotonic() + args.scrape  # as bench/checker.py --scrape
         while time.time() - start < args.seconds:
-            t = time.monotonic()
-            _, text = get(f"{serve.base}/metrics", gzipped=True)
-            scrapes.append((time.monotonic() - t, len(text)))
-            time.sleep(max(0.0, args.scrape - (time.monotonic() - t)))
+            if time.monotonic() >= next_scrape:
+                t = time.monotonic()
+                _, text = get(f"{serve.base}/metrics", gzipped=True)
+                scrapes.append((time.monotonic() - t, len(text)))
+                next_scrape = t + args.scrape
+            time.sleep(max(0.0, min(next_scrape, sample[0] + SAMPLE) - time.monotonic()))
+            if time.monotonic() >= sample[0] + SAMPLE:
+                now, checks = (
+                    time.monotonic(),
+                    late_share(get(f"{serve.base}{LAG_ONLY}")[1].decode())[1],
+                )
+                names = json.loads((tmp / "threads.json").read_text())
+                windows.append(
+                    f"{(checks - sample[1]) / (now - sample[0]):7.0f}/s  "
+                    + thread_shares(
+                        serve.pid, sample[2], now - sample[0], {int(k): v for k, v in names.items()}
+                    )
+                )
+                sample = (now, checks, thread_cpu_seconds(serve.pid))
         end = time.time()
         cpu = tree_cpu_seconds(serve.pid) - cpu0
+        names = {int(k): v for k, v in json.loads((tmp / "threads.json").read_text()).items()}
+        threads = thread_shares(serve.pid, threads0, end - start, names)
+        os.kill(serve.pid, signal.SIGUSR2)
         if args.profile is not None:
-            os.kill(serve.pid, signal.SIGUSR2)
             print(f"profile        {args.profile} (python -m pstats {args.profile})")
         after = get(f"{serve.base}{LAG_ONLY}")[1].decode()
         rss = rss_mb(serve.pid)
@@ -210,6 +240,9 @@ def main() -> None:
             f"({100 * done / (end - start) / due:.1f} %), lag p99 {1000 * lag_p99(before, after):.0f} ms, "
             f"{100 * cpu / (end - start):.1f} % of a core, {1000 * cpu / max(done, 1):.3f} ms CPU a check"
         )
+        print(f"threads        {threads}")
+        for line in windows:
+            print(f"  every {SAMPLE:.0f} s   {line}")
         print(
             f"memory         RSS {rss:.0f} MB: {rss * 10_000 / args.websites:.0f} MB per 10,000 websites"
         )

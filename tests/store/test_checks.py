@@ -16,6 +16,7 @@ from sitewatch.store import status as status_store
 from sitewatch.store import summary as summary_store
 from sitewatch.store import uptime as uptime_store
 from sitewatch.store import windows as win
+from sitewatch.store.engine import DatabaseError, begin_write
 from sitewatch.store.results import hourly_increments, status_rounds
 from sitewatch.store.uptime import Uptime
 from sitewatch.store.windows import DAY, HOUR
@@ -135,6 +136,20 @@ async def test_record_writes_history_status_and_rollups(engine: AsyncEngine) -> 
     )
     assert [r["checked_at"] for r in page] == [T0 + timedelta(seconds=s) for s in (90, 60, 30)]
     assert [r["checked_at"] for r in older] == [T0]
+
+
+async def test_a_batch_the_database_refuses_is_a_database_error_and_stores_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """The writes go to the driver directly on both databases: their errors must
+    still be the store's ``DatabaseError`` (the writer keeps and retries the
+    batch, and logs a database's refusal without a traceback)."""
+    ids = await add_websites(engine, "a")
+    with pytest.raises(DatabaseError, match="check_histories"):
+        async with begin_write(engine) as conn:
+            await results.record(conn, [row(ids["a"], T0), row(ids["a"] + 1000, T0)])
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(tables.history)) == 0
 
 
 async def test_status_never_goes_back_in_time(engine: AsyncEngine) -> None:

@@ -15,8 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import ColumnElement, Table, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store.tables import history as _history
@@ -115,8 +117,11 @@ def columns_of(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> list[
 async def _execute(conn: AsyncConnection, sql: str, params: list[list[Any]]) -> None:
     raw = await conn.get_raw_connection()
     # The driver's own connection, inside the transaction SQLAlchemy began.
-    async with raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-        await cursor.execute(sql, params)
+    try:
+        async with raw.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            await cursor.execute(sql, params)
+    except psycopg.Error as exc:  # as SQLAlchemy would raise it
+        raise DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
 
 async def insert_history(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store import dialects
+from sitewatch.store.dialects.columns import HISTORY_COLUMNS
 from sitewatch.store.marks import get_mark
-from sitewatch.store.tables import history
 from sitewatch.store.windows import (
     SHORTEST_WINDOW,
     SLIDING,
@@ -29,7 +29,7 @@ from sitewatch.store.windows import (
 )
 
 # The columns of a history row, in the form ``record`` takes (a dict per check).
-HISTORY_FIELDS = tuple(c.name for c in history.c if c.name != "id")
+HISTORY_FIELDS = HISTORY_COLUMNS
 
 
 @dataclass(slots=True)

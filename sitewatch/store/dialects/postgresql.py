@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.store.dialects.columns import HISTORY_COLUMNS, ROLLUP_COLUMNS, STATUS_COLUMNS
 from sitewatch.store.tables import history as _history
 from sitewatch.store.tables import hourly as _hourly
 from sitewatch.store.tables import status as _status
@@ -45,21 +46,6 @@ def insert(table: Table) -> postgresql.Insert:
     return postgresql.insert(table)
 
 
-HISTORY_COLUMNS = tuple(c.name for c in _history.c if c.name != "id")
-STATUS_COLUMNS = (
-    "website_id",
-    "state",
-    "state_since",
-    "streak",
-    "last_checked_at",
-    "last_status_code",
-    "last_response_ms",
-    "last_error_kind",
-    "last_error_message",
-    "cert_expires_at",
-    "last_details",
-)
-ROLLUP_COLUMNS = ("website_id", "bucket", "checks", "failures", "timed", "sum_ms", "max_ms")
 TOTAL_SUMS = SUMS
 
 HISTORY_SQL = f"INSERT INTO check_histories ({', '.join(HISTORY_COLUMNS)}) " + _unnest(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sitewatch.store.dialects.columns import HISTORY_COLUMNS, ROLLUP_COLUMNS, STATUS_COLUMNS
 from sitewatch.store.tables import history, hourly, status, totals
 from sitewatch.store.windows import SLIDING, SUMS, TOTAL_COLUMNS
 
@@ -157,32 +158,15 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
     return itemgetter(*names)
 
 
-HISTORY_KEYS = tuple(c.name for c in history.c if c.name != "id")
-STATUS_KEYS = (
-    "website_id",
-    "state",
-    "state_since",
-    "streak",
-    "last_checked_at",
-    "last_status_code",
-    "last_response_ms",
-    "last_error_kind",
-    "last_error_message",
-    "cert_expires_at",
-    "last_details",
-)
-ROLLUP_KEYS = ("website_id", "bucket", "checks", "failures", "timed", "sum_ms", "max_ms")
-
-
 @functools.cache
 def _many(name: str) -> Many:
     """Compiled at first use, once per process."""
     if name == "history":
-        return Many(history.insert(), HISTORY_KEYS)
+        return Many(history.insert(), HISTORY_COLUMNS)
     if name == "status":
-        return Many(_status_upsert(), STATUS_KEYS)
+        return Many(_status_upsert(), STATUS_COLUMNS)
     if name == "rollups":
-        return Many(_rollup_upsert(), ROLLUP_KEYS)
+        return Many(_rollup_upsert(), ROLLUP_COLUMNS)
     return Many(_add_to_every_window(), ("website_id", *SUMS))
 
 

@@ -75,6 +75,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def read_names(path: Path) -> dict[int, str]:
+    """The threads' names bench/profserve.py writes at SIGUSR1 (waited for)."""
+    for _ in range(100):
+        if path.exists():
+            try:
+                return {int(k): v for k, v in json.loads(path.read_text()).items()}
+            except json.JSONDecodeError:
+                pass  # being written
+        time.sleep(0.05)
+    return {}
+
+
 SAMPLE = 5.0  # seconds between two lines of the steady window's timeline
 
 
@@ -187,6 +199,7 @@ def main() -> None:
         # The steady window, scraped as Prometheus would.
         before = get(f"{serve.base}{LAG_ONLY}")[1].decode()
         os.kill(serve.pid, signal.SIGUSR1)  # the threads' names; the profile starts
+        names = read_names(tmp / "threads.json")
         cpu0 = tree_cpu_seconds(serve.pid)
         threads0 = thread_cpu_seconds(serve.pid)
         start = time.time()
@@ -206,17 +219,13 @@ def main() -> None:
                     time.monotonic(),
                     late_share(get(f"{serve.base}{LAG_ONLY}")[1].decode())[1],
                 )
-                names = json.loads((tmp / "threads.json").read_text())
                 windows.append(
                     f"{(checks - sample[1]) / (now - sample[0]):7.0f}/s  "
-                    + thread_shares(
-                        serve.pid, sample[2], now - sample[0], {int(k): v for k, v in names.items()}
-                    )
+                    + thread_shares(serve.pid, sample[2], now - sample[0], names)
                 )
                 sample = (now, checks, thread_cpu_seconds(serve.pid))
         end = time.time()
         cpu = tree_cpu_seconds(serve.pid) - cpu0
-        names = {int(k): v for k, v in json.loads((tmp / "threads.json").read_text()).items()}
         threads = thread_shares(serve.pid, threads0, end - start, names)
         os.kill(serve.pid, signal.SIGUSR2)
         if args.profile is not None:

@@ -32,25 +32,24 @@ counts = st.integers(min_value=0, max_value=2**31)
 millis = st.floats(allow_nan=False, allow_infinity=False, width=64)
 texts = st.text(max_size=40)
 
-history_rows = st.fixed_dictionaries(
-    {
-        "website_id": ids,
-        "checked_at": moments,
-        "ok": st.booleans(),
-        "status_code": st.none() | st.integers(min_value=100, max_value=599),
-        "response_time_ms": st.none() | millis,
-        "error_kind": st.none() | texts,
-        "error_message": st.none() | texts,
-        "dns_ms": st.none() | millis,
-        "connect_ms": st.none() | millis | st.integers(min_value=0, max_value=10**6),
-        "tls_ms": st.none() | millis,
-        "first_byte_ms": st.none() | millis,
-        "size_bytes": st.none() | counts,
-        "final_url": st.none() | texts,
-        "cert_expires_at": st.none() | moments,
-        "details": st.none() | texts,
-    }
-)
+HISTORY_FIELD_VALUES = {
+    "website_id": ids,
+    "checked_at": moments,
+    "ok": st.booleans(),
+    "status_code": st.none() | st.integers(min_value=100, max_value=599),
+    "response_time_ms": st.none() | millis,
+    "error_kind": st.none() | texts,
+    "error_message": st.none() | texts,
+    "dns_ms": st.none() | millis,
+    "connect_ms": st.none() | millis | st.integers(min_value=0, max_value=10**6),
+    "tls_ms": st.none() | millis,
+    "first_byte_ms": st.none() | millis,
+    "size_bytes": st.none() | counts,
+    "final_url": st.none() | texts,
+    "cert_expires_at": st.none() | moments,
+    "details": st.none() | texts,
+}
+history_rows = st.fixed_dictionaries(HISTORY_FIELD_VALUES)
 status_rows = st.fixed_dictionaries(
     {
         "website_id": ids,
@@ -110,41 +109,30 @@ def sent_by_sqlalchemy(engine: Engine, statement: Any, rows: list[dict[str, Any]
     return sql, [list(p) for p in params] if len(rows) > 1 else [list(params)]
 
 
-def check(engine: Engine, which: str, statement: Any, rows: list[dict[str, Any]]) -> None:
+STATEMENTS = {
+    "history": (tables.history.insert, st.lists(history_rows, min_size=1, max_size=4)),
+    "status": (
+        dialect._status_upsert,
+        st.lists(status_rows, min_size=1, max_size=4, unique_by=lambda r: r["website_id"]),
+    ),
+    "rollups": (dialect._rollup_upsert, st.lists(rollup_rows, min_size=1, max_size=4)),
+    "totals": (dialect._add_to_every_window, st.lists(total_rows, min_size=1, max_size=4)),
+}
+
+
+def test_history_rows_carry_every_column_the_writer_sends() -> None:
+    assert set(HISTORY_FIELD_VALUES) == set(HISTORY_FIELDS)
+
+
+@pytest.mark.parametrize("which", sorted(STATEMENTS))
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_rows_go_to_the_driver_as_sqlalchemy_sends_them(
+    engine: Engine, which: str, data: st.DataObject
+) -> None:
+    build, rows_of = STATEMENTS[which]
+    rows: list[dict[str, Any]] = data.draw(rows_of)
     many = dialect._many(which)
-    sql, params = sent_by_sqlalchemy(engine, statement, rows)
+    sql, params = sent_by_sqlalchemy(engine, build(), rows)
     assert many.sql == sql
     assert many.params(rows) == params
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(history_rows, min_size=1, max_size=4))
-def test_history_rows_go_to_the_driver_as_sqlalchemy_sends_them(
-    engine: Engine, rows: list[dict[str, Any]]
-) -> None:
-    assert set(rows[0]) == set(HISTORY_FIELDS)  # every column the writer sends
-    check(engine, "history", tables.history.insert(), rows)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(status_rows, min_size=1, max_size=4, unique_by=lambda r: r["website_id"]))
-def test_status_rows_go_to_the_driver_as_sqlalchemy_sends_them(
-    engine: Engine, rows: list[dict[str, Any]]
-) -> None:
-    check(engine, "status", dialect._status_upsert(), rows)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(rollup_rows, min_size=1, max_size=4))
-def test_rollup_rows_go_to_the_driver_as_sqlalchemy_sends_them(
-    engine: Engine, rows: list[dict[str, Any]]
-) -> None:
-    check(engine, "rollups", dialect._rollup_upsert(), rows)
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.lists(total_rows, min_size=1, max_size=4))
-def test_window_increments_go_to_the_driver_as_sqlalchemy_sends_them(
-    engine: Engine, rows: list[dict[str, Any]]
-) -> None:
-    check(engine, "totals", dialect._add_to_every_window(), rows)

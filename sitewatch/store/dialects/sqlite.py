@@ -158,16 +158,19 @@ def _getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ..
     return itemgetter(*names)
 
 
+_STATEMENTS: dict[str, tuple[Callable[[], Any], Sequence[str]]] = {
+    "history": (history.insert, HISTORY_COLUMNS),
+    "status": (_status_upsert, STATUS_COLUMNS),
+    "rollups": (_rollup_upsert, ROLLUP_COLUMNS),
+    "totals": (_add_to_every_window, ("website_id", *SUMS)),
+}
+
+
 @functools.cache
 def _many(name: str) -> Many:
     """Compiled at first use, once per process."""
-    if name == "history":
-        return Many(history.insert(), HISTORY_COLUMNS)
-    if name == "status":
-        return Many(_status_upsert(), STATUS_COLUMNS)
-    if name == "rollups":
-        return Many(_rollup_upsert(), ROLLUP_COLUMNS)
-    return Many(_add_to_every_window(), ("website_id", *SUMS))
+    build, keys = _STATEMENTS[name]
+    return Many(build(), keys)
 
 
 async def insert_history(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 import uuid
-import zlib
 from pathlib import Path
 
 import compare
@@ -46,6 +45,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from threads import thread_cpu_seconds, thread_shares
 
+from sitewatch import scrape
 from sitewatch.app import SWITCH_INTERVAL
 from sitewatch.checker.housekeeping import Housekeeper
 from sitewatch.checker.result import CheckResult
@@ -253,23 +253,11 @@ async def run(args: argparse.Namespace, url: str) -> None:
     async def scrape_now() -> None:
         """What GET /metrics does (sitewatch/web/health.py), its CPU counted alone."""
         assert metrics is not None
-        packer = zlib.compressobj(1, zlib.DEFLATED, 31)
-        cpu = 0.0
-        size = packed = 0
-        chunks = metrics.exposition(openmetrics=False)
-        while True:
-            t = time.thread_time()  # the chunk's building counts too
-            chunk = next(chunks, None)
-            if chunk is None:
-                packed += len(packer.flush())
-                cpu += time.thread_time() - t
-                break
-            data = chunk.encode()
-            size += len(data)
-            packed += len(packer.compress(data))
-            cpu += time.thread_time() - t
-            await asyncio.sleep(0)
-        scrapes.append((cpu, size, packed))
+        stats = scrape.ScrapeStats()
+        pieces = metrics.exposition(openmetrics=False)
+        async for _ in scrape.body(pieces, gzipped=True, stats=stats):
+            pass
+        scrapes.append((stats.cpu_seconds, stats.text_bytes, stats.body_bytes))
 
     async def scraping() -> None:
         while True:

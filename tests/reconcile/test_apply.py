@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sitewatch.config.entries import Snapshot
 from sitewatch.config.loader import load_config
+from sitewatch.reconcile import apply
 from sitewatch.reconcile.apply import apply_snapshot, read_state
 from sitewatch.store import catalog, tables
 from sitewatch.store.runs import reconcile_runs
@@ -107,6 +108,24 @@ async def test_update_archive_restore_keep_history(engine: AsyncEngine, config_d
     assert run.restored == 1
     restored = await websites(engine)
     assert restored["b"]["id"] == rows["b"]["id"] and restored["b"]["archived_at"] is None
+
+
+async def test_writes_in_batches_store_every_row(
+    engine: AsyncEngine, config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creates and updates go a batch of rows a statement: none is left out at the
+    edges of a batch (7 rows in batches of 3)."""
+    monkeypatch.setattr(apply, "WRITE_BATCH", 3)
+    clock = Clock()
+    keys = [f"w{i}" for i in range(7)]
+    run = await apply_snapshot(engine, config(config_dir, keys), trigger="test", clock=clock)
+    assert run.created == 7 and set(await websites(engine)) == set(keys)
+    write(config_dir, "monitors.yaml", monitors_yaml(keys).replace("interval: 30s", "interval: 1m"))
+    run = await apply_snapshot(engine, load_config(config_dir, {}), trigger="test", clock=clock)
+    assert run.updated == 7
+    assert {k: w["interval_seconds"] for k, w in (await websites(engine)).items()} == dict.fromkeys(
+        keys, 60.0
+    )
 
 
 async def test_bindings_follow_the_config(engine: AsyncEngine, config_dir: Path) -> None:

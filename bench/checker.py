@@ -6,8 +6,10 @@ database through the reconciler, then runs the real checker (scheduler, probes
 with the timing breakdown, batched writes, rollups) for --seconds, and prints:
 
   checks/s achieved vs due, scheduling lag p50/p99/max, CPU of this process,
-  peak RSS, results written, and the timing accuracy of the websites that hit
-  /delay/200 (a target that answers after exactly 200 ms).
+  peak RSS, results written, and the timing accuracy of the --delay-sites
+  websites that hit /delay/200 (a bench/target.py of their own on core 1, which
+  answers after exactly 200 ms: nothing else to serve, so it answers on time
+  whatever the main target's load).
 
 --type tcp makes every website a TCP check of the same target (connect, close);
 --type dns a DNS check (an A record) answered by dnsmasq on core 1, which
@@ -67,12 +69,18 @@ HERE = Path(__file__).resolve().parent
 DNS_PORT = 20053
 
 
+# The timing-accuracy websites' own target (bench/target.py, nothing else to
+# serve: its answers leave on time whatever the load on the main target).
+DELAY_PORT = 20100
+
+
 def http_url(i: int, delay_sites: int) -> str:
     """The URL of the HTTP website number ``i`` (the same for the references)."""
+    if i < delay_sites:
+        return f"http://127.0.0.1:{DELAY_PORT}/delay/200"
     port = PORTS[i % len(PORTS)]
     host = f"127.0.0.{1 + (i // len(PORTS)) % 4}"
-    path = "/delay/200" if i < delay_sites else f"/health/{i}"
-    return f"http://{host}:{port}{path}"
+    return f"http://{host}:{port}/health/{i}"
 
 
 def generate(
@@ -146,7 +154,7 @@ def warn_conntrack() -> None:
 def start_nginx(pin: list[str]) -> subprocess.Popen[bytes]:
     """Debian's nginx on every interface's PORTS (one worker, ``pin``: a taskset
     prefix), answering ``200 ok`` and closing: a target far faster than one Python
-    core, for measuring the client alone. No /delay (use bench/target.py)."""
+    core, for measuring the client alone. No /delay (bench/target.py serves it)."""
     root = Path(tempfile.mkdtemp(prefix="sitewatch-bench-nginx-"))
     listens = " ".join(f"listen {port} backlog=4096;" for port in PORTS)
     temp = " ".join(
@@ -167,8 +175,8 @@ def start_nginx(pin: list[str]) -> subprocess.Popen[bytes]:
     return server
 
 
-def start_target(pin: list[str]) -> subprocess.Popen[bytes]:
-    """bench/target.py on every interface's PORTS (``pin``: a taskset prefix);
+def start_target(pin: list[str], ports: range = PORTS) -> subprocess.Popen[bytes]:
+    """bench/target.py on every interface's ``ports`` (``pin``: a taskset prefix);
     returns once it listens."""
     target = subprocess.Popen(
         [
@@ -178,7 +186,7 @@ def start_target(pin: list[str]) -> subprocess.Popen[bytes]:
             "--host",
             "0.0.0.0",
             "--ports",
-            f"{PORTS.start}-{PORTS.stop - 1}",
+            f"{ports.start}-{ports.stop - 1}",
         ],
         stdout=subprocess.PIPE,
     )
@@ -248,7 +256,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
             )
         )
         checker.reloaded.append(lambda: metrics.keep(checker.keys.values()))
-    scrapes: list[tuple[float, int, int]] = []  # (CPU seconds, text bytes, gzipped bytes)
+    # (CPU seconds, wall-clock seconds, text bytes, gzipped bytes)
+    scrapes: list[tuple[float, float, int, int]] = []
 
     async def scrape_now() -> None:
         """What GET /metrics does (sitewatch/web/health.py), its CPU counted alone."""
@@ -257,7 +266,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
         pieces = metrics.exposition(openmetrics=False)
         async for _ in scrape.body(pieces, gzipped=True, stats=stats):
             pass
-        scrapes.append((stats.cpu_seconds, stats.text_bytes, stats.body_bytes))
+        scrapes.append((stats.cpu_seconds, stats.wall_seconds, stats.text_bytes, stats.body_bytes))
 
     async def scraping() -> None:
         while True:
@@ -276,8 +285,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
     gc.callbacks.append(on_gc)
     stop = asyncio.Event()
     task = asyncio.create_task(checker.run(stop))
-    # Warm-up: the first interval fills the grid; measure the intervals after it.
-    await asyncio.sleep(args.interval)
+    # Warm-up: the first interval fills the grid (and the first round after a start
+    # costs more); measure the intervals after --warmup of them.
+    await asyncio.sleep(args.interval * args.warmup)
     rss_warm = rss_now()
     scraper = asyncio.create_task(scraping()) if args.scrape else None
     measuring[0] = True
@@ -321,7 +331,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     )
     print(
         f"backend {make_url(url).get_backend_name()}, {args.websites} {args.type} checks every {args.interval}s, "
-        f"measured {elapsed:.0f}s after a {args.interval}s warm-up, timings {'off' if args.no_timings else 'on'}"
+        f"measured {elapsed:.0f}s after a {args.interval * args.warmup:g}s warm-up, timings {'off' if args.no_timings else 'on'}"
     )
     print(
         f"checks/s       {done / elapsed:8.1f} achieved  vs {due:.1f} due ({100 * done / elapsed / due:.1f} %)"
@@ -361,11 +371,13 @@ async def run(args: argparse.Namespace, url: str) -> None:
         + f"  (policy: {args.gc})"
     )
     if scrapes:
-        cpus = [c for c, _, _ in scrapes]
-        _, size, packed = scrapes[-1]
+        cpus = [c for c, _, _, _ in scrapes]
+        walls = [w for _, w, _, _ in scrapes]
+        _, _, size, packed = scrapes[-1]
         print(
             f"scrapes        {len(scrapes)} full /metrics every {args.scrape}s: CPU "
-            f"p50 {statistics.median(cpus):.3f} s max {max(cpus):.3f} s each "
+            f"p50 {statistics.median(cpus):.3f} s max {max(cpus):.3f} s each, "
+            f"wall clock max {max(walls):.2f} s "
             f"({size / 1e6:.1f} MB, {packed / 1e6:.1f} MB gzipped; "
             f"{metrics.websites.series_count() if metrics else 0:,} series)"
         )
@@ -402,6 +414,9 @@ def main() -> None:
     parser.add_argument("--type", choices=["http", "tcp", "dns"], default="http")
     parser.add_argument("--interval", type=int, default=30)
     parser.add_argument("--seconds", type=int, default=180)
+    parser.add_argument(
+        "--warmup", type=float, default=1, help="intervals run before the measured window"
+    )
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--concurrency", type=int, default=2000)
     parser.add_argument("--delay-sites", type=int, default=100)
@@ -415,8 +430,8 @@ def main() -> None:
         "--target",
         choices=["python", "nginx"],
         default="python",
-        help="python: bench/target.py (with /delay/200); nginx: faster, for runs past "
-        "~5,000 checks/s",
+        help="the main target: python (bench/target.py) or nginx (faster, for runs past "
+        "~5,000 checks/s); the timing-accuracy websites have their own either way",
     )
     parser.add_argument(
         "--metrics", action="store_true", help="feed the Prometheus metrics, as serve does"
@@ -448,9 +463,10 @@ def main() -> None:
         os.sched_setaffinity(0, {0})
     pin = ["taskset", "-c", "1"] if not args.no_pin else []
     warn_conntrack()
-    if args.target == "nginx":
-        args.delay_sites = 0  # nginx has no /delay: no timing-accuracy line
+    if args.type != "http":
+        args.delay_sites = 0
     target = start_target(pin) if args.target == "python" else start_nginx(pin)
+    delays = start_target(pin, range(DELAY_PORT, DELAY_PORT + 1)) if args.delay_sites else None
     dnsmasq = start_dnsmasq(pin) if args.type == "dns" else None
     name = f"sitewatch_bench_{uuid.uuid4().hex[:8]}"
     try:
@@ -471,10 +487,12 @@ def main() -> None:
         if dnsmasq is not None:
             dnsmasq.terminate()
             dnsmasq.wait(10)
-        target.terminate()
-        out, _ = target.communicate(timeout=10)
-        if out:
-            print(out.decode().strip())
+        for server in (target, delays):
+            if server is not None:
+                server.terminate()
+                out, _ = server.communicate(timeout=10)
+                if out:
+                    print(out.decode().strip())
         if args.backend == "postgresql":
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

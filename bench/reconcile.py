@@ -1,7 +1,8 @@
 """Reconcile benchmark: 10,000 websites into SQLite and PostgreSQL.
 
 Measures, per backend:
-  cold      first reconcile of the generated config into an empty (migrated) database
+  cold      first reconcile of the generated config into an empty (migrated) database,
+            and the process's peak RSS during it (sampled every 5 ms)
   rerun     the same config again in a fresh process state (parse + validate + diff, no writes)
   warm      the same config again in the same reconciler (parsed files cached)
   edit      saving a one-line edit -> the change committed in the database, through a
@@ -24,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -68,6 +70,30 @@ def generate(config_dir: Path, count: int) -> None:
     )
 
 
+def rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss:
+    """The process's highest RSS between start and stop, sampled every 5 ms."""
+
+    def __init__(self) -> None:
+        self.peak = self.before = rss_mb()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, rss_mb())
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return max(self.peak, rss_mb())
+
+
 def timed(label: str, results: dict[str, float], seconds: float) -> None:
     results[label] = seconds
     print(f"  {label:<8} {seconds * 1000:9.1f} ms", flush=True)
@@ -78,9 +104,14 @@ async def reconcile_numbers(url: str, config_dir: Path) -> dict[str, float]:
     engine = create_engine(url)
     await upgrade(engine)
     first = Reconciler(engine, config_dir, {})
+    sampler = PeakRss()
     t = time.perf_counter()
     run = await first.reconcile("bench", force=True)
     timed("cold", results, time.perf_counter() - t)
+    peak = sampler.stop()
+    print(
+        f"  cold peak RSS {peak:.0f} MB ({sampler.before:.0f} MB before, {rss_mb():.0f} MB after)"
+    )
     assert run is not None and run.status == "applied", run
     t = time.perf_counter()
     run = await Reconciler(engine, config_dir, {}).reconcile("bench", force=True)

@@ -6,8 +6,9 @@ reads are observed. Built in one go it would hold the loop that long; in chunks
 of a fixed number of websites a chunk still held it 20 ms, long enough for the
 scheduler to see a late loop and start fewer checks. So the text is built, encoded
 and compressed in small pieces, and the loop gets its turn back once a piece
-takes it past ``SLICE`` seconds: checks due meanwhile start on time, and the whole
-text is never in memory at once.
+takes it past ``SLICE`` seconds, and again after a ``PAUSE``: checks due meanwhile
+start on time, those in flight read their timings on time, and the whole text is
+never in memory at once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,15 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 SLICE = 0.002  # seconds of building between two returns to the event loop
+# Seconds the scrape then leaves the loop alone. Returning to the loop at once
+# is not enough: libcurl's thread needs the GIL for each socket event it reads,
+# and while the loop's thread builds text without a pause, it gets the GIL only
+# at the interpreter's forced switches, so the checks in flight read their
+# phases late. Measured at 4,000 checks/s with a scrape every 15 s, a 200 ms
+# target's error p99: 37-44 ms with no pause, 18 ms with 1 ms, 8.6 ms with 2 ms
+# (7.6 ms without scrapes). The price: a scrape takes about three times its CPU
+# in wall-clock time (120,000 websites: about 3 s).
+PAUSE = 0.002
 
 
 @dataclass
@@ -28,6 +38,7 @@ class ScrapeStats:
     text_bytes: int = 0
     body_bytes: int = 0
     cpu_seconds: float = 0.0  # the building thread's CPU, the pauses left out
+    wall_seconds: float = 0.0  # from the first slice to the last, the pauses in
     slices: int = 0
 
 
@@ -74,9 +85,14 @@ async def body(
     gzipped: bool,
     stats: ScrapeStats | None = None,
     budget: float = SLICE,
+    pause: float = PAUSE,
 ) -> AsyncIterator[bytes]:
-    """``slices`` on the event loop: the loop runs whatever is due between two."""
+    """``slices`` on the event loop, ``pause`` seconds apart: the loop runs
+    whatever is due between two, and the other threads get the GIL."""
+    stats = stats if stats is not None else ScrapeStats()
+    began = time.perf_counter()
     for data in slices(pieces, gzipped=gzipped, stats=stats, budget=budget):
         if data:
             yield data
-        await asyncio.sleep(0)
+        stats.wall_seconds = time.perf_counter() - began
+        await asyncio.sleep(pause)

@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+from checker import rss_now
 from sqlalchemy.engine import make_url
 
 from sitewatch.reconcile.service import Reconciler
@@ -70,28 +71,23 @@ def generate(config_dir: Path, count: int) -> None:
     )
 
 
-def rss_mb() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 class PeakRss:
     """The process's highest RSS between start and stop, sampled every 5 ms."""
 
     def __init__(self) -> None:
-        self.peak = self.before = rss_mb()
+        self.peak = self.before = rss_now()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
     def _sample(self) -> None:
         while not self._done.wait(0.005):
-            self.peak = max(self.peak, rss_mb())
+            self.peak = max(self.peak, rss_now())
 
     def stop(self) -> float:
         self._done.set()
         self._thread.join()
-        return max(self.peak, rss_mb())
+        return max(self.peak, rss_now())
 
 
 def timed(label: str, results: dict[str, float], seconds: float) -> None:
@@ -110,7 +106,7 @@ async def reconcile_numbers(url: str, config_dir: Path) -> dict[str, float]:
     timed("cold", results, time.perf_counter() - t)
     peak = sampler.stop()
     print(
-        f"  cold peak RSS {peak:.0f} MB ({sampler.before:.0f} MB before, {rss_mb():.0f} MB after)"
+        f"  cold peak RSS {peak:.0f} MB ({sampler.before:.0f} MB before, {rss_now():.0f} MB after)"
     )
     assert run is not None and run.status == "applied", run
     t = time.perf_counter()

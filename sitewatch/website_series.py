@@ -265,9 +265,9 @@ class WebsiteSeries:
     def _template(self, name: str) -> str:
         """One histogram's whole text as a ``str.format`` template: the labels are
         ``{0}``, the cumulative counts ``{1}``..``{n}`` (integers, written as the
-        floats the format has), the sum ``{n+1}``. One call
-        in C per histogram instead of a Python statement per line: the
-        per-website histograms are most of a scrape's series."""
+        floats the format has), the sum ``{n+1}``. One call in C per histogram
+        instead of a Python statement per line: the per-website histograms are
+        most of a scrape's series."""
         template = self._templates.get(name)
         if template is None:
             n = len(self._les)

@@ -7,7 +7,7 @@ second waits, then finds nothing left to do). SQLite has a single writer already
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -164,26 +164,15 @@ async def execute(conn: Connection, snapshot: Snapshot, todo: Plan, now: datetim
     for table, changes, columns in tables:
         # A thousand rows a statement: a first apply of 120,000 websites would
         # otherwise hold every row's parameters at once (190 MB more at its peak).
-        creates = changes.of("create")
-        for begin in range(0, len(creates), WRITE_BATCH):
-            await catalog.insert_rows(
-                conn,
-                table,
-                [
-                    {**columns(c), "created_at": now, "updated_at": now}
-                    for c in creates[begin : begin + WRITE_BATCH]
-                ],
-            )
-        updates = [c for c in changes.changes if c.kind in ("update", "restore")]
-        for begin in range(0, len(updates), WRITE_BATCH):
-            await catalog.update_rows(
-                conn,
-                table,
-                [
-                    {**columns(c), "row_id": c.row_id, "updated_at": now, "archived_at": None}
-                    for c in updates[begin : begin + WRITE_BATCH]
-                ],
-            )
+        for batch in _batches(changes.of("create")):
+            rows = [{**columns(c), "created_at": now, "updated_at": now} for c in batch]
+            await catalog.insert_rows(conn, table, rows)
+        for batch in _batches([c for c in changes.changes if c.kind in ("update", "restore")]):
+            rows = [
+                {**columns(c), "row_id": c.row_id, "updated_at": now, "archived_at": None}
+                for c in batch
+            ]
+            await catalog.update_rows(conn, table, rows)
         deletes = [c.row_id for c in changes.of("delete") if c.row_id is not None]
         await catalog.archive(conn, table, deletes, now)
     await catalog.change_bindings(conn, todo.bindings_added, todo.bindings_removed)
@@ -229,6 +218,11 @@ async def execute(conn: Connection, snapshot: Snapshot, todo: Plan, now: datetim
                 for d in todo.incidents
             ],
         )
+
+
+def _batches(changes: list[Change]) -> Iterator[list[Change]]:
+    for begin in range(0, len(changes), WRITE_BATCH):
+        yield changes[begin : begin + WRITE_BATCH]
 
 
 def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -28,7 +29,7 @@ from sitewatch.alerts.guard import GuardPolicy
 from sitewatch.alerts.service import Alerting
 from sitewatch.checker.housekeeping import Housekeeper, Retention
 from sitewatch.checker.probe import Prober
-from sitewatch.checker.service import Checker, CheckerOptions
+from sitewatch.checker.service import Checker, CheckerOptions, caught_up
 from sitewatch.checker.target import Target
 from sitewatch.config.models import Website
 from sitewatch.config.secrets import ConfigEnv, Redactor
@@ -402,11 +403,16 @@ async def _first_reconcile(app: web.Application) -> AsyncIterator[None]:
             await asyncio.wait_for(checker.loaded.wait(), FIRST_LOAD_WAIT)
     if follower is not None:
         await follower.sync("startup")
-    await reconciler.reconcile("startup", force=True)
-    if checker is not None:
-        checker.hold_ready()  # ready once the schedule holds what was just applied
+    settle: Callable[[], Awaitable[None]] | None = None
+    if checker is not None and follower is None and await reconciler.resume():
+        # The files are what the database holds: the checker checks it already.
+        settle = functools.partial(caught_up, checker)
+    else:
+        await reconciler.reconcile("startup", force=True)
+        if checker is not None:
+            checker.hold_ready()  # ready once the schedule holds what was just applied
     watch_files = settings.watch and follower is None
-    tasks = [app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, watch_files), stop)]
+    tasks = [app[SUPERVISOR].spawn("config-watcher", _watch(reconciler, watch_files, settle), stop)]
     if follower is not None:
         tasks.append(app[SUPERVISOR].spawn("git-follower", follower.run, stop))
     yield
@@ -525,15 +531,26 @@ def _checker(environ: Mapping[str, str]) -> Callable[[web.Application], AsyncIte
     return ctx
 
 
-def _watch(reconciler: Reconciler, watch_files: bool) -> Callable[[asyncio.Event], Awaitable[None]]:
+def _watch(
+    reconciler: Reconciler,
+    watch_files: bool,
+    settle: Callable[[], Awaitable[None]] | None = None,
+) -> Callable[[asyncio.Event], Awaitable[None]]:
     starts = 0
 
     async def run(stop: asyncio.Event) -> None:
         nonlocal starts
         starts += 1
         # Restarted by the supervisor: reconcile first, a change may have been missed
-        # while it was down (the first start follows the startup reconcile).
-        await reconciler.run(stop, watch_files=watch_files, initial=starts > 1)
+        # while it was down. The first start follows the startup reconcile, or, when
+        # the files were as applied (``settle``), reads them through once caught up.
+        first = starts == 1
+        await reconciler.run(
+            stop,
+            watch_files=watch_files,
+            initial=not first or settle is not None,
+            settle=settle if first else None,
+        )
 
     return run
 

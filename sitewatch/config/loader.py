@@ -23,7 +23,8 @@ from sitewatch.config.files import (
 from sitewatch.config.pages import split_front_matter
 from sitewatch.config.problems import Problem
 from sitewatch.config.validator import Cached, CacheKey, Validator
-from sitewatch.config.yamlread import Composed, compose, gc_paused
+from sitewatch.config.yamlread import Composed, compose
+from sitewatch.memory import gc_paused
 
 
 class ConfigLoader:

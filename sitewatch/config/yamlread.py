@@ -18,9 +18,7 @@ mapped back to ``file:line:col``.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from sitewatch.config.envsubst import EnvError, substitute
 from sitewatch.config.problems import Loc, Problem
 from sitewatch.errors import SitewatchError
+from sitewatch.memory import gc_paused
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -43,28 +42,6 @@ _SCALARS = {
     _T + "float": SafeConstructor.construct_yaml_float,
     _T + "timestamp": SafeConstructor.construct_yaml_timestamp,
 }
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building large trees of small objects.
-
-    Loading 10,000 websites allocates ~10^6 objects (nodes, marks, models), most
-    of which live until the next reload (the loader caches them). With the
-    collector running that load takes 3-7x longer, and re-enabling it afterwards
-    would make the next collection walk all of them (~0.7 s, measured in
-    bench/reconcile.py). So the survivors are moved to the permanent generation
-    (``gc.freeze``): the trees are acyclic, so reference counting still frees
-    them when a later reload replaces them.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.enable()
 
 
 @dataclass(slots=True)

@@ -82,6 +82,32 @@ class Reconciler:
             self.status.last = await runs.latest(conn)
             self.status.applied = await runs.latest(conn, applied_only=True)
 
+    async def resume(self) -> bool:
+        """At a start: whether the files are the revision the database last applied.
+
+        If so, it is taken as applied without reading it through (the checker
+        already checks that state; reading 120,000 websites' config again takes
+        seconds of CPU the catch-up of the missed slots needs): ``run`` reads it
+        through later (``settle``), as any change would be. A last attempt that
+        failed (a ``${VAR}`` gone from the environment rejects an unchanged
+        file) or any unreadable file: False, read it through now."""
+        applied, last = self.status.applied, self.status.last
+        if applied is None or last is None or not last.ok or last.revision != applied.revision:
+            return False
+        async with self._lock:
+            try:
+                _files, revision = await asyncio.to_thread(self.loader.read)
+            except ConfigError:
+                return False
+            if revision != applied.revision:
+                return False
+            self._attempted = revision
+        log.info(
+            "revision %s is the one applied: checking its websites, read through later",
+            revision[:12],
+        )
+        return True
+
     async def reconcile(
         self,
         trigger: str,
@@ -236,15 +262,25 @@ class Reconciler:
             log.info("revision %s already applied (%d websites)", label, run.unchanged)
 
     async def run(
-        self, stop: asyncio.Event, *, watch_files: bool = True, initial: bool = True
+        self,
+        stop: asyncio.Event,
+        *,
+        watch_files: bool = True,
+        initial: bool = True,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Reconcile now (unless ``initial`` is false), then on every change in the
-        folder and every resync interval, until ``stop`` is set."""
-        if initial:
+        folder and every resync interval, until ``stop`` is set.
+
+        ``settle``: the initial reconcile waits for it (after ``resume``, until
+        the checker has caught up), while changes are watched and applied."""
+        if initial and settle is None:
             await self.reconcile("startup", force=True)
-        resync = asyncio.create_task(self._resync(stop), name="sitewatch-config-resync")
+        first = settle if initial else None
+        resync = asyncio.create_task(self._resync(stop, first), name="sitewatch-config-resync")
         if not watch_files:
             await stop.wait()
+            resync.cancel()
             await asyncio.gather(resync, return_exceptions=True)
             return
         try:
@@ -257,7 +293,12 @@ class Reconciler:
             resync.cancel()
             await asyncio.gather(resync, return_exceptions=True)
 
-    async def _resync(self, stop: asyncio.Event) -> None:
+    async def _resync(
+        self, stop: asyncio.Event, first: Callable[[], Awaitable[None]] | None
+    ) -> None:
+        if first is not None:
+            await first()
+            await self.reconcile("startup", force=True)
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), self.resync_seconds)

@@ -406,3 +406,64 @@ async def test_after_a_restart_the_stored_websites_are_checked_while_the_config_
             http.open.set()
             await asyncio.gather(starting, return_exceptions=True)
             await server.close()
+
+
+async def test_a_restart_on_the_applied_files_reads_them_through_once_caught_up(
+    database_url: str, config_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The files are the revision the database holds: the start checks at once
+    and reads the config through only once the checker has caught up (at
+    120,000 websites, seconds of CPU the catch-up of the missed slots needs)."""
+    url = f"http://127.0.0.1:{closed_port()}/"
+    write(config_dir, "monitors.yaml", "websites:\n" + website_yaml("alpha", url=url))
+    before = await start_client(config_dir, database_url)
+    applied = before.server.app[RECONCILER].status.applied
+    await before.close()
+    assert applied is not None
+    caplog.set_level("INFO", logger="sitewatch.reconcile")
+    app = create_app(
+        Settings(config_dir=config_dir, database_url=database_url, watch=False), environ={}
+    )
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        assert "is the one applied: checking its websites, read through later" in caplog.text
+        reconciler = app[RECONCILER]
+        assert reconciler.status.applied == applied
+        await eventually(lambda: reconciler.status.snapshot is not None, what="the read-through")
+        assert app[CHECKER].scheduled and app[CHECKER].behind() < 1
+        assert reconciler.status.last is not None
+        assert reconciler.status.last.revision == applied.revision
+    finally:
+        await server.close()
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.scheduled = False
+        self.late = 0.0
+
+    def behind(self) -> float:
+        return self.late
+
+
+@pytest.mark.looptime
+async def test_caught_up_waits_for_calm_polls_or_gives_up() -> None:
+    from sitewatch.checker.service import caught_up
+
+    loop = asyncio.get_running_loop()
+    progress = Progress()
+    waiting = asyncio.create_task(caught_up(progress, calm=3, poll=1.0, wait=300))
+    await asyncio.sleep(10.5)
+    assert not waiting.done()  # not loaded yet
+    progress.scheduled, progress.late = True, 40.0
+    await asyncio.sleep(10)
+    assert not waiting.done()  # behind
+    progress.late = 0.2
+    start = loop.time()
+    await waiting
+    assert 2 <= loop.time() - start <= 3.5  # three calm polls
+    progress.late = 99.0
+    start = loop.time()
+    await caught_up(progress, calm=3, poll=1.0, wait=300)
+    assert 299 <= loop.time() - start <= 301  # never caught up: gives up at the bound

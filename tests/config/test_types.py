@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
+from pydantic_core import PydanticCustomError
 
 from sitewatch.config.envsubst import EnvError, escape, substitute
-from sitewatch.config.types import format_duration, parse_duration, slugify, status_matcher
+from sitewatch.config.types import (
+    _SPACE,
+    check_http_url,
+    format_duration,
+    parse_duration,
+    slugify,
+    status_matcher,
+)
 
 
 @pytest.mark.parametrize(
@@ -26,8 +36,19 @@ def test_parse_duration(text: str | int, seconds: float) -> None:
 
 @pytest.mark.parametrize("text", ["", "5", "5x", "m5", "1h 30", "-1s", "abc"])
 def test_parse_duration_rejects(text: str) -> None:
-    with pytest.raises(ValueError, match="expected a duration"):
-        parse_duration(text)
+    for _ in range(2):  # the second time from the cache, if errors were cached
+        with pytest.raises(ValueError, match="expected a duration"):
+            parse_duration(text)
+
+
+def test_the_url_space_test_is_str_isspace() -> None:
+    """check_http_url's regex and str.isspace agree on every code point."""
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        assert bool(_SPACE.search(char)) is char.isspace(), hex(code)
+    with pytest.raises(PydanticCustomError, match="cannot contain spaces"):
+        check_http_url("https://example.com/a\u3000b")
+    assert check_http_url("https://example.com/a%20b") == "https://example.com/a%20b"
 
 
 @pytest.mark.parametrize(

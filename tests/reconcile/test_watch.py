@@ -189,3 +189,57 @@ async def test_git_commit_is_recorded(
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_a_start_on_the_applied_files_reads_them_through_once_settled(
+    engine: AsyncEngine, config_dir: Path
+) -> None:
+    """``resume``: the files are the revision the database holds, so the start
+    does not read them through; ``run`` does once ``settle`` returns."""
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
+    run = await Reconciler(engine, config_dir, {}).reconcile("startup", force=True)
+    assert run is not None and run.status == "applied"
+    second = Reconciler(engine, config_dir, {}, resync_seconds=3600)
+    await second.restore_status()
+    assert await second.resume()
+    assert second.status.snapshot is None  # nothing read through yet
+    gate = asyncio.Event()
+    stop = asyncio.Event()
+    task = asyncio.create_task(second.run(stop, watch_files=False, settle=gate.wait))
+    await asyncio.sleep(0.3)
+    assert second.status.snapshot is None  # waits for settle
+    gate.set()
+    await eventually(lambda: second.status.snapshot is not None, what="the read-through")
+    assert second.status.snapshot is not None
+    assert sorted(second.status.snapshot.websites) == ["a", "b"]
+    assert second.status.last is not None and second.status.last.revision == run.revision
+    stop.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_start_reads_the_files_through_unless_they_are_as_applied(
+    engine: AsyncEngine, config_dir: Path
+) -> None:
+    fresh = Reconciler(engine, config_dir, {})
+    await fresh.restore_status()
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
+    assert not await fresh.resume()  # nothing applied yet
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]) + "    headers:\n      X-Token: ${TOKEN}\n")
+    run = await Reconciler(engine, config_dir, {"TOKEN": "s"}).reconcile("startup", force=True)
+    assert run is not None and run.status == "applied"
+
+    async def resumes(environ: dict[str, str]) -> bool:
+        reconciler = Reconciler(engine, config_dir, environ)
+        await reconciler.restore_status()
+        return await reconciler.resume()
+
+    assert await resumes({"TOKEN": "s"})
+    # The same files, rejected since (the variable left the environment): read through.
+    failed = await Reconciler(engine, config_dir, {}).reconcile("startup", force=True)
+    assert failed is not None and failed.status == "failed" and failed.revision == run.revision
+    assert not await resumes({"TOKEN": "s"})
+    await Reconciler(engine, config_dir, {"TOKEN": "s"}).reconcile("startup", force=True)
+    assert await resumes({"TOKEN": "s"})
+    # Files edited while stopped: read through.
+    write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
+    assert not await resumes({"TOKEN": "s"})

@@ -224,7 +224,11 @@ async def test_a_start_reads_the_files_through_unless_they_are_as_applied(
     await fresh.restore_status()
     write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
     assert not await fresh.resume()  # nothing applied yet
-    write(config_dir, "monitors.yaml", monitors_yaml(["a"]) + "    headers:\n      X-Token: ${TOKEN}\n")
+    write(
+        config_dir,
+        "monitors.yaml",
+        monitors_yaml(["a"]) + "    headers:\n      X-Token: ${TOKEN}\n",
+    )
     run = await Reconciler(engine, config_dir, {"TOKEN": "s"}).reconcile("startup", force=True)
     assert run is not None and run.status == "applied"
 

@@ -278,18 +278,34 @@ class Reconciler:
             await self.reconcile("startup", force=True)
         first = settle if initial else None
         resync = asyncio.create_task(self._resync(stop, first), name="sitewatch-config-resync")
-        if not watch_files:
-            await stop.wait()
-            resync.cancel()
-            await asyncio.gather(resync, return_exceptions=True)
-            return
+        # The resync (and the read-through after ``settle``) fails this run, for the
+        # supervisor to restart and report; the watching stays in this task, so it
+        # is set up before the caller's next step (a change then is never missed).
+        failed: list[BaseException] = []
+        this = asyncio.current_task()
+
+        def fail(task: asyncio.Task[None]) -> None:
+            error = None if task.cancelled() else task.exception()
+            if error is not None and this is not None:
+                failed.append(error)
+                this.cancel()
+
+        resync.add_done_callback(fail)
         try:
+            if not watch_files:
+                await stop.wait()
+                return
             async for changed in watch(
                 self.config_dir, stop, debounce_ms=self.debounce_ms, step_ms=self.step_ms
             ):
                 log.debug("config change: %s", ", ".join(sorted(changed)))
                 await self.reconcile("watch")
+        except asyncio.CancelledError:
+            if failed and this is not None and this.uncancel() == 0:
+                raise failed[0] from None
+            raise
         finally:
+            resync.remove_done_callback(fail)
             resync.cancel()
             await asyncio.gather(resync, return_exceptions=True)
 

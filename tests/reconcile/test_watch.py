@@ -247,3 +247,26 @@ async def test_a_start_reads_the_files_through_unless_they_are_as_applied(
     # Files edited while stopped: read through.
     write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
     assert not await resumes({"TOKEN": "s"})
+
+
+@pytest.mark.parametrize("watch_files", [False, True])
+async def test_a_failing_read_through_fails_the_run_for_the_supervisor(
+    engine: AsyncEngine, config_dir: Path, watch_files: bool
+) -> None:
+    """A part of ``run`` that fails (here the wait before the read-through) is not
+    swallowed: ``run`` raises it, so the supervisor restarts and reports it."""
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
+    reconciler = Reconciler(engine, config_dir, {}, debounce_ms=300, step_ms=30)
+
+    async def broken() -> None:
+        await asyncio.sleep(0.05)
+        raise RuntimeError("the checker went away")
+
+    stop = asyncio.Event()
+    with pytest.raises(RuntimeError, match="the checker went away"):
+        await asyncio.wait_for(reconciler.run(stop, watch_files=watch_files, settle=broken), 30)
+    # Stopping ends a run that nothing failed, at once.
+    run = asyncio.create_task(reconciler.run(stop, watch_files=watch_files, initial=False))
+    await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(run, 10)

@@ -270,3 +270,24 @@ async def test_a_failing_read_through_fails_the_run_for_the_supervisor(
     await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(run, 10)
+
+
+async def test_a_change_while_the_read_through_waits_is_applied(
+    engine: AsyncEngine, config_dir: Path
+) -> None:
+    write(config_dir, "monitors.yaml", monitors_yaml(["a"]))
+    await Reconciler(engine, config_dir, {}).reconcile("startup", force=True)
+    reconciler = Reconciler(engine, config_dir, {}, debounce_ms=300, step_ms=30)
+    await reconciler.restore_status()
+    assert await reconciler.resume()
+    gate, stop = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(reconciler.run(stop, settle=gate.wait))
+    try:
+        await asyncio.sleep(0.2)  # the watcher is set up
+        write(config_dir, "monitors.yaml", monitors_yaml(["a", "b"]))
+        await eventually_keys(engine, {"a", "b"})  # settle has not returned
+        assert not gate.is_set()
+    finally:
+        stop.set()
+        gate.set()
+        await asyncio.wait_for(task, 10)

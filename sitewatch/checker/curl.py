@@ -89,6 +89,7 @@ class CurlThread:
         )
         self._running: dict[pycurl.Curl, asyncio.Future[Outcome]] = {}
         self._stop = False
+        self._late = 0.0  # the longest batch of socket events since ``take_late``
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name="sitewatch-curl", daemon=True)
         self._thread.start()
@@ -117,6 +118,15 @@ class CurlThread:
             # One wake-up for all the checks this turn of the loop starts: the
             # scheduler starts them in bursts, and each wake-up is a GIL hand-off.
             self.loop.call_soon(self._wake_up)
+
+    def take_late(self) -> float:
+        """Seconds the thread took, at most, to handle one batch of socket events
+        since the last call: the last event of a batch is stamped that late. Each
+        event's handling gives the GIL up and waits to get it back, so on a busy
+        core this is how late libcurl reads its phases (the scheduler starts
+        fewer checks while it is high, see ``Scheduler``)."""
+        late, self._late = self._late, 0.0
+        return late
 
     def _wake_up(self) -> None:
         if not self._closed:
@@ -212,7 +222,9 @@ class CurlThread:
         while not self._stop:
             deadline = self._deadline
             timeout = -1.0 if deadline is None else max(deadline - time.monotonic(), 0.0)
-            for fd, events in epoll.poll(timeout):
+            events_ready = epoll.poll(timeout)
+            started = time.monotonic()
+            for fd, events in events_ready:
                 if fd == wake:  # read at once: a wake-up never spins the poll
                     with contextlib.suppress(BlockingIOError):
                         os.eventfd_read(wake)
@@ -225,6 +237,9 @@ class CurlThread:
                 if events & _ERR:
                     flags |= pycurl.CSELECT_ERR
                 multi.socket_action(fd, flags)
+            late = time.monotonic() - started
+            if late > self._late:
+                self._late = late
             if self._woken:
                 self._take()
             if self._deadline is not None and time.monotonic() >= self._deadline:

@@ -16,9 +16,11 @@ by the loop's queue, each costing more, and the backlog never shrinking. So the
 number started is also held to what the loop can serve: a pulse measures how
 late the loop runs its callbacks, and the limit of checks in flight shrinks
 (x0.9) while the loop is more than ``LOOP_LATE`` late and grows back (+1/32)
-while it is on time and the limit binds. Due checks then wait in due order, the
-oldest first, so lateness is shared fairly and the throughput stays near what
-one core does.
+while it is on time and the limit binds. The thread that runs the transfers is
+watched the same way (``transfers_late``): on a saturated core it waits for the
+GIL at every socket event, and the phases it stamps are that late. Due checks
+then wait in due order, the oldest first, so lateness is shared fairly and the
+throughput stays near what one core does.
 """
 
 from __future__ import annotations
@@ -104,8 +106,10 @@ class Scheduler:
         tick: float = 0.005,
         new_spread: float = 1.0,
         catch_up: float = 1.0,
+        transfers_late: Callable[[], float] | None = None,
     ) -> None:
         self._check = check
+        self._transfers_late = transfers_late
         self._sink = sink
         self.concurrency = concurrency
         self._wall = wall
@@ -319,6 +323,8 @@ class Scheduler:
         """Measure how late the loop runs a callback; follow it with the limit."""
         now = loop.time()
         late = now - expected
+        if self._transfers_late is not None:
+            late = max(late, self._transfers_late())
         if late > LOOP_LATE:
             self.limit = max(MIN_LIMIT, self.limit * 0.9)
         elif late < LOOP_ON_TIME and self.in_flight >= self._cap() - 1:

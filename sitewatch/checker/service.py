@@ -97,7 +97,10 @@ class Checker:
             pings=self._read_pings,
         )
         self.scheduler = Scheduler(
-            self.prober.check, self._result, concurrency=self.options.concurrency
+            self.prober.check,
+            self._result,
+            concurrency=self.options.concurrency,
+            transfers_late=self.prober.transfer_late,
         )
         self._targets: dict[int, tuple[str, Target]] = {}  # id -> (spec hash, target)
         self.keys: dict[int, str] = {}  # id -> key of every website being checked

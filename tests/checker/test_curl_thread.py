@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -131,3 +133,56 @@ async def test_a_closed_thread_takes_no_transfer() -> None:
     handle = pycurl.Curl()
     with pytest.raises(CurlClosedError):
         await curl.perform(handle)
+
+
+DRIP = """
+import socket, sys, threading, time
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+def drip(conn):
+    conn.recv(65536)
+    conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 1000000\\r\\n\\r\\n")
+    while True:
+        try:
+            conn.sendall(b"x")
+        except OSError:
+            return
+        time.sleep(0.001)
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=drip, args=(conn,), daemon=True).start()
+"""
+
+
+async def test_the_thread_says_how_late_it_handles_socket_events_on_a_busy_core() -> None:
+    """While the loop's thread computes, the curl thread waits for the GIL at every
+    socket event (the phases it stamps are that late): ``take_late`` says so."""
+    drip = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", DRIP, stdout=asyncio.subprocess.PIPE
+    )
+    assert drip.stdout is not None
+    port = int(await drip.stdout.readline())
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        async with Prober() as prober:
+            url = f"http://127.0.0.1:{port}/"
+            checks = [
+                asyncio.create_task(prober.check(target(url, timeout="60s"))) for _ in range(5)
+            ]
+            try:
+                await asyncio.sleep(0.3)  # handed over, connected, a byte a millisecond
+                prober.transfer_late()
+                end = time.monotonic() + 0.5
+                while time.monotonic() < end:  # the loop's thread computes: no await
+                    pass
+                # Every event in that time waited for the GIL's forced switch (5 ms).
+                assert prober.transfer_late() >= 0.004
+            finally:
+                for check in checks:
+                    check.cancel()
+                await asyncio.gather(*checks, return_exceptions=True)
+    finally:
+        sys.setswitchinterval(switch)
+        drip.kill()
+        await drip.wait()

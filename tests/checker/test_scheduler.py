@@ -295,6 +295,25 @@ def test_the_limit_shrinks_while_the_loop_is_late_and_grows_back_when_it_binds()
     assert sched.limit == 1000
 
 
+def test_the_limit_follows_the_transfer_thread_being_late_too() -> None:
+    """The loop on time, but the thread that runs the transfers handles its socket
+    events late (it waits for the GIL on a saturated core): fewer checks start."""
+    late = [0.05]
+    sched = Scheduler(Recorder(), lambda r: None, concurrency=1000, transfers_late=lambda: late[0])
+    clock = _Clock()
+    pulse = functools.partial(sched._pulse, clock)  # type: ignore[arg-type]
+    for _ in range(20):
+        clock.now += 0.01
+        pulse(clock.now)  # the loop itself on time
+    assert 16 <= sched.limit < 1000 * 0.9**19
+    late[0] = 0.0
+    for _ in range(400):  # the thread keeps up again, the limit binds: it grows back
+        clock.now += 0.01
+        sched.in_flight = sched._cap()
+        pulse(clock.now)
+    assert sched.limit == 1000
+
+
 async def test_a_saturated_loop_starts_fewer_checks(running: Callable[[Scheduler], None]) -> None:
     """Something holds the loop 30 ms at a time (past capacity, the checks do): the
     limit of checks in flight falls, and the checks started stay under it."""

@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from sitewatch.config.models import AnyAlertModel, AnyCheck, AnyWindow
 from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.config.problems import Problem
+from sitewatch.config.stored import Rebuilt
 
 AnyAlert = AnyAlertModel
 M = TypeVar("M", AnyCheck, AnyAlert, AnyWindow, StatusPage, IncidentNote)
@@ -40,8 +41,16 @@ class Entry(Generic[M]):
 
     model: M  # validated, with ${VAR} references resolved
     source: Source
-    stored: dict[str, Any]  # JSON spec with ${VAR} references kept (``stored.stored_form``)
+    # The JSON spec with ${VAR} references kept (``stored.stored_form``), or for a
+    # website how to make it from ``model`` (not kept: 1.1 KB a website).
+    form: dict[str, Any] | Rebuilt
     spec_hash: str  # identity of (stored, source file): what the reconciler compares
+
+    @property
+    def stored(self) -> dict[str, Any]:
+        """The JSON spec as stored: ``${VAR}`` references, never their values."""
+        form = self.form
+        return form if isinstance(form, dict) else form.of(self.model)
 
 
 WebsiteEntry = Entry[AnyCheck]

@@ -23,7 +23,7 @@ from sitewatch.config.files import (
 from sitewatch.config.pages import split_front_matter
 from sitewatch.config.problems import Problem
 from sitewatch.config.validator import Cached, CacheKey, Validator
-from sitewatch.config.yamlread import Composed, compose
+from sitewatch.config.yamlread import Composed, NeedsTree, compose
 from sitewatch.memory import gc_paused
 
 
@@ -58,12 +58,23 @@ class ConfigLoader:
         revision = revision_of(files)
         composed = [self._compose(f) for f in files]
         self._composed = {f.relpath: self._composed[f.relpath] for f in files}
-        validator = Validator(files, composed, revision, self.environ, self._entries)
-        with gc_paused():
-            try:
-                return validator.run()
-            finally:
-                self._entries = validator.cache_out
+        cache, fresh = self._entries, set[str]()
+        while True:
+            validator = Validator(files, composed, revision, self.environ, cache)
+            with gc_paused():
+                try:
+                    return validator.run()
+                except NeedsTree as exc:
+                    # A kept tree's websites were hollowed (``yamlread.Hollow``) and one
+                    # is needed whole: that file is composed again, once.
+                    if exc.relpath in fresh:
+                        raise
+                    fresh.add(exc.relpath)
+                    cache = {**cache, **validator.cache_out}
+                    del self._composed[exc.relpath]
+                    composed = [self._compose(f) for f in files]
+                finally:
+                    self._entries = validator.cache_out
 
     def _compose(self, f: ConfigFile) -> Composed:
         known = self._composed.get(f.relpath)

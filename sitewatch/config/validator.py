@@ -55,9 +55,16 @@ from sitewatch.config.pages import (
     split_front_matter,
 )
 from sitewatch.config.problems import Loc, Problem, sort_problems
-from sitewatch.config.stored import stored_form, templates_by_entry
+from sitewatch.config.stored import NO_TEMPLATES, Rebuilt, stored_form, templates_by_entry
 from sitewatch.config.types import slugify
-from sitewatch.config.yamlread import Builder, Composed, Document, TooLargeError
+from sitewatch.config.yamlread import (
+    Builder,
+    Composed,
+    Document,
+    Hollow,
+    NeedsTree,
+    TooLargeError,
+)
 from sitewatch.errors import ConfigError
 
 _TOP_KEY = {
@@ -78,7 +85,7 @@ NO_VARS_IN_TEMPLATES = (
 )
 
 # A validated website, reusable while its YAML text and defaults are unchanged.
-Cached = tuple[AnyCheck, dict[str, Any], str]
+Cached = tuple[AnyCheck, Rebuilt, str]
 CacheKey = tuple[str, str, str]  # (file, defaults fingerprint, entry text)
 
 
@@ -129,7 +136,9 @@ class Validator:
                 continue
             builder = Builder(composed.file, self.environ)
             builder.problems.extend(composed.problems)
-            doc = Document(composed.file, composed.root, builder.problems, builder.templates)
+            doc = Document(
+                composed.file, composed.root, builder.problems, builder.templates, composed.text
+            )
             documents.append(doc)
             if composed.root is None:
                 if composed.problems:
@@ -145,6 +154,8 @@ class Validator:
             try:
                 lazy = frozenset({"websites"}) if f.kind == "monitors" else frozenset()
                 data = builder.build_top(composed.root, lazy)
+            except NeedsTree as exc:  # a hollowed website, used by an alias elsewhere
+                raise NeedsTree(f.relpath) from exc
             except TooLargeError as exc:
                 builder.problems.append(Problem(doc.file, 1, 1, (), str(exc)))
                 self.unreadable.add(f.kind)
@@ -168,9 +179,12 @@ class Validator:
                     self.status_pages_file(f, doc, data, pages, assets, logos)
                 continue
             if f.kind == "monitors":
-                allow, defaults = self.monitors_file(
-                    f, doc, composed, builder, data, main_defaults, websites
-                )
+                try:
+                    allow, defaults = self.monitors_file(
+                        f, doc, composed, builder, data, main_defaults, websites
+                    )
+                except NeedsTree as exc:
+                    raise NeedsTree(f.relpath) from exc
                 self.defaults_by_file[f.relpath] = _shown_defaults(defaults)
                 if f.is_main:
                     allow_empty, main_defaults = allow, defaults
@@ -276,6 +290,7 @@ class Validator:
             self.report(doc, ("websites",), f"expected a list of websites (got {kind_of(value)})")
             return allow_empty, defaults
         fingerprint = defaults.fingerprint()
+        shared = Rebuilt(defaults.templates) if defaults.templates else NO_TEMPLATES
         for index, node in enumerate(items.value):
             path: Loc = ("websites", index)
             text = composed.text[node.start_mark.index : node.end_mark.index]
@@ -283,6 +298,8 @@ class Validator:
             cache_key = (f.relpath, fingerprint, text) if "*" not in text else None
             cached = self.cache_in.get(cache_key) if cache_key else None
             if cached is None:
+                if isinstance(node, Hollow):  # validated before, with other defaults
+                    raise NeedsTree(f.relpath)
                 known_problems = len(doc.problems)
                 outer, builder.templates = builder.templates, {}
                 item = builder.build(node, path)
@@ -322,19 +339,18 @@ class Validator:
                         str(item.get("key") or slugify(str(item.get("name", ""))))
                     )
                     continue
-                entry_templates = {**defaults.templates, **own_templates}
-                stored = stored_form(
-                    website.model_dump(mode="json", by_alias=True), entry_templates
-                )
-                cached = (website, stored, spec_digest(stored, f.relpath))
+                form = Rebuilt({**defaults.templates, **own_templates}) if own_templates else shared
+                cached = (website, form, spec_digest(form.of(website), f.relpath))
                 if cache_key is None or len(doc.problems) != known_problems:
                     cache_key = None
+            website, form, digest = cached
+            source = Source(doc.file, node.start_mark.line + 1, f.relpath)
+            placed = Placed(Entry(website, source, form, digest), doc, path)
+            self.place(websites, website.key, placed, "website key", "key")
             if cache_key is not None:
                 self.cache_out[cache_key] = cached
-            website, stored, digest = cached
-            source = Source(doc.file, node.start_mark.line + 1, f.relpath)
-            placed = Placed(Entry(website, source, stored, digest), doc, path)
-            self.place(websites, website.key, placed, "website key", "key")
+                if not isinstance(node, Hollow):
+                    items.value[index] = Hollow(node)  # its nodes are not needed again
         return allow_empty, defaults
 
     # -- alerts --------------------------------------------------------------

@@ -228,16 +228,17 @@ def _batches(changes: list[Change]) -> Iterator[list[Change]]:
 def website_columns(entry: WebsiteEntry, change: Change) -> dict[str, Any]:
     assert change.desired is not None
     w = entry.model
+    spec = change.desired.spec
     return {
         "key": change.key,
         "name": w.name,
         "sort_key": natural_key(w.name),
-        "url": display_url(change.desired.spec),  # the stored form: ${VAR} kept
+        "url": display_url(spec),  # the stored form: ${VAR} kept
         "type": check_type(w),
         "active": w.active,
         "interval_seconds": w.interval,
         "tags": list(w.tags),
-        "spec": change.desired.spec,
+        "spec": spec,
         "spec_hash": change.desired.spec_hash,
         "source_file": change.desired.source_file,
     }

@@ -22,9 +22,14 @@ class Desired:
     """One entry as the database should hold it."""
 
     key: str
-    spec: dict[str, Any]
+    entry: Entry[Any]
     source_file: str
     spec_hash: str
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The stored form (a website's is made when asked: only written rows need it)."""
+        return self.entry.stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,15 +89,13 @@ class Plan:
 
 def desired_websites(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
-        for key, e in snapshot.websites.items()
+        key: Desired(key, e, e.source.relpath, e.spec_hash) for key, e in snapshot.websites.items()
     }
 
 
 def desired_alerts(snapshot: Snapshot) -> dict[str, Desired]:
     return {
-        key: Desired(key, e.stored, e.source.relpath, e.spec_hash)
-        for key, e in snapshot.alerts.items()
+        key: Desired(key, e, e.source.relpath, e.spec_hash) for key, e in snapshot.alerts.items()
     }
 
 
@@ -121,9 +124,7 @@ def plan_set(
 ) -> tuple[Desired, ...] | None:
     """A set replaced whole: the entries to hold, or None when ``stored`` (key ->
     spec hash) has them already."""
-    desired = {
-        key: Desired(key, e.stored, e.source.relpath, e.spec_hash) for key, e in entries.items()
-    }
+    desired = {key: Desired(key, e, e.source.relpath, e.spec_hash) for key, e in entries.items()}
     if {k: d.spec_hash for k, d in desired.items()} == dict(stored or {}):
         return None
     return tuple(desired[k] for k in sorted(desired))

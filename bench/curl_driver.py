@@ -58,6 +58,11 @@ class CurlLoop:
         self._closed = False
         self.broken = asyncio.Event()  # as CurlThread's (never set here)
 
+    def take_late(self) -> float:
+        """As ``CurlThread.take_late``: socket events run on the loop here, never late
+        on a thread of their own."""
+        return 0.0
+
     # -- libcurl asks -------------------------------------------------------------
 
     def _on_socket(self, what: int, fd: int, _multi: Any, _data: Any) -> None:

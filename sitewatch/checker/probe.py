@@ -127,9 +127,8 @@ class Prober:
 
     def transfer_late(self) -> float:
         """How late, at most, libcurl's thread handled socket events lately
-        (``CurlThread.take_late``; 0 with another driver or before ``async with``)."""
-        take = getattr(self._curl, "take_late", None)
-        return float(take()) if take is not None else 0.0
+        (``CurlThread.take_late``; 0 before ``async with``)."""
+        return self._curl.take_late() if self._curl is not None else 0.0
 
     async def __aenter__(self) -> Prober:
         self._curl = self._make_curl()

@@ -227,12 +227,10 @@ class Checker:
                 rows = [r for r in rows if r.id in allowed]
             stale = [r for r in rows if self._targets.get(r.id, ("",))[0] != r.spec_hash]
             new = [r.id for r in rows if r.id not in self._targets]
-            if every is not None:
-                last = every
-            else:
-                last = await status.last_checks(conn, new) if new else {}
-            failing = {i: not c.ok for i, c in last.items()}
-            checked = {i: c.checked_at.timestamp() for i, c in last.items()}
+            if every is None:
+                every = await status.last_checks(conn, new) if new else {}
+            failing = {i: not c.ok for i, c in every.items()}
+            checked = {i: c.checked_at.timestamp() for i, c in every.items()}
             if first:
                 # At start, the most urgent first, each chunk scheduled as soon as it
                 # is built: building 120,000 targets takes seconds, and the slots

@@ -61,7 +61,7 @@ class Hollow:
         self.end_mark = node.end_mark
 
 
-class NeedsTree(Exception):  # noqa: N818 - a signal to the loader, not an error
+class NeedsTree(SitewatchError):  # noqa: N818 - a signal to the loader, not an error
     """A hollowed subtree is needed (to build a value): compose the file again."""
 
     def __init__(self, relpath: str = "") -> None:

@@ -94,3 +94,6 @@ class Snapshot:
     # Per monitors file (relative path): the defaults in effect there for the
     # fields a form shows as placeholders, as written (never from a ${VAR}).
     defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Every website's tags, sorted (the dashboard's filter: made once a load, in
+    # the loader's thread; once a page view it cost 94 ms at 120,000 websites).
+    tags: tuple[str, ...] = ()

@@ -32,6 +32,11 @@ def has_reference(value: str) -> bool:
     return "$" in value
 
 
+def refers(value: str) -> bool:
+    """Whether ``value`` holds a ``${...}`` reference, not only ``$$`` escapes."""
+    return any(match.group(1) == "{" for match in _TOKEN.finditer(value))
+
+
 def substitute(value: str, environ: Mapping[str, str]) -> str:
     """Resolve every reference in ``value``; raise ``EnvError`` for the first bad one."""
     if "$" not in value:

@@ -79,6 +79,11 @@ PUBLIC_NO_VARS = (
     "status pages and incident notes are public, so they take no ${VAR} references "
     "(a resolved value would be published): write the text itself, or $${ for a literal ${"
 )
+NO_VARS_IN_WINDOWS = (
+    "maintenance windows take no ${VAR} references (they are announced on status pages, "
+    "where a resolved value would be published): write the text itself, or $${ for a "
+    "literal ${"
+)
 NO_VARS_IN_TEMPLATES = (
     "message templates take no ${VAR} references: what they render is sent, shown in "
     "previews and logged, and a resolved value would be published; write $${ for a literal ${"
@@ -193,7 +198,8 @@ class Validator:
         for doc in documents:
             self.problems.extend(doc.problems)
         self.cross_check(websites, alerts, maintenance)
-        self.cross_check_pages(websites, pages, notes)
+        tags = {t for site in websites.values() for t in site.entry.model.tags}
+        self.cross_check_pages(websites, pages, notes, tags)
         bindings = self.bind(websites, alerts)
         errors = [p for p in self.problems if p.severity == "error"]
         if errors:
@@ -211,6 +217,7 @@ class Validator:
             warnings=tuple(sort_problems(self.problems)),
             files=tuple(f.relpath for f in self.files),
             defaults=self.defaults_by_file,
+            tags=tuple(sorted(tags)),
         )
 
     # -- reporting -----------------------------------------------------------
@@ -452,6 +459,8 @@ class Validator:
                     doc, path, f"expected a window mapping with name: (got {kind_of(item)})"
                 )
                 continue
+            for where in templates.get(path, {}):
+                self.report(doc, (*path, *where), NO_VARS_IN_WINDOWS)
             model = window_model(item)
             try:
                 window = model.model_validate(item)
@@ -459,7 +468,7 @@ class Validator:
                 self.report_validation(doc, path, exc, model)
                 continue
             line, _ = doc.position(path)
-            stored = stored_form(window.model_dump(mode="json"), templates.get(path, {}))
+            stored = window.model_dump(mode="json")  # as written: no references to keep
             source = Source(doc.file, line, f.relpath)
             entry = Entry(window, source, stored, spec_digest(stored, f.relpath))
             self.place(maintenance, window.name, Placed(entry, doc, path), "maintenance window")
@@ -577,8 +586,8 @@ class Validator:
         websites: dict[str, Placed[AnyCheck]],
         pages: dict[str, Placed[StatusPage]],
         notes: dict[str, Placed[IncidentNote]],
+        tags: set[str],
     ) -> None:
-        tags = {t for site in websites.values() for t in site.entry.model.tags}
         seen: dict[tuple[str, str], Placed[StatusPage]] = {}
         groups: dict[str, set[str]] = {}  # group name -> the pages that have it
         for placed in pages.values():

@@ -30,7 +30,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from sitewatch.config.envsubst import EnvError, substitute
+from sitewatch.config.envsubst import EnvError, refers, substitute
 from sitewatch.config.problems import Loc, Problem
 from sitewatch.errors import SitewatchError
 from sitewatch.memory import gc_paused
@@ -204,7 +204,7 @@ class Builder:
             except EnvError as exc:
                 self.problem(node, path, str(exc))
                 return text
-            if resolved != text:
+            if refers(text):  # not only $$ escapes: a value to keep out of stored forms
                 self.templates[path] = (text, resolved)
             return resolved
         constructor = _SCALARS.get(tag)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sitewatch.store import dialects
@@ -101,6 +101,18 @@ async def alerts_in_config(conn: AsyncConnection) -> list[AlertRecord]:
     """Every alert in the config, by key."""
     query = select(*_ALERT_COLUMNS).where(in_config(alerts)).order_by(alerts.c.key)
     return [AlertRecord(**r) for r in (await conn.execute(query)).mappings()]
+
+
+async def website_tags(conn: AsyncConnection) -> list[str]:
+    """Every tag of the websites in the config, sorted."""
+    each = dialects.of(conn).each_tag(websites.c.tags)
+    query = (
+        select(each.c.value)
+        .distinct()
+        .select_from(websites.join(each, true()))
+        .where(in_config(websites))
+    )
+    return sorted(str(tag) for tag in (await conn.execute(query)).scalars())
 
 
 async def alert_keys(conn: AsyncConnection) -> list[str]:

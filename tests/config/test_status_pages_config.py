@@ -58,6 +58,45 @@ def test_a_valid_page_and_note(folder: Path) -> None:
     assert note.body == "Looking into it." and note.open
 
 
+def test_dollar_escapes_are_text_on_what_is_public(folder: Path) -> None:
+    """The documented way to write a literal ``${`` (``$${``) on a page, a note and a
+    maintenance window is taken as text, not refused as a reference."""
+    write(folder, "status-pages.yaml", PAGE.replace("title: Status", "title: 'Costs $$5, $${X}'"))
+    write(folder, "incidents/2026-12-03-outage.md", NOTE.replace("Outage", "'Pay $$5'"))
+    write(
+        folder,
+        "alerts.yaml",
+        "maintenance:\n  - {name: deploy, description: 'Costs $$5', announce: 'Move $${X}',"
+        " days: [mon], start: '02:00', duration: 1h, websites: '*'}\n",
+    )
+    snapshot = load_config(folder, {})
+    assert snapshot.status_pages["public"].model.title == "Costs $5, ${X}"
+    assert snapshot.incidents["2026-12-03-outage"].model.title == "Pay $5"
+    window = snapshot.maintenance["deploy"]
+    assert window.model.announce == "Move ${X}" and window.model.description == "Costs $5"
+    # Stored as the alert engine and the status pages read it: the text itself.
+    assert window.stored["announce"] == "Move ${X}" and window.stored["description"] == "Costs $5"
+
+
+def test_a_maintenance_window_takes_no_reference(folder: Path) -> None:
+    """Windows are announced on status pages and read as stored by the alert engine
+    and the pages (a reference there failed both, every time they loaded)."""
+    write(
+        folder,
+        "alerts.yaml",
+        "maintenance:\n  - name: deploy\n    description: ${TITLE}\n    announce: ${TITLE}\n"
+        "    days: [mon]\n    start: '02:00'\n    duration: 1h\n    websites: '*'\n",
+    )
+    found = errors(folder)
+    assert [e.split(" (")[0] for e in found] == [
+        f"{folder}/alerts.yaml:3:18: maintenance[0].description: maintenance windows take no "
+        "${VAR} references",
+        f"{folder}/alerts.yaml:4:15: maintenance[0].announce: maintenance windows take no "
+        "${VAR} references",
+    ]
+    assert not any("secret title" in e for e in found)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
-from sitewatch.config.envsubst import EnvError, escape, substitute
+from sitewatch.config.envsubst import EnvError, escape, refers, substitute
 from sitewatch.config.types import (
     _SPACE,
     check_http_url,
@@ -119,3 +122,52 @@ def test_substitute_errors(text: str, message: str) -> None:
 @pytest.mark.parametrize("text", ["", "$", "$$", "${X}", "a$b$$c"])
 def test_escape_is_the_inverse_of_substitute(text: str) -> None:
     assert substitute(escape(text), {"X": "nope"}) == text
+
+
+class _Every(Mapping[str, str]):
+    """An environment where every name is set, to a value that names it."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __getitem__(self, name: str) -> str:
+        return f"<{self.prefix}{name}>"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@given(st.text(alphabet="${}AB:-. ", max_size=14))
+def test_refers_is_whether_the_environment_matters(text: str) -> None:
+    """``refers``: a value is a template (kept out of stored forms, refused where it
+    would be published) exactly when the environment changes what it resolves to,
+    not when it only holds ``$$`` escapes or a lone ``$``."""
+
+    def outcome(env: Mapping[str, str]) -> str | None:
+        try:
+            return substitute(text, env)
+        except EnvError:
+            return None
+
+    matters = outcome(_Every("1")) is None or outcome(_Every("1")) != outcome(_Every("2"))
+    assert refers(text) == matters
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("$$", False),
+        ("$${A}", False),
+        ("$.status", False),
+        ("ok$", False),
+        ("$$${A}", True),
+        ("${A}", True),
+        ("a${A:-x}", True),
+        ("${", True),
+    ],
+)
+def test_refers(text: str, expected: bool) -> None:
+    assert refers(text) is expected

@@ -136,6 +136,36 @@ async def test_filters_search_and_pages(client: Client, config_dir: Path) -> Non
     assert table.count("data-website-id=") == 71
 
 
+async def test_tags_and_windows_before_the_config_is_read(
+    make_client: Callable[..., Any], config_dir: Path
+) -> None:
+    """After a restart the config is read through later (``Reconciler.resume``), and
+    a config that does not validate is never taken: the tag filter comes from the
+    database then, and the maintenance windows always (as the alert engine has them)."""
+    (config_dir / "alerts.yaml").write_text(
+        ALERTS
+        + "maintenance:\n"
+        + "  - {name: deploy, timezone: Asia/Kathmandu, days: [mon], start: '02:00',"
+        + " duration: 1h, websites: '*'}\n"
+        + "  - {name: move, start: '2026-12-24T22:00', end: '2026-12-25T03:00', tags: [eu]}\n"
+    )
+    client = await make_client()
+    try:
+        status = client.server.app[RECONCILER].status
+        assert status.snapshot is not None and status.snapshot.tags == ("eu", "marketing", "prod")
+        status.snapshot = None  # as after a restart, before the read-through
+        overview = await page_text(client, "/")
+        for tag in ("eu", "marketing", "prod"):
+            assert f'<option value="{tag}" >{tag}</option>' in overview
+        tagged = await page_text(client, "/?tag=eu")
+        assert tagged.count("data-website-id=") == 1 and ">Shop<" in tagged
+        alerts = await page_text(client, "/alerts")
+        assert "deploy</span> · Asia/Kathmandu · mon 02:00 for 1h" in alerts
+        assert "move</span> · UTC · 2026-12-24T22:00 to 2026-12-25T03:00" in alerts
+    finally:
+        await client.close()
+
+
 async def test_create_in_the_form_writes_the_yaml_and_shows_up(
     client: Client, config_dir: Path
 ) -> None:

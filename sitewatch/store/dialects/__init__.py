@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Table
 from sqlalchemy.dialects import postgresql as pg_sql
 from sqlalchemy.dialects import sqlite as sqlite_sql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from sitewatch.store.dialects import postgresql, sqlite  # each provides ``Dialect``
 from sitewatch.store.tables import totals
@@ -39,6 +40,8 @@ class Dialect(Protocol):
     async def upsert_rollups(self, conn: AsyncConnection, rows: Rows) -> None: ...
 
     async def add_to_every_window(self, conn: AsyncConnection, increments: Rows) -> None: ...
+
+    def each_tag(self, tags: ColumnElement[Any]) -> TableValuedAlias: ...
 
     def contains_tag(self, tags: ColumnElement[Any], tag: str) -> ColumnElement[bool]: ...
 

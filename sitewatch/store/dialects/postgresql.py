@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Table, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from sitewatch.store.dialects.columns import HISTORY_COLUMNS, ROLLUP_COLUMNS, STATUS_COLUMNS
 from sitewatch.store.tables import history as _history
@@ -143,6 +144,11 @@ async def add_to_every_window(
     sql = _totals_sql(list(SLIDING.values()))
     rows = per_website(increments)
     await _execute(conn, sql, columns_of(rows, ("website_id", *TOTAL_SUMS)))
+
+
+def each_tag(tags: ColumnElement[Any]) -> TableValuedAlias:
+    """A row (``value``) for each tag of a website's ``tags`` (a JSON array)."""
+    return func.jsonb_array_elements_text(tags).table_valued("value")
 
 
 def contains_tag(tags: ColumnElement[Any], tag: str) -> ColumnElement[bool]:

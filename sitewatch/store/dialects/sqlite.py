@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, case, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from sitewatch.store.dialects.columns import HISTORY_COLUMNS, ROLLUP_COLUMNS, STATUS_COLUMNS
 from sitewatch.store.tables import history, hourly, status, totals
@@ -191,8 +192,13 @@ async def add_to_every_window(
     await _many("totals").run(conn, increments)
 
 
+def each_tag(tags: ColumnElement[Any]) -> TableValuedAlias:
+    """A row (``value``) for each tag of a website's ``tags`` (a JSON array)."""
+    return func.json_each(tags).table_valued("value")
+
+
 def contains_tag(tags: ColumnElement[Any], tag: str) -> ColumnElement[bool]:
-    each = func.json_each(tags).table_valued("value")
+    each = each_tag(tags)
     return select(each.c.value).where(each.c.value == tag).exists()
 
 

@@ -86,11 +86,14 @@ def _page_number(request: web.Request) -> int:
     return int(raw) if raw.isascii() and raw.isdigit() and 0 < len(raw) < 7 else 1
 
 
-def _tags(request: web.Request) -> list[str]:
+async def _tags(request: web.Request, conn: Connection) -> list[str]:
+    """The tags the filter offers: the config's, or the database's before this
+    instance has read the config (a restart reads it through later, see
+    ``Reconciler.resume``; a config that does not validate keeps the last good)."""
     snapshot = request.app[RECONCILER].status.snapshot
-    if snapshot is None:
-        return []
-    return sorted({t for e in snapshot.websites.values() for t in e.model.tags})
+    if snapshot is not None:
+        return list(snapshot.tags)
+    return await catalog.website_tags(conn)
 
 
 async def _cards(
@@ -128,14 +131,15 @@ class Listing:
     page: int
     pages: int
     params: dict[str, str]
+    tags: list[str]
 
-    def context(self, request: web.Request) -> dict[str, Any]:
+    def context(self) -> dict[str, Any]:
         return {
             "total": self.total,
             "page": self.page,
             "pages": self.pages,
             "params": self.params,
-            "tags": _tags(request),
+            "tags": self.tags,
             "states": STATE_FILTERS,
             "live_ids": ",".join(str(r.website_id) for r in self.rows),
         }
@@ -161,7 +165,8 @@ async def _listing(
         attention_first=True,
         sort=sort,
     )
-    return Listing(rows, total, number, pages, {**params, **_sort_params(sort)})
+    params = {**params, **_sort_params(sort)}
+    return Listing(rows, total, number, pages, params, await _tags(request, conn))
 
 
 async def overview(request: web.Request) -> web.StreamResponse:
@@ -181,7 +186,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
             "summary": summary,
             "cards": cards,
             "incidents": incidents,
-            **listing.context(request),
+            **listing.context(),
         },
     )
 
@@ -234,7 +239,7 @@ async def websites_table(request: web.Request) -> web.StreamResponse:
             "nav": "websites",
             "items": items,
             "sort": sort,
-            **listing.context(request),
+            **listing.context(),
         },
     )
 
@@ -361,8 +366,9 @@ async def alerts_page(request: web.Request) -> web.StreamResponse:
     async with request.app[ENGINE].connect() as conn:
         rows = [asdict(r) for r in await catalog.alerts_in_config(conn)]
         covered = await alert_store.coverage(conn)
-    snapshot = request.app[RECONCILER].status.snapshot
-    windows = sorted(snapshot.maintenance.values(), key=lambda m: m.model.name) if snapshot else []
+        # As stored (${VAR} references, never their values), as the alert engine holds them.
+        windows = await catalog.maintenance_specs(conn)
+    windows.sort(key=lambda w: natural_key(str(w.get("name", ""))))
     items = [
         {**r, "spec": mask_entry("alerts", r["spec"]), "covers": covered.get(r["id"], 0)}
         for r in rows

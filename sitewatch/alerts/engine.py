@@ -22,7 +22,7 @@ from sitewatch.alerts.guard import GuardPolicy, Verdict, judge, unreachable
 from sitewatch.alerts.maintenance import Opening, in_maintenance
 from sitewatch.alerts.state import AlertState, Observation, Rule, step
 from sitewatch.config.envsubst import EnvError, resolve
-from sitewatch.config.models import AlertRule, AnyWindow, parse_window
+from sitewatch.config.models import AlertRule, AnyWindow, stored_windows
 from sitewatch.store import alerting as store
 from sitewatch.store.engine import Connection
 from sitewatch.store.types import utcnow
@@ -130,7 +130,9 @@ def build_book(
             b.website_tags,
             b.website_type,
         )
-    parsed = tuple(parse_window(w) for w in windows)
+    parsed, refused = stored_windows(windows)
+    for name, why in refused:
+        log.error("maintenance window %r does not validate, not applied: %s", name, why)
     return Book({k: tuple(v) for k, v in by_website.items()}, websites, parsed)
 
 

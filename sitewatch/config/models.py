@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     SerializerFunctionWrapHandler,
+    ValidationError,
     WithJsonSchema,
     field_validator,
     model_serializer,
@@ -1223,6 +1224,22 @@ MaintenanceWindow = Annotated[
 def parse_window(data: object) -> AnyWindow:
     """Validate one window (as written, or as stored)."""
     return window_model(data).model_validate(data)
+
+
+def stored_windows(
+    specs: Iterable[Mapping[str, Any]],
+) -> tuple[tuple[AnyWindow, ...], list[tuple[str, str]]]:
+    """The stored windows that validate, and (name, why) of those that do not (rows
+    an older version wrote): left out, so one bad row never stops the alerts or
+    the status pages that read them."""
+    windows: list[AnyWindow] = []
+    refused: list[tuple[str, str]] = []
+    for spec in specs:
+        try:
+            windows.append(parse_window(spec))
+        except ValidationError as exc:
+            refused.append((str(spec.get("name")), str(exc)))
+    return tuple(windows), refused
 
 
 class AlertsFile(StrictModel):

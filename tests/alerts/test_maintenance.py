@@ -115,3 +115,17 @@ def test_windows_are_typed_and_their_stored_form_reads_back() -> None:
         assert parse_window(stored) == w
     assert weekly.model_dump(mode="json")["start"] == "02:30"
     assert once.model_dump(mode="json")["start"] == "2026-12-24T22:00"
+
+
+def test_a_stored_window_that_does_not_validate_is_left_out_not_fatal(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A row an older version wrote (a ${VAR} kept in its time zone) must not stop
+    the alert engine that reads every window: it is left out and logged."""
+    from sitewatch.alerts.engine import build_book
+
+    good = window(days=["sun"], start="02:30", duration="2h").model_dump(mode="json")
+    bad = {**good, "name": "old", "timezone": "${TZ}"}
+    book = build_book([], [bad, good], {"TZ": "Europe/Berlin"})
+    assert [w.name for w in book.windows] == ["w"]
+    assert "maintenance window 'old' does not validate, not applied" in caplog.text

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from sitewatch.config.models import AnyWindow, parse_window
+from sitewatch.config.models import AnyWindow, stored_windows
 from sitewatch.config.pages import IncidentNote, StatusPage
 from sitewatch.store import catalog, publishing
 from sitewatch.store import status as status_store
@@ -115,12 +115,15 @@ class Publisher:
                 parsed[n.spec_hash] = note
                 found_notes.append((n.key, note))
         self._parsed = parsed
+        found_windows, refused = stored_windows(windows)
+        for name, why in refused:
+            log.error("stored maintenance window %r does not validate, left out: %s", name, why)
         return Published(
             pages=out,
             by_slug={p.slug: key for key, (p, _, _) in out.items()},
             by_domain={p.domain: key for key, (p, _, _) in out.items() if p.domain},
             notes=tuple(found_notes),
-            windows=tuple(parse_window(w) for w in windows),
+            windows=found_windows,
         )
 
     def _parse(self, model: type[P], key: str, spec: dict[str, Any], digest: str) -> P | None:

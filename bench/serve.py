@@ -14,10 +14,14 @@ prints:
   restart    SIGTERM, a start again after --down seconds: the longest gap
              between two checks of a website across it, and how many websites
              waited longer than the interval + 5 s
+  --write N  before the restart, N API writes (PATCH a website's timeout: each
+             written to the YAML, validated with the whole config, reconciled):
+             each one's latency, the RSS after each, the lag p99 over them
 
 Usage:
   .venv/bin/python bench/serve.py --websites 30000 [--backend postgresql|sqlite]
       [--interval 30] [--seconds 90] [--scrape 15] [--down 2] [--timeline] [--profile FILE]
+      [--write 3]
 """
 
 from __future__ import annotations
@@ -85,6 +89,40 @@ def read_names(path: Path) -> dict[int, str]:
                 pass  # being written
         time.sleep(0.05)
     return {}
+
+
+def patch(url: str, fields: dict[str, str]) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(fields).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def api_writes(serve: Serve, count: int) -> None:
+    """``count`` PATCHes through the API, one after the other, as a user would."""
+    before = get(f"{serve.base}{LAG_ONLY}")[1].decode()
+    rss = [rss_mb(serve.pid)]
+    took: list[float] = []
+    for n in range(count):
+        t = time.monotonic()
+        status, body = patch(f"{serve.base}/api/websites/site-{n}", {"timeout": f"{9 - n}s"})
+        took.append(time.monotonic() - t)
+        if status != 200:
+            print(f"api write      PATCH site-{n}: {status} {body[:300]!r}")
+        rss.append(rss_mb(serve.pid))
+    after = get(f"{serve.base}{LAG_ONLY}")[1].decode()
+    print(
+        f"api writes     {count} PATCHes: {', '.join(f'{t:.1f}' for t in took)} s each; RSS "
+        f"{' -> '.join(f'{r:.0f}' for r in rss)} MB; lag p99 over them "
+        f"{1000 * lag_p99(before, after):.0f} ms"
+    )
 
 
 SAMPLE = 5.0  # seconds between two lines of the steady window's timeline
@@ -157,6 +195,9 @@ def main() -> None:
         "--profile",
         type=Path,
         help="write a cProfile of the event loop's thread over the steady window here",
+    )
+    parser.add_argument(
+        "--write", type=int, default=0, help="API writes (PATCH) before the restart"
     )
     args = parser.parse_args()
     interval = args.interval
@@ -260,6 +301,8 @@ def main() -> None:
                 f"scrapes        {len(scrapes)} full /metrics (gzip, {scrapes[-1][1] / 1e6:.1f} MB): "
                 f"{max(s for s, _ in scrapes):.2f} s the longest, wall clock"
             )
+        if args.write:
+            api_writes(serve, args.write)
         # The restart.
         stopped = time.time()
         serve.stop()

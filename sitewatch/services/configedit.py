@@ -190,8 +190,12 @@ class ConfigEditor:
             (repo / "sitewatch-write.lock") if repo else (config_dir / LOCK_FILE),
             timeout=LOCK_TIMEOUT,
         )
-        self._loader = ConfigLoader(
-            config_dir, environ, max_file_bytes=reconciler.loader.max_file_bytes
+        # The reconciler's loader when it reads this folder: what it keeps is shared
+        # (a write's "before" is then the state it last loaded, found unchanged).
+        self._loader = (
+            reconciler.loader
+            if config_dir == reconciler.config_dir and environ is reconciler.loader.environ
+            else ConfigLoader(config_dir, environ, max_file_bytes=reconciler.loader.max_file_bytes)
         )
         # relpath -> (content, key -> entry): a round-trip parse is slow, and
         # every read of an entry needs to know which file holds it.

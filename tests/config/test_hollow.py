@@ -3,13 +3,17 @@ loader gives what a fresh load gives, whatever changed in between."""
 
 from __future__ import annotations
 
+import functools
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sitewatch.config.entries import Snapshot
+from sitewatch.config.files import ConfigFile
 from sitewatch.config.loader import ConfigLoader, load_config
 from sitewatch.config.yamlread import Hollow
 from sitewatch.errors import ConfigError
@@ -90,6 +94,44 @@ def test_an_alias_of_the_hollowed_list_is_built_from_the_text_again(config_dir: 
     ]
     assert hollowed(loader, "monitors.yaml") == 2
     assert outcome(loader.load) == first
+
+
+def test_one_loader_shared_by_two_threads_loads_each_ones_files(config_dir: Path) -> None:
+    """The reconciler and the API's editor share a loader, each loading in a worker
+    thread: the editor an overlay (a file as a write would make it), the reconciler
+    the folder. Each load gives what a fresh load of its files gives."""
+    write(config_dir, "monitors.yaml", monitors_yaml([f"s{i}" for i in range(200)]))
+    for n in range(4):  # files both load as they are
+        write(config_dir, f"monitors.d/more{n}.yaml", monitors_yaml([f"d{n}", f"e{n}"]))
+    loader = ConfigLoader(config_dir, ENV)
+    folder, _ = loader.read()
+    text = monitors_yaml([f"s{i}" for i in range(1, 200)] + ["new"]).encode()
+    edited = [
+        ConfigFile(f.kind, f.relpath, f.display, text) if f.relpath == "monitors.yaml" else f
+        for f in folder
+    ]
+    cases = [
+        (files, outcome(functools.partial(ConfigLoader(config_dir, ENV).load, files)))
+        for files in (folder, edited)
+    ]
+    assert cases[0][1] != cases[1][1]
+    seen: list[bool] = []
+
+    def run(files: list[ConfigFile], want: object) -> None:
+        for _ in range(200):
+            seen.append(outcome(lambda: loader.load(files)) == want)
+
+    threads = [threading.Thread(target=run, args=case) for case in cases]
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads take turns every few bytecodes
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(switch)
+    assert seen == [True] * 400
 
 
 # Random sequences of edits: one loader through all of them against a fresh load of each.

@@ -28,7 +28,16 @@ from typing import Any, Literal
 
 from filelock import FileLock, Timeout
 
-from sitewatch.config.edit import EditError, edit, entries, keyed, named_key, website_key
+from sitewatch.config.edit import (
+    EditError,
+    Outline,
+    edit,
+    entries,
+    keyed,
+    named_key,
+    outline,
+    website_key,
+)
 from sitewatch.config.entries import Snapshot
 from sitewatch.config.files import NOTE_SUFFIX, NOTES, ConfigFile
 from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
@@ -160,6 +169,25 @@ class Applied:
     commit: str | None = None  # git mode: the commit of this write
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """A file's entries of one kind: where they are (``edit.outline``), or, for a
+    file parsed whole, each one as written."""
+
+    outline: Outline | None
+    written: dict[str, dict[str, Any]] | None
+
+    def __contains__(self, key: str) -> bool:
+        if self.outline is not None:
+            return key in self.outline.spans
+        return self.written is not None and key in self.written
+
+    def fields(self, key: str) -> dict[str, Any] | None:
+        if self.outline is not None:
+            return self.outline.fields(key)
+        return None if self.written is None else self.written.get(key)
+
+
 class ConfigEditor:
     def __init__(
         self,
@@ -197,9 +225,9 @@ class ConfigEditor:
             if config_dir == reconciler.config_dir and environ is reconciler.loader.environ
             else ConfigLoader(config_dir, environ, max_file_bytes=reconciler.loader.max_file_bytes)
         )
-        # relpath -> (content, key -> entry): a round-trip parse is slow, and
-        # every read of an entry needs to know which file holds it.
-        self._indexes: dict[str, tuple[bytes, dict[str, dict[str, Any]]]] = {}
+        # relpath -> (content, where its entries are): every read of an entry needs
+        # to know which file holds it, and a write where in the file it is.
+        self._indexes: dict[str, tuple[bytes, _Index]] = {}
 
     def refusal(self) -> str | None:
         """Why writes are refused, or None. Runs no process: it is asked on every
@@ -236,7 +264,7 @@ class ConfigEditor:
         found = self._file_of(files, kind, key)
         if found is None:
             return None
-        fields = self._index(found, kind).get(key, {})
+        fields = self._index(found, kind).fields(key) or {}
         return Written(found.relpath, revision(found.content), fields)
 
     async def create(self, kind: Kind, fields: Mapping[str, Any], fragment: str | None) -> Applied:
@@ -258,14 +286,23 @@ class ConfigEditor:
 
     # -- the write ------------------------------------------------------------------
 
-    def _index(self, f: ConfigFile, kind: Kind) -> dict[str, dict[str, Any]]:
+    def _index(self, f: ConfigFile, kind: Kind) -> _Index:
         cached = self._indexes.get(f.relpath)
         if cached is not None and cached[0] == f.content:
             return cached[1]
         try:
-            index = entries(f.content.decode(), kind, _KEY_OF[kind])
-        except (EditError, UnicodeDecodeError):
-            index = {}
+            text = f.content.decode()
+        except UnicodeDecodeError:
+            index = _Index(None, {})
+        else:
+            found = outline(text, kind, _KEY_OF[kind])
+            if found is not None:
+                index = _Index(found, None)
+            else:  # parsed whole (anchors, aliases...: see ``edit.outline``)
+                try:
+                    index = _Index(None, entries(text, kind, _KEY_OF[kind]))
+                except EditError:
+                    index = _Index(None, {})
         self._indexes[f.relpath] = (f.content, index)
         return index
 
@@ -454,9 +491,17 @@ class ConfigEditor:
                     f"{relpath} changed since you read it (If-Match {if_match} is not its "
                     f"revision {revision(current.content)}): read it again and retry"
                 )
+        found = self._index(current, kind).outline if current is not None else None
         try:
             result = edit(
-                old_text, kind, key, _KEY_OF[kind], fields, replace_all=replace_all, keep=MASK
+                old_text,
+                kind,
+                key,
+                _KEY_OF[kind],
+                fields,
+                replace_all=replace_all,
+                keep=MASK,
+                found=found,
             )
         except EditError as exc:
             raise EditRefusedError(f"{relpath}: {exc}") from None

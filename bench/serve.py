@@ -118,10 +118,13 @@ def api_writes(serve: Serve, count: int) -> None:
             print(f"api write      PATCH site-{n}: {status} {body[:300]!r}")
         rss.append(rss_mb(serve.pid))
     after = get(f"{serve.base}{LAG_ONLY}")[1].decode()
+    late = [late_share(after, b)[0] - late_share(before, b)[0] for b in (0.1, 1.0, 5.0)]
     print(
         f"api writes     {count} PATCHes: {', '.join(f'{t:.1f}' for t in took)} s each; RSS "
         f"{' -> '.join(f'{r:.0f}' for r in rss)} MB; lag p99 over them "
-        f"{1000 * lag_p99(before, after):.0f} ms"
+        f"{1000 * lag_p99(before, after):.0f} ms; checks started late > 0.1 / 1 / 5 s: "
+        f"{late[0]:,.0f} / {late[1]:,.0f} / {late[2]:,.0f} of "
+        f"{late_share(after)[1] - late_share(before)[1]:,.0f}"
     )
 
 

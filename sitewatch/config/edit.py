@@ -105,6 +105,9 @@ def _span(lines: list[str], index: int, line: int, col: int, after: int | None) 
 _ODD_BREAKS = re.compile("[\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 _STR = "tag:yaml.org,2002:str"
 _RESOLVER = VersionedResolver()  # YAML 1.2, as ruamel's round-trip loader reads
+_WORDS = frozenset(
+    w for word in ("true", "false", "null") for w in (word, word.title(), word.upper())
+)
 _EventLoader: Any = getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)
 
 
@@ -243,7 +246,10 @@ def _string(event: libyaml.Event) -> str:
     """A key's or name's value as the round-trip loader reads it, when a string."""
     if not isinstance(event, libyaml.ScalarEvent):
         raise _Unsure
-    if event.implicit[0] and _RESOLVER.resolve(ScalarNode, event.value, (True, False)) != _STR:
+    value = event.value
+    if value[:1].isalpha() and value not in _WORDS:
+        return str(value)  # YAML 1.2 resolves no other plain scalar that starts with a letter
+    if event.implicit[0] and _RESOLVER.resolve(ScalarNode, value, (True, False)) != _STR:
         raise _Unsure  # a number, a boolean, a null: what key_of makes of it, only ruamel knows
     return str(event.value)
 

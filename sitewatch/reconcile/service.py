@@ -115,6 +115,7 @@ class Reconciler:
         force: bool = False,
         commit: str | None = None,
         prepare: Callable[[], None] | None = None,
+        loaded: Snapshot | None = None,
     ) -> RunRecord | None:
         """One reconcile; ``None`` when the files are as last attempted (nothing to do).
 
@@ -123,7 +124,9 @@ class Reconciler:
         database holds a newer commit (without it, that reconcile is skipped).
         ``prepare`` runs under the reconciler's lock before the files are read: a
         followed remote swaps the served folder there, so that no other reconcile
-        reads half of one commit and half of another."""
+        reads half of one commit and half of another. ``loaded``: the files just
+        validated by the caller (an API write), taken instead of loading them again
+        when the folder is still that revision."""
         following = commit is not None
         async with self._lock:
             if prepare is not None:
@@ -139,7 +142,10 @@ class Reconciler:
                 await self._follow_commit()
                 return None
             try:
-                snapshot = await asyncio.to_thread(self.loader.load, files)
+                if loaded is not None and loaded.revision == revision:
+                    snapshot = loaded
+                else:
+                    snapshot = await asyncio.to_thread(self.loader.load, files)
             except ConfigError as exc:
                 return await self._failed(trigger, started, exc, revision=revision)
             commit = self.commit or await git_commit(self.config_dir)

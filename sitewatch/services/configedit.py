@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,7 +39,7 @@ from sitewatch.config.edit import (
     website_key,
 )
 from sitewatch.config.entries import Snapshot
-from sitewatch.config.files import NOTE_SUFFIX, NOTES, ConfigFile
+from sitewatch.config.files import NOTE_SUFFIX, NOTES, ConfigFile, revision_of
 from sitewatch.config.gitinfo import GitError, commit_file, git_dir, is_work_tree
 from sitewatch.config.loader import ConfigLoader
 from sitewatch.config.masking import MASK
@@ -167,6 +167,8 @@ class Applied:
     etag: str  # the file's new revision
     run: RunRecord | None  # the reconcile that applied it
     commit: str | None = None  # git mode: the commit of this write
+    # The written files, validated: what the reconcile that follows applies.
+    loaded: Snapshot | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +356,8 @@ class ConfigEditor:
             applied = await asyncio.to_thread(self._locked, edit)
             if not self.reconcile_after:
                 return applied
-            run = await self.reconciler.reconcile("api", force=True)
-        return replace(applied, run=run)
+            run = await self.reconciler.reconcile("api", force=True, loaded=applied.loaded)
+        return replace(applied, run=run, loaded=None)
 
     # -- incident notes: one Markdown file each -------------------------------------
 
@@ -394,7 +396,7 @@ class ConfigEditor:
         path = self.config_dir / relpath
         try:
             files, _ = self._loader.read()
-            before = self._loader.load(files)
+            before = self._load(files)
         except ConfigError as exc:
             raise EditRefusedError(
                 "the config on disk has errors; fix them in the files first", exc.problems
@@ -433,7 +435,7 @@ class ConfigEditor:
             current.content if current is not None else None,
         )
         etag = revision(content) if content is not None else ""
-        return Applied(key if content is not None else "", relpath, etag, None, commit)
+        return Applied(key if content is not None else "", relpath, etag, None, commit, after)
 
     def _locked(self, edit: Callable[[], Applied]) -> Applied:
         """Run ``edit`` (read -> If-Match -> validate -> write -> rename) under the
@@ -470,7 +472,7 @@ class ConfigEditor:
                 exc.problems,
             ) from None
         try:
-            before = self._loader.load(files)
+            before = self._load(files)
         except ConfigError as exc:
             raise EditRefusedError(
                 "the config on disk has errors; fix them in the files first", exc.problems
@@ -530,7 +532,7 @@ class ConfigEditor:
             f"sitewatch API: {action} {_NOUN[kind]} {new_key or key} in {relpath}",
             old_text.encode() if current is not None else None,
         )
-        return Applied(new_key, relpath, revision(content), None, commit)
+        return Applied(new_key, relpath, revision(content), None, commit, after)
 
     def _commit(self, relpath: str, subject: str, previous: bytes | None) -> str | None:
         """Git mode: commit the file just written (None otherwise). If git fails,
@@ -547,6 +549,19 @@ class ConfigEditor:
             else:
                 path.unlink(missing_ok=True)
             raise EditRefusedError(f"nothing was written: {exc}") from None
+
+    def _load(self, files: list[ConfigFile]) -> Snapshot:
+        """The files as they are, validated: the reconciler's last snapshot when they
+        are the revision it holds (the usual case; no second load of the whole
+        config), else loaded."""
+        held = self.reconciler.status.snapshot
+        if (
+            held is not None
+            and self._loader is self.reconciler.loader
+            and held.revision == revision_of(files)
+        ):
+            return held
+        return self._loader.load(files)
 
     def _overlay(
         self, files: list[ConfigFile], relpath: str, path: Path, content: bytes

@@ -196,7 +196,7 @@ class RemoteEditor:
                         f"nothing was written: the push was refused ({exc})"
                     ) from None
                 await self.follower.sync(f"api: {what}")
-                return replace(applied, run=self.reconciler.status.last)
+                return replace(applied, run=self.reconciler.status.last, loaded=None)
         raise EditRefusedError(
             f"nothing was written: the branch moved on {PUSH_ATTEMPTS} times while "
             "pushing; try again"

@@ -176,6 +176,9 @@ class ActiveWebsite:
     spec: dict[str, Any] | None = None
 
 
+STREAM_ROWS = 5000
+
+
 async def active_websites(conn: AsyncConnection, *, with_spec: bool = True) -> list[ActiveWebsite]:
     """The websites to check: in the config and not paused. Without ``with_spec``
     only the hashes (the checker reads the specs of those that changed)."""
@@ -184,8 +187,14 @@ async def active_websites(conn: AsyncConnection, *, with_spec: bool = True) -> l
         columns.append(websites.c.spec)
     query = select(*columns).where(in_config(websites), websites.c.active)
     # Positional (the columns are the fields in order): a restart of 120,000
-    # websites waits for this list before its first check.
-    return [ActiveWebsite(*r) for r in (await conn.execute(query)).all()]
+    # websites waits for this list before its first check. Streamed a part at a
+    # time: the checker and the alert engine read it after every config change,
+    # and turning 120,000 rows into objects at once held the loop ~0.4 s.
+    out: list[ActiveWebsite] = []
+    result = await conn.stream(query)
+    async for part in result.partitions(STREAM_ROWS):
+        out += [ActiveWebsite(*r) for r in part]
+    return out
 
 
 async def website_specs(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -156,6 +156,10 @@ def test_an_edit_from_the_outline_is_the_edit_of_the_whole_file(
         # a name that is not a string
         "websites:\n  - name: 12\n",
         "websites:\n  - name: true\n",
+        "websites:\n  - name: Null\n",
+        "websites:\n  - name: FALSE\n",
+        "websites:\n  - key: .inf\n    name: A\n",
+        "websites:\n  - name: 2026-12-06\n",
         # flow style
         "websites: [{name: A, url: 'https://a.example/'}]\n",
         "websites:\n  - {name: A, url: 'https://a.example/'}\n",

@@ -363,13 +363,10 @@ def edit(
     if key is None:  # after the last entry
         assert fields is not None
         assert found.last is not None
-        last = found.last
-        yaml, _ = found.item(last)
         item = CommentedMap()
         _set_fields(item, fields, replace_all=True, keep=keep)
-        rendered = _render(yaml, section, item, last.dash)
-        at = last.end + 1
-        return Edit(_join([*lines[:at], "", *rendered, *lines[at:]], text), _plain(item))
+        yaml, _ = found.item(found.last)
+        return Edit(_append(yaml, lines, found.last, section, item, text), _plain(item))
     where = found.spans.get(key)
     if where is None:
         raise EditError(f"no entry {key!r} in {section}:")
@@ -469,10 +466,7 @@ def _insert(
     text: str,
 ) -> str:
     if seq:
-        last = _locate(seq, lines, len(seq) - 1)
-        rendered = _render(yaml, section, item, last.dash)
-        at = last.end + 1
-        return _join([*lines[:at], "", *rendered, *lines[at:]], text)
+        return _append(yaml, lines, _locate(seq, lines, len(seq) - 1), section, item, text)
     rendered = _render(yaml, section, item, 2)
     if section in data:  # "websites: []" or "websites:" with nothing under it
         line = data.lc.key(section)[0]
@@ -480,6 +474,15 @@ def _insert(
         return _join([*lines[:line], f"{head}:", *rendered, *lines[line + 1 :]], text)
     tail = [""] if lines and lines[-1].strip() else []
     return _join([*lines, *tail, f"{section}:", *rendered], text)
+
+
+def _append(
+    yaml: YAML, lines: list[str], last: _Located, section: str, item: CommentedMap, text: str
+) -> str:
+    """``item`` after the ``last`` entry, a blank line between."""
+    at = last.end + 1
+    rendered = _render(yaml, section, item, last.dash)
+    return _join([*lines[:at], "", *rendered, *lines[at:]], text)
 
 
 def _join(lines: list[str], original: str) -> str:

@@ -14,7 +14,7 @@ prints:
   restart    SIGTERM, a start again after --down seconds: the longest gap
              between two checks of a website across it, and how many websites
              waited longer than the interval + 5 s
-  --write N  before the restart, N API writes (PATCH a website's timeout: each
+  --write N  after the restart, N API writes (PATCH a website's timeout: each
              written to the YAML, validated with the whole config, reconciled):
              each one's latency, the RSS after each, the lag p99 over them
 
@@ -200,7 +200,7 @@ def main() -> None:
         help="write a cProfile of the event loop's thread over the steady window here",
     )
     parser.add_argument(
-        "--write", type=int, default=0, help="API writes (PATCH) before the restart"
+        "--write", type=int, default=0, help="API writes (PATCH) after the restart"
     )
     args = parser.parse_args()
     interval = args.interval
@@ -304,8 +304,6 @@ def main() -> None:
                 f"scrapes        {len(scrapes)} full /metrics (gzip, {scrapes[-1][1] / 1e6:.1f} MB): "
                 f"{max(s for s, _ in scrapes):.2f} s the longest, wall clock"
             )
-        if args.write:
-            api_writes(serve, args.write)
         # The restart.
         stopped = time.time()
         serve.stop()
@@ -347,6 +345,8 @@ def main() -> None:
             f"{over} of {len(gaps)} websites waited > {interval + 5} s"
             + (f"; {missing} not checked again within {interval + 10} s" if missing else "")
         )
+        if args.write:  # after the restart: a write's CPU puts a busy instance behind
+            api_writes(serve, args.write)
     finally:
         if serve.proc is not None and serve.proc.poll() is None:
             serve.stop()

@@ -65,11 +65,16 @@ def _yaml(text: str) -> tuple[YAML, Any]:
         _data, sequence, offset = load_yaml_guess_indent(text)
     except YAMLError as exc:
         raise EditError(f"the file is not valid YAML: {exc}") from None
+    except IndexError:  # ruamel's guess trips on a "-" alone on its line: the defaults
+        sequence, offset = None, None
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=sequence or 4, offset=offset if offset is not None else 2)
-    return yaml, yaml.load(text)
+    try:
+        return yaml, yaml.load(text)
+    except YAMLError as exc:
+        raise EditError(f"the file is not valid YAML: {exc}") from None
 
 
 def _is_content(line: str) -> bool:
@@ -130,16 +135,20 @@ class Outline:
         span = self.spans.get(key)
         if span is None:
             return None
-        # As in the file: a line break after its last line or not (a ``|`` block's end).
-        return dict(_plain(self.item(span, ended=span.to < len(self.text))[1]))
+        try:  # as in the file: a line break after its last line or not (a ``|`` block's end)
+            return dict(_plain(self.item(span, ended=span.to < len(self.text))[1]))
+        except EditError:
+            return None
 
     def item(self, span: _Located, *, ended: bool = True) -> tuple[YAML, CommentedMap]:
         """The entry at ``span`` parsed round-trip on its own, with a ``YAML`` set to
         its indentation (its section's: the file's other lists may differ)."""
         lines = "\n".join(self.text[span.at : span.to].splitlines())  # as ``edit`` reads
         yaml, own = _yaml(f"{self.section}:\n{lines}" + ("\n" if ended else ""))
-        item = own[self.section][0]
-        assert isinstance(item, CommentedMap)  # ``outline`` saw a block mapping there
+        seq = own.get(self.section) if isinstance(own, CommentedMap) else None
+        item = seq[0] if isinstance(seq, CommentedSeq) and len(seq) == 1 else None
+        if not isinstance(item, CommentedMap):  # ``outline`` saw one block mapping there
+            raise EditError("the entry's lines do not read as one entry alone")
         return yaml, item
 
 
@@ -164,6 +173,8 @@ def outline(text: str, section: str, key_of: Callable[[Mapping[str, Any]], str])
     spans: dict[str, _Located] = {}
     last = None
     for i, (first, col, written) in enumerate(items):
+        if "-" not in bare[first][:col]:
+            return None  # its "-" on a line of its own (or a comment) above it
         after = items[i + 1][0] if i + 1 < len(items) else None
         where = _span(bare, i, first, col, after)
         last = _Located(
@@ -203,7 +214,9 @@ def _items(
             elif isinstance(event, libyaml.CollectionEndEvent):
                 depth -= 1
 
-    take(), take()  # the stream's and the document's starts
+    take()  # the stream's start
+    if getattr(take(), "version", None) is not None:
+        raise _Unsure  # a %YAML directive: 1.1 reads "yes" as a boolean
     top = take()
     if not isinstance(top, libyaml.MappingStartEvent) or top.flow_style:
         raise _Unsure

@@ -167,6 +167,11 @@ def test_an_edit_from_the_outline_is_the_edit_of_the_whole_file(
         "websites:\n  - name: A\n---\nwebsites: []\n",
         "websites:\n  - name: A\n    name: B\n",
         "websites:\n  - name: A\n  url: [\n",
+        # an entry's "-" on a line of its own, or with a comment after it
+        "websites:\n  -\n    name: A\n",
+        "websites:\n  - # the shop\n    name: A\n",
+        # a %YAML directive
+        "%YAML 1.1\n---\nwebsites:\n  - name: yes\n",
         # nothing there yet: a new file, a comment, no list
         "",
         "# to come\n",

@@ -199,9 +199,7 @@ def main() -> None:
         type=Path,
         help="write a cProfile of the event loop's thread over the steady window here",
     )
-    parser.add_argument(
-        "--write", type=int, default=0, help="API writes (PATCH) after the restart"
-    )
+    parser.add_argument("--write", type=int, default=0, help="API writes (PATCH) after the restart")
     args = parser.parse_args()
     interval = args.interval
     os.sched_setaffinity(0, {1})  # this driver beside the target, sitewatch alone

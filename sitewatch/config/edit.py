@@ -116,7 +116,7 @@ _WORDS = frozenset(
 _EventLoader: Any = getattr(libyaml, "CSafeLoader", libyaml.SafeLoader)
 
 
-class _Unsure(Exception):  # noqa: N818 - control flow inside ``outline``, never escapes
+class _Unsure(SitewatchError):  # noqa: N818 - control flow inside ``outline``, never escapes
     """The file's entries may share YAML or read otherwise round-trip: parse it whole."""
 
 
